@@ -1,0 +1,231 @@
+// Package testenv starts a real Kubernetes control plane for tests: etcd and
+// kube-apiserver through controller-runtime's envtest, Weft's CRDs installed,
+// and, on request, kube-controller-manager so that Deployments make Pods and
+// namespaces finish deleting.
+//
+// The binaries come from hack/kube-assets.sh, which builds them from the Go
+// module proxy once and caches them under $HOME/.cache/weft. Tests that need an
+// API server call Start; nothing else in Weft imports this package.
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/weft-mesh/weft/pkg/k8s"
+)
+
+// Env is a running control plane.
+type Env struct {
+	// Config reaches the API server as a cluster administrator.
+	Config *rest.Config
+	// Client is a controller-runtime client whose scheme knows Kubernetes' and
+	// Weft's own types.
+	Client client.Client
+	// Scheme is Client's scheme.
+	Scheme *runtime.Scheme
+	// KubeconfigPath is an administrator kubeconfig file, for kubectl.
+	KubeconfigPath string
+	// Webhook is where a test serves the webhooks it asked for with WithWebhooks.
+	Webhook *envtest.WebhookInstallOptions
+	// RepoRoot is the repository's top folder.
+	RepoRoot string
+
+	env *envtest.Environment
+}
+
+type options struct {
+	webhookPaths      []string
+	controllerManager bool
+}
+
+// Option changes what Start starts.
+type Option func(*options)
+
+// WithWebhooks installs the webhook configurations in these files (relative to the
+// repository root) pointed at a local server the test runs at env.Webhook.
+func WithWebhooks(paths ...string) Option {
+	return func(o *options) { o.webhookPaths = append(o.webhookPaths, paths...) }
+}
+
+// WithControllerManager also runs kube-controller-manager, for tests that need
+// Deployments to make Pods, EndpointSlices to fill, default ServiceAccounts, or
+// namespaces to finish deleting.
+func WithControllerManager() Option {
+	return func(o *options) { o.controllerManager = true }
+}
+
+// Start starts a control plane with Weft's CRDs installed and stops it when the
+// test ends.
+func Start(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	assets, err := Assets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme := k8s.Scheme()
+
+	certDir := t.TempDir()
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		Scheme:                scheme,
+		CRDDirectoryPaths:     []string{filepath.Join(root, "manifests", "crds")},
+		ErrorIfCRDPathMissing: true,
+		AttachControlPlaneOutput: os.Getenv("WEFT_TEST_CONTROL_PLANE_OUTPUT") != "",
+	}
+	for _, p := range o.webhookPaths {
+		env.WebhookInstallOptions.Paths = append(env.WebhookInstallOptions.Paths, filepath.Join(root, p))
+	}
+	apiServer := env.ControlPlane.GetAPIServer()
+	apiServer.CertDir = certDir
+	args := apiServer.Configure()
+	// Without a request-header CA the apiserver and controller manager log the
+	// missing extension-apiserver-authentication config endlessly.
+	args.Set("requestheader-client-ca-file", filepath.Join(certDir, "client-cert-auth-ca.crt"))
+	args.Set("requestheader-allowed-names", "front-proxy-client")
+	// Lets the apiserver call a webhook Service at its endpoint IP (there is no
+	// kube-proxy here).
+	args.Set("enable-aggregator-routing", "true")
+
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting kube-apiserver and etcd from %s: %v", assets, err)
+	}
+	e := &Env{Config: cfg, Scheme: scheme, env: env, RepoRoot: root, Webhook: &env.WebhookInstallOptions}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Logf("stopping the control plane: %v", err)
+		}
+	})
+	e.Client, err = client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.KubeconfigPath = filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(e.KubeconfigPath, env.KubeConfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if o.controllerManager {
+		startControllerManager(t, e, assets, certDir, apiServer.SecureServing.CA)
+	}
+	return e
+}
+
+
+func startControllerManager(t testing.TB, e *Env, assets, certDir string, servingCA []byte) {
+	t.Helper()
+	rootCA := filepath.Join(certDir, "serving-ca.crt")
+	if err := os.WriteFile(rootCA, servingCA, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(assets, "kube-controller-manager"),
+		"--kubeconfig", e.KubeconfigPath,
+		"--authentication-kubeconfig", e.KubeconfigPath,
+		"--authorization-kubeconfig", e.KubeconfigPath,
+		"--controllers", "*",
+		"--leader-elect=false",
+		"--use-service-account-credentials=false",
+		"--service-account-private-key-file", filepath.Join(certDir, "sa-signer.key"),
+		"--root-ca-file", rootCA,
+		"--allocate-node-cidrs", "--cluster-cidr", "10.244.0.0/16",
+		"--bind-address", "127.0.0.1", "--secure-port", "0",
+	)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting kube-controller-manager: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	// Registered after the control plane's cleanup, so it runs first.
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("kube-controller-manager output (tail):\n%s", tail(logs.String(), 4000))
+		}
+	})
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+var (
+	assetsOnce sync.Once
+	assetsDir  string
+	assetsErr  error
+)
+
+// Assets returns the folder holding etcd, kube-apiserver and
+// kube-controller-manager: $KUBEBUILDER_ASSETS when set, else the cache that
+// hack/kube-assets.sh fills (building the binaries on first use).
+func Assets() (string, error) {
+	assetsOnce.Do(func() {
+		if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+			assetsDir = dir
+			return
+		}
+		root, err := RepoRoot()
+		if err != nil {
+			assetsErr = err
+			return
+		}
+		var stderr bytes.Buffer
+		cmd := exec.Command(filepath.Join(root, "hack", "kube-assets.sh"))
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			assetsErr = fmt.Errorf("hack/kube-assets.sh: %v\n%s", err, tail(stderr.String(), 4000))
+			return
+		}
+		assetsDir = strings.TrimSpace(string(out))
+	})
+	return assetsDir, assetsErr
+}
+
+// RepoRoot finds the repository's top folder from the working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,35 @@
+// Package k8s watches the cluster: the scheme of every kind Weft reads, and
+// (later) the informers that feed the catalog. The catalog and the xDS server
+// never import client-go; this package does.
+package k8s
+
+import (
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+
+	smiaccess "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/access/v1alpha3"
+	smispecs "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/specs/v1alpha4"
+
+	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
+	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
+)
+
+// Scheme knows Kubernetes' built-in kinds, the SMI kinds and OSM's CRD kinds.
+// TrafficSplit is Weft's own type (see pkg/apis/split/v1alpha2).
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme,
+		configv1alpha2.AddToScheme,
+		policyv1alpha1.AddToScheme,
+		splitv1alpha2.AddToScheme,
+		smiaccess.AddToScheme,
+		smispecs.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return s
+}
