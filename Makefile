@@ -7,7 +7,7 @@ LDFLAGS       := -X github.com/weft-mesh/weft/pkg/version.Version=$(VERSION) \
                  -X github.com/weft-mesh/weft/pkg/version.GitCommit=$(COMMIT)
 
 CONTROLLER_GEN_VERSION := v0.23.0
-STATICCHECK_VERSION    := 2026.2.2
+STATICCHECK_VERSION    := v0.8.2
 CONTROLLER_GEN         := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 STATICCHECK            := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 

@@ -48,7 +48,7 @@ func TestManifestsAndExamplesApply(t *testing.T) {
 	t.Run("server-side dry run of every object", func(t *testing.T) {
 		for _, f := range append(yamlFiles(t, crds), examples...) {
 			for _, obj := range decode(t, f) {
-				err := env.Client.Patch(ctx, obj, client.Apply, client.FieldOwner("weft-e2e"), client.ForceOwnership, client.DryRunAll)
+				err := env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("weft-e2e"), client.ForceOwnership, client.DryRunAll)
 				if err != nil {
 					t.Errorf("%s: %s %s/%s: %v", rel(env.RepoRoot, f), obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
 				}
