@@ -14,21 +14,26 @@ STATICCHECK            := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 # Generated from Go types; the SMI CRDs (manifests/crds/smi-*.yaml) are hand-written.
 API_PATHS := paths=./pkg/apis/config/... paths=./pkg/apis/policy/...
 
-.PHONY: all build test kube-assets lint manifests verify-generated clean
+.PHONY: all build test kube-assets test-deps lint manifests verify-generated clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weftd ./cmd/weftd
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weft ./cmd/weft
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weft-init ./cmd/weft-init
 
 # Every unit and integration test. Integration tests run a real kube-apiserver
 # and etcd, built once from the Go module proxy and cached (hack/kube-assets.sh).
-test: kube-assets
+test: kube-assets test-deps
 	KUBEBUILDER_ASSETS="$$(hack/kube-assets.sh)" $(GO) test -count=1 ./...
 
 kube-assets:
 	@hack/kube-assets.sh >/dev/null
+
+# iptables and iproute2 for the redirection test (installed when root, else advised).
+test-deps:
+	@hack/test-deps.sh
 
 lint: $(STATICCHECK)
 	$(GO) vet ./...
