@@ -1,0 +1,82 @@
+package xds
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+)
+
+// Resources are one proxy's configuration, by type URL (resource.ListenerType,
+// resource.ClusterType, ...).
+type Resources map[resource.Type][]types.Resource
+
+// versioned is a proxy's configuration with a content version per type.
+type versioned struct {
+	resources Resources
+	versions  map[resource.Type]string
+	bytes     int
+}
+
+// version hashes each type's resources in name order, so that the same
+// configuration always gets the same version and a proxy is only sent what
+// changed.
+func version(r Resources) (*versioned, error) {
+	v := &versioned{resources: r, versions: make(map[resource.Type]string, len(r))}
+	marshal := proto.MarshalOptions{Deterministic: true}
+	for typ, items := range r {
+		sorted := slices.Clone(items)
+		slices.SortFunc(sorted, func(a, b types.Resource) int {
+			return compareStrings(cachev3.GetResourceName(a), cachev3.GetResourceName(b))
+		})
+		h := sha256.New()
+		for _, item := range sorted {
+			b, err := marshal.Marshal(item)
+			if err != nil {
+				return nil, fmt.Errorf("marshalling %s %q: %w", typ, cachev3.GetResourceName(item), err)
+			}
+			v.bytes += len(b)
+			fmt.Fprintf(h, "%d:", len(b))
+			h.Write(b)
+		}
+		v.versions[typ] = hex.EncodeToString(h.Sum(nil))[:16]
+	}
+	return v, nil
+}
+
+// snapshot builds the cache's snapshot with one version per type.
+func (v *versioned) snapshot() (*cachev3.Snapshot, error) {
+	s := &cachev3.Snapshot{}
+	for typ, items := range v.resources {
+		index := cachev3.GetResponseType(typ)
+		if index == types.UnknownType {
+			return nil, fmt.Errorf("unknown resource type %q", typ)
+		}
+		s.Resources[index] = cachev3.NewResources(v.versions[typ], items)
+	}
+	return s, nil
+}
+
+// names returns the resource names of one type.
+func (v *versioned) names(typ resource.Type) map[string]bool {
+	out := make(map[string]bool, len(v.resources[typ]))
+	for _, item := range v.resources[typ] {
+		out[cachev3.GetResourceName(item)] = true
+	}
+	return out
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

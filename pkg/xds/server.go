@@ -1,0 +1,253 @@
+package xds
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/utils/clock"
+
+	"github.com/weft-mesh/weft/ca"
+)
+
+// ConfigFunc computes one proxy's whole configuration, secrets included. It is
+// called for a proxy when it connects and whenever a Push selects it.
+type ConfigFunc func(ctx context.Context, p ca.Proxy) (Resources, error)
+
+// Options configure a Server. Config and Authenticate are required.
+type Options struct {
+	// Config computes a proxy's configuration.
+	Config ConfigFunc
+	// Authenticate verifies a stream's client certificate chain (leaf first)
+	// against the mesh's roots and returns the proxy it names;
+	// ca.Manager.VerifyProxyCertificate does this.
+	Authenticate func(chain []*x509.Certificate) (ca.Proxy, error)
+	// TrustDomain names node IDs: a proxy's node ID must be its certificate's
+	// common name, <id>.<kind>.<sa>.<ns>.<trust domain>.
+	TrustDomain string
+	// Workers bound the proxies recomputed at once; default GOMAXPROCS.
+	Workers int
+	// Clock times pushes and convergence; default the real clock.
+	Clock clock.PassiveClock
+	// Logger logs streams, refusals and NACKs; default discards.
+	Logger *slog.Logger
+	// Registerer receives the server's metrics; nil registers none.
+	Registerer prometheus.Registerer
+}
+
+// Server is the ADS server. It implements go-control-plane's server callbacks
+// (see callbacks.go) and serves through its snapshot cache.
+type Server struct {
+	config       ConfigFunc
+	authenticate func([]*x509.Certificate) (ca.Proxy, error)
+	trustDomain  string
+	workers      int
+	clock        clock.PassiveClock
+	log          *slog.Logger
+	metrics      *metrics
+	cache        cachev3.SnapshotCache
+	xds          serverv3.Server
+
+	mu      sync.Mutex
+	streams map[int64]*stream
+	proxies map[string]*proxyState // by node ID
+}
+
+// proxyState is a connected proxy and what it was last sent.
+type proxyState struct {
+	proxy   ca.Proxy
+	nodeID  string
+	streams int
+
+	// publish serializes computing and publishing this proxy's configuration,
+	// so an older computation never overwrites a newer one.
+	publish sync.Mutex
+	// current is guarded by Server.mu.
+	current *versioned
+	// pushedAt records when each (type, version) was published, for the
+	// convergence metric; guarded by Server.mu.
+	pushedAt map[resource.Type]pushed
+}
+
+type pushed struct {
+	version string
+	at      time.Time
+}
+
+// NewServer returns a Server; register it on a gRPC server with Register.
+func NewServer(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Config == nil || opts.Authenticate == nil {
+		return nil, fmt.Errorf("xds: Options.Config and Options.Authenticate are required")
+	}
+	s := &Server{
+		config:       opts.Config,
+		authenticate: opts.Authenticate,
+		trustDomain:  opts.TrustDomain,
+		workers:      opts.Workers,
+		clock:        opts.Clock,
+		log:          opts.Logger,
+		streams:      map[int64]*stream{},
+		proxies:      map[string]*proxyState{},
+	}
+	if s.trustDomain == "" {
+		s.trustDomain = "cluster.local"
+	}
+	if s.workers <= 0 {
+		s.workers = runtime.GOMAXPROCS(0)
+	}
+	if s.clock == nil {
+		s.clock = clock.RealClock{}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	if s.metrics, err = newMetrics(opts.Registerer); err != nil {
+		return nil, err
+	}
+	// ads=false: with ads=true go-control-plane withholds a response until a
+	// client names every resource of a type in the snapshot, and gRPC clients
+	// that name a subset would hang.
+	s.cache = cachev3.NewSnapshotCache(false, cachev3.IDHash{}, nil)
+	s.xds = serverv3.NewServer(ctx, s.cache, s)
+	return s, nil
+}
+
+// PushResult says what a Push did.
+type PushResult struct {
+	// Recomputed proxies had their configuration computed again.
+	Recomputed int
+	// Updated proxies got a new version of at least one resource type.
+	Updated int
+	// Failed proxies' configuration could not be computed; they keep their last
+	// good configuration.
+	Failed int
+}
+
+// Push recomputes the connected proxies that affected selects and publishes
+// what changed. Unselected proxies are not touched; a proxy whose new
+// configuration equals its old one is sent nothing.
+func (s *Server) Push(ctx context.Context, affected func(ca.Proxy) bool) PushResult {
+	s.mu.Lock()
+	var todo []*proxyState
+	for _, p := range s.proxies {
+		if affected(p.proxy) {
+			todo = append(todo, p)
+		}
+	}
+	s.mu.Unlock()
+
+	var (
+		mu     sync.Mutex
+		result = PushResult{Recomputed: len(todo)}
+		next   = make(chan *proxyState)
+		wg     sync.WaitGroup
+	)
+	for range min(s.workers, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range next {
+				updated, err := s.recompute(ctx, p)
+				mu.Lock()
+				switch {
+				case err != nil:
+					result.Failed++
+				case updated:
+					result.Updated++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, p := range todo {
+		next <- p
+	}
+	close(next)
+	wg.Wait()
+	return result
+}
+
+// recompute computes p's configuration and publishes it if it changed. On
+// error the last good configuration keeps serving.
+func (s *Server) recompute(ctx context.Context, p *proxyState) (bool, error) {
+	p.publish.Lock()
+	defer p.publish.Unlock()
+	start := s.clock.Now()
+	res, err := s.config(ctx, p.proxy)
+	if err == nil {
+		var v *versioned
+		if v, err = version(res); err == nil {
+			var updated bool
+			updated, err = s.publish(ctx, p, v, start)
+			s.metrics.pushSeconds.Observe(s.clock.Since(start).Seconds())
+			if err == nil {
+				return updated, nil
+			}
+		}
+	}
+	s.metrics.configErrors.Inc()
+	s.log.Error("computing a proxy's configuration failed; it keeps its last good configuration", "proxy", p.proxy.String(), "error", err)
+	return false, err
+}
+
+func (s *Server) publish(ctx context.Context, p *proxyState, v *versioned, start time.Time) (bool, error) {
+	s.mu.Lock()
+	var changed []resource.Type
+	for typ, ver := range v.versions {
+		if p.current == nil || p.current.versions[typ] != ver {
+			changed = append(changed, typ)
+		}
+	}
+	removed := p.current != nil && len(p.current.versions) != len(v.versions)
+	s.mu.Unlock()
+	if len(changed) == 0 && !removed {
+		return false, nil
+	}
+	snap, err := v.snapshot()
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	p.current = v
+	for _, typ := range changed {
+		p.pushedAt[typ] = pushed{version: v.versions[typ], at: start}
+	}
+	s.mu.Unlock()
+	s.metrics.configBytes.Observe(float64(v.bytes))
+	if err := s.cache.SetSnapshot(ctx, p.nodeID, snap); err != nil {
+		return false, fmt.Errorf("publishing the snapshot of %s: %w", p.proxy, err)
+	}
+	return true, nil
+}
+
+// ConnectedProxies returns the proxies with an open stream.
+func (s *Server) ConnectedProxies() []ca.Proxy {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ca.Proxy, 0, len(s.proxies))
+	for _, p := range s.proxies {
+		out = append(out, p.proxy)
+	}
+	return out
+}
+
+// Resources returns what a connected proxy was last sent, for the debug
+// endpoint; ok is false when the node is not connected.
+func (s *Server) Resources(nodeID string) (Resources, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.proxies[nodeID]
+	if !ok || p.current == nil {
+		return nil, false
+	}
+	return p.current.resources, true
+}
