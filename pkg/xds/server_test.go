@@ -224,19 +224,6 @@ func quiet(t *testing.T, s *adsStream, d time.Duration) {
 	}
 }
 
-func secretNames(t *testing.T, resp *discovery.DiscoveryResponse) []string {
-	t.Helper()
-	var names []string
-	for _, a := range resp.GetResources() {
-		var s tlsv3.Secret
-		if err := anypb.UnmarshalTo(a, &s, protoUnmarshal); err != nil {
-			t.Fatal(err)
-		}
-		names = append(names, s.GetName())
-	}
-	return names
-}
-
 func TestADSStateOfTheWorld(t *testing.T) {
 	m := newMesh(t)
 	bookstore := ca.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}
