@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +15,16 @@ type options struct {
 	meshName       string
 	meshNamespace  string
 	meshConfigName string
+	trustDomain    string
 	verbose        bool
+
+	caEnabled      bool
+	caSecretName   string
+	xdsEnabled     bool
+	xdsPort        int
+	xdsServiceName string
+	quietWindow    time.Duration
+	maxDelay       time.Duration
 
 	webhookEnabled bool
 	webhookPort    int
@@ -28,11 +38,21 @@ func (o *options) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.meshName, "mesh-name", "osm", "the mesh's name, as namespaces' openservicemesh.io/monitored-by label says it")
 	f.StringVar(&o.meshNamespace, "mesh-namespace", "osm-system", "the namespace the control plane runs in")
 	f.StringVar(&o.meshConfigName, "mesh-config", configv1alpha2.DefaultMeshConfigName, "the MeshConfig to read, in the mesh namespace")
+	f.StringVar(&o.trustDomain, "trust-domain", "cluster.local", "the trust domain that ends every identity's certificate name")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log at debug level")
+
+	f.BoolVar(&o.caEnabled, "enable-ca", true, "run the internal certificate authority (needed by the xDS server)")
+	f.StringVar(&o.caSecretName, "ca-secret", "osm-ca-bundle", "the Secret in the mesh namespace that keeps the mesh's root")
+	f.BoolVar(&o.xdsEnabled, "enable-xds", true, "serve configuration to the proxies over ADS")
+	f.IntVar(&o.xdsPort, "xds-port", 15128, "port of the ADS server (mTLS)")
+	f.StringVar(&o.xdsServiceName, "xds-service", "weftd", "the Service proxies reach the ADS server at, in the mesh namespace (names its certificate)")
+	f.DurationVar(&o.quietWindow, "coalesce-quiet", 0, "recompute once the cluster has been quiet this long (0: the default)")
+	f.DurationVar(&o.maxDelay, "coalesce-max-delay", 0, "recompute at the latest this long after a change (0: the default)")
+
 	f.BoolVar(&o.webhookEnabled, "enable-webhooks", true, "serve the admission webhooks")
 	f.IntVar(&o.webhookPort, "webhook-port", 9443, "port of the admission webhook server (TLS)")
 	f.StringVar(&o.webhookCertDir, "webhook-cert-dir", "/etc/weft/webhook-certs", "folder holding the webhook server's tls.crt and tls.key")
-	f.StringVar(&o.healthAddr, "health-addr", ":9091", "address serving /healthz and /readyz")
+	f.StringVar(&o.healthAddr, "health-addr", ":9091", "address serving /healthz, /readyz, /metrics and /debug/")
 }
 
 func (o *options) logLevel() slog.Level {

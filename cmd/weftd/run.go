@@ -5,40 +5,150 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/ca/ingressgateway"
+	"github.com/weft-mesh/weft/ca/internalca"
+	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/pkg/k8s"
 	"github.com/weft-mesh/weft/pkg/validation"
 	"github.com/weft-mesh/weft/pkg/version"
+	"github.com/weft-mesh/weft/pkg/xds"
 )
 
 // run starts every enabled part and returns when ctx ends or a part fails.
+//
+//  1. The CA loads (or creates) the mesh root from its Secret.
+//  2. The cluster source watches the mesh's objects and announces coalesced
+//     snapshots; each becomes a catalog model.
+//  3. The ADS server pushes to the proxies whose identities the model changed,
+//     and to the proxies whose certificates the CA renewed.
+//  4. The webhook server validates policies.
 func run(ctx context.Context, logger *slog.Logger, o options) error {
 	logger.Info("starting weftd", "version", version.String(), "mesh", o.meshName, "namespace", o.meshNamespace)
 	cfg, err := restConfig(o.kubeconfig)
 	if err != nil {
 		return err
 	}
-	direct, err := client.New(cfg, client.Options{Scheme: k8s.Scheme()})
+	scheme := k8s.Scheme()
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return fmt.Errorf("creating a Kubernetes client: %w", err)
 	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	debug := http.NewServeMux()
 
 	g, ctx := errgroup.WithContext(ctx)
+	if o.caEnabled {
+		manager, err := startCA(ctx, g, logger, o, direct, cfg, registry)
+		if err != nil {
+			return err
+		}
+		if o.xdsEnabled {
+			if err := startXDS(ctx, g, logger, o, manager, cfg, registry, debug); err != nil {
+				return err
+			}
+		}
+	}
 	if o.webhookEnabled {
 		server := webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir})
 		server.Register(validation.Path, validation.NewWebhook(direct).HTTPHandler())
 		g.Go(func() error { return server.Start(ctx) })
 	}
-	g.Go(func() error { return serveHealth(ctx, o.healthAddr) })
+	g.Go(func() error { return serveHTTP(ctx, o.healthAddr, registry, debug) })
 	return g.Wait()
+}
+
+// startCA loads the mesh root and runs renewals and the ingress-gateway
+// certificate.
+func startCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, c client.Client, cfg *rest.Config, reg prometheus.Registerer) (*ca.Manager, error) {
+	store := &internalca.SecretStore{Client: c, Namespace: o.meshNamespace, Name: o.caSecretName}
+	roots, err := store.LoadOrCreate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading the mesh root: %w", err)
+	}
+	authority := internalca.New(roots, nil)
+	manager, err := ca.NewManager(ca.Options{Signer: authority, TrustDomain: o.trustDomain, Logger: logger.With("part", "ca"), Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	g.Go(func() error { store.Follow(ctx, authority, nil, 10*time.Second, logger.With("part", "ca")); return nil })
+	g.Go(func() error { return ignoreCanceled(manager.Run(ctx)) })
+	gateway := ingressgateway.NewReconciler(c, manager, o.meshNamespace, nil, logger.With("part", "ingress-gateway"))
+	g.Go(func() error { return ignoreCanceled(gateway.Run(ctx, cfg, k8s.Scheme(), nil)) })
+	return manager, nil
+}
+
+// startXDS runs the cluster source, the catalog and the ADS server.
+func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, cfg *rest.Config, reg prometheus.Registerer, debug *http.ServeMux) error {
+	mesh := xds.NewMesh(manager)
+	server, err := xds.NewServer(ctx, xds.Options{
+		Config: mesh.Config, Authenticate: manager.VerifyProxyCertificate, TrustDomain: o.trustDomain,
+		Logger: logger.With("part", "xds"), Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	serving, err := newServingCertificate(ctx, manager, o)
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { serving.Run(ctx, logger); return nil })
+	g.Go(func() error { server.FollowRenewals(ctx, manager.Subscribe()); return nil })
+
+	source := &k8s.ClusterSource{
+		Config:      cfg,
+		Options:     k8s.Options{MeshName: o.meshName, MeshNamespace: o.meshNamespace, MeshConfigName: o.meshConfigName},
+		QuietWindow: o.quietWindow, MaxDelay: o.maxDelay,
+		Logger: logger.With("part", "source"),
+	}
+	g.Go(func() error {
+		return ignoreCanceled(source.Run(ctx, func(s *k8s.State) {
+			if s.MeshConfig != nil {
+				if err := manager.ApplyMeshConfig(s.MeshConfig); err != nil {
+					logger.Error("MeshConfig certificate settings not applied", "error", err)
+				}
+			}
+			model := catalog.Build(s)
+			for _, p := range model.Problems {
+				logger.Warn("policy skipped", "problem", p.String())
+			}
+			result := server.Push(ctx, mesh.SetModel(model))
+			logger.Info("mesh model updated", "services", len(model.Services), "identities", len(model.Identities),
+				"recomputed", result.Recomputed, "updated", result.Updated, "failed", result.Failed)
+		}))
+	})
+
+	grpcServer := server.NewGRPCServer(xds.TLSConfig(serving.Certificate, manager.BundlePool))
+	lis, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(o.xdsPort)))
+	if err != nil {
+		return fmt.Errorf("ADS server: %w", err)
+	}
+	g.Go(func() error { return grpcServer.Serve(lis) })
+	g.Go(func() error { <-ctx.Done(); grpcServer.GracefulStop(); return nil })
+	registerDebug(debug, server, mesh)
+	return nil
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {
@@ -51,11 +161,14 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-func serveHealth(ctx context.Context, addr string) error {
+// serveHTTP serves health, metrics and debug endpoints.
+func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, debug *http.ServeMux) error {
 	mux := http.NewServeMux()
 	ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }
 	mux.HandleFunc("/healthz", ok)
 	mux.HandleFunc("/readyz", ok)
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/debug/", debug)
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -64,7 +177,7 @@ func serveHealth(ctx context.Context, addr string) error {
 		_ = srv.Shutdown(shutdown)
 	}()
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("health server on %s: %w", addr, err)
+		return fmt.Errorf("HTTP server on %s: %w", addr, err)
 	}
 	return nil
 }

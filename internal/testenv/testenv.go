@@ -87,10 +87,10 @@ func Start(t testing.TB, opts ...Option) *Env {
 
 	certDir := t.TempDir()
 	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		Scheme:                scheme,
-		CRDDirectoryPaths:     []string{filepath.Join(root, "manifests", "crds")},
-		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory:    assets,
+		Scheme:                   scheme,
+		CRDDirectoryPaths:        []string{filepath.Join(root, "manifests", "crds")},
+		ErrorIfCRDPathMissing:    true,
 		AttachControlPlaneOutput: os.Getenv("WEFT_TEST_CONTROL_PLANE_OUTPUT") != "",
 	}
 	for _, p := range o.webhookPaths {
@@ -130,7 +130,6 @@ func Start(t testing.TB, opts ...Option) *Env {
 	}
 	return e
 }
-
 
 func startControllerManager(t testing.TB, e *Env, assets, certDir string, servingCA []byte) {
 	t.Helper()

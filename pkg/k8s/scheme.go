@@ -1,6 +1,3 @@
-// Package k8s watches the cluster: the scheme of every kind Weft reads, and
-// (later) the informers that feed the catalog. The catalog and the xDS server
-// never import client-go; this package does.
 package k8s
 
 import (

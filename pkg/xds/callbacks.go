@@ -59,7 +59,7 @@ func (s *Server) open(ctx context.Context, id int64) error {
 	s.mu.Unlock()
 	s.log.Info("proxy connected", "proxy", proxy.String(), "stream", id)
 	if needsConfig {
-		if _, err := s.recompute(ctx, p); err != nil {
+		if _, err := s.recompute(ctx, p, nil); err != nil {
 			return status.Errorf(codes.Unavailable, "computing the configuration of %s: %v", proxy, err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -23,13 +24,57 @@ type versioned struct {
 	bytes     int
 }
 
+// versionMemo remembers the versions of resource slices that several proxies
+// share (Mesh hands every proxy of an identity the same slices), so a push
+// hashes each shared slice once. It keeps the slices it remembers alive, so a
+// remembered address can never be reused by other content; it lives for one
+// Push.
+type versionMemo struct {
+	mu sync.Mutex
+	m  map[*types.Resource]memoized
+}
+
+type memoized struct {
+	items   []types.Resource
+	version string
+	bytes   int
+}
+
+func (m *versionMemo) get(items []types.Resource) (memoized, bool) {
+	if m == nil || len(items) == 0 {
+		return memoized{}, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.m[&items[0]]
+	return e, ok && len(e.items) == len(items)
+}
+
+func (m *versionMemo) put(items []types.Resource, version string, bytes int) {
+	if m == nil || len(items) == 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[*types.Resource]memoized{}
+	}
+	m.m[&items[0]] = memoized{items: items, version: version, bytes: bytes}
+}
+
 // version hashes each type's resources in name order, so that the same
 // configuration always gets the same version and a proxy is only sent what
 // changed.
-func version(r Resources) (*versioned, error) {
+func version(r Resources, memo *versionMemo) (*versioned, error) {
 	v := &versioned{resources: r, versions: make(map[resource.Type]string, len(r))}
 	marshal := proto.MarshalOptions{Deterministic: true}
 	for typ, items := range r {
+		if e, ok := memo.get(items); ok {
+			v.versions[typ] = e.version
+			v.bytes += e.bytes
+			continue
+		}
+		size := 0
 		sorted := slices.Clone(items)
 		slices.SortFunc(sorted, func(a, b types.Resource) int {
 			return compareStrings(cachev3.GetResourceName(a), cachev3.GetResourceName(b))
@@ -40,11 +85,13 @@ func version(r Resources) (*versioned, error) {
 			if err != nil {
 				return nil, fmt.Errorf("marshalling %s %q: %w", typ, cachev3.GetResourceName(item), err)
 			}
-			v.bytes += len(b)
+			size += len(b)
 			fmt.Fprintf(h, "%d:", len(b))
 			h.Write(b)
 		}
 		v.versions[typ] = hex.EncodeToString(h.Sum(nil))[:16]
+		v.bytes += size
+		memo.put(items, v.versions[typ], size)
 	}
 	return v, nil
 }

@@ -146,6 +146,7 @@ func (s *Server) Push(ctx context.Context, affected func(ca.Proxy) bool) PushRes
 	s.mu.Unlock()
 
 	var (
+		memo   versionMemo
 		mu     sync.Mutex
 		result = PushResult{Recomputed: len(todo)}
 		next   = make(chan *proxyState)
@@ -156,7 +157,7 @@ func (s *Server) Push(ctx context.Context, affected func(ca.Proxy) bool) PushRes
 		go func() {
 			defer wg.Done()
 			for p := range next {
-				updated, err := s.recompute(ctx, p)
+				updated, err := s.recompute(ctx, p, &memo)
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -178,14 +179,14 @@ func (s *Server) Push(ctx context.Context, affected func(ca.Proxy) bool) PushRes
 
 // recompute computes p's configuration and publishes it if it changed. On
 // error the last good configuration keeps serving.
-func (s *Server) recompute(ctx context.Context, p *proxyState) (bool, error) {
+func (s *Server) recompute(ctx context.Context, p *proxyState, memo *versionMemo) (bool, error) {
 	p.publish.Lock()
 	defer p.publish.Unlock()
 	start := s.clock.Now()
 	res, err := s.config(ctx, p.proxy)
 	if err == nil {
 		var v *versioned
-		if v, err = version(res); err == nil {
+		if v, err = version(res, memo); err == nil {
 			var updated bool
 			updated, err = s.publish(ctx, p, v, start)
 			s.metrics.pushSeconds.Observe(s.clock.Since(start).Seconds())

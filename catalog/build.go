@@ -1,0 +1,122 @@
+package catalog
+
+import (
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/weft-mesh/weft/pkg/k8s/state"
+)
+
+// Build turns one State into the Model. It is a pure function: it reads the
+// State (never modifying it), holds nothing afterwards, and records every piece
+// of input it skips as a Problem instead of failing. A nil State gives an empty
+// model.
+func Build(s *state.State) *Model {
+	if s == nil {
+		s = &state.State{}
+	}
+	b := &builder{
+		state:      s,
+		settings:   settingsFrom(s.MeshConfig),
+		monitored:  map[string]bool{},
+		identities: map[Identity]bool{},
+		pods:       map[podKey]*corev1.Pod{},
+		services:   map[ServiceRef]*Service{},
+		outside:    map[ServiceRef]*Service{},
+	}
+	for _, r := range s.Rejected {
+		b.problems.add(ObjectRef{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}, "",
+			"not read%s: %s", fromFile(r.Source), r.Reason)
+	}
+	b.indexNamespaces()
+	b.indexIdentities()
+	b.buildServices()
+	b.attachUpstreamTrafficSettings()
+	b.attachSplits()
+	b.groups = b.compileRouteGroups()
+	b.buildGrants()
+	b.buildRetries()
+	b.buildIngress()
+	b.buildEgress()
+	return b.model()
+}
+
+func fromFile(source string) string {
+	if source == "" {
+		return ""
+	}
+	return " from " + source
+}
+
+// builder holds Build's working indexes.
+type builder struct {
+	state    *state.State
+	settings Settings
+	problems problems
+
+	monitored  map[string]bool
+	identities map[Identity]bool
+	pods       map[podKey]*corev1.Pod
+	// services are the mesh's; outside are Services of other namespaces kept to
+	// resolve IngressBackend sources.
+	services map[ServiceRef]*Service
+	outside  map[ServiceRef]*Service
+	// serves maps an identity to the mesh Services it serves.
+	serves map[Identity][]*Service
+
+	grants  map[Identity][]grant           // by destination
+	reaches map[Identity]map[Identity]bool // source -> destinations it may reach
+	retries map[Identity]map[ServiceRef]*RetryPolicy
+	ingress []*IngressRule
+	egress  []*EgressRule
+	uts     map[ObjectRef]*UpstreamTrafficSetting
+	groups  *routeGroups
+}
+
+type podKey struct{ namespace, name string }
+
+func (b *builder) indexNamespaces() {
+	for _, ns := range b.state.Namespaces {
+		if ns != nil && ns.Name != "" {
+			b.monitored[ns.Name] = true
+		}
+	}
+}
+
+// indexIdentities collects the mesh's identities: its service accounts, and the
+// service account of every pod (a pod's default one may not exist as an object).
+func (b *builder) indexIdentities() {
+	for _, sa := range b.state.ServiceAccounts {
+		if sa != nil && b.monitored[sa.Namespace] && sa.Name != "" {
+			b.identities[Identity{sa.Namespace, sa.Name}] = true
+		}
+	}
+	for _, p := range b.state.Pods {
+		if p == nil || !b.monitored[p.Namespace] || p.Name == "" {
+			continue
+		}
+		b.pods[podKey{p.Namespace, p.Name}] = p
+		b.identities[podIdentity(p)] = true
+	}
+}
+
+func podIdentity(p *corev1.Pod) Identity {
+	sa := p.Spec.ServiceAccountName
+	if sa == "" {
+		sa = p.Spec.DeprecatedServiceAccount
+	}
+	if sa == "" {
+		sa = "default"
+	}
+	return Identity{p.Namespace, sa}
+}
+
+func (b *builder) sortedIdentities() []Identity {
+	ids := make([]Identity, 0, len(b.identities))
+	for id := range b.identities {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, compareIdentities)
+	return ids
+}

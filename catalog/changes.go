@@ -1,0 +1,218 @@
+package catalog
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"hash/maphash"
+	"slices"
+)
+
+// IdentityHash is a hash of everything the proxies of one identity depend on:
+// the mesh settings, the Services it serves (with their endpoints and
+// settings), who may reach them, the Services it may reach (with their
+// endpoints, splits, retries and settings), and its ingress and egress rules. Two
+// models give an identity the same hash when its proxies' configuration would be
+// the same. Hashes are comparable between models built by the same process
+// (they are seeded per process), never across processes.
+func (m *Model) IdentityHash(id Identity) (uint64, bool) {
+	h, ok := m.hashes[id]
+	return h, ok
+}
+
+// ChangedIdentities lists, sorted, the identities whose proxies need new
+// configuration since prev: those whose hash changed, and those added or
+// removed. A nil prev changes every identity.
+func (m *Model) ChangedIdentities(prev *Model) []Identity {
+	var out []Identity
+	for id, h := range m.hashes {
+		if prev == nil {
+			out = append(out, id)
+			continue
+		}
+		if old, ok := prev.hashes[id]; !ok || old != h {
+			out = append(out, id)
+		}
+	}
+	if prev != nil {
+		for id := range prev.hashes {
+			if _, ok := m.hashes[id]; !ok {
+				out = append(out, id)
+			}
+		}
+	}
+	slices.SortFunc(out, compareIdentities)
+	return out
+}
+
+func hashIdentities(m *Model) map[Identity]uint64 {
+	w := newHasher()
+	w.json(m.Settings)
+	settings := w.sum()
+
+	services := make(map[*Service]uint64, len(m.Services))
+	for _, s := range m.Services {
+		w.reset()
+		w.service(s)
+		services[s] = w.sum()
+	}
+	out := make(map[Identity]uint64, len(m.Identities))
+	for _, v := range m.Identities {
+		w.reset()
+		w.u64(settings)
+		w.str(v.Identity.Namespace, v.Identity.Name)
+		w.bool(v.EgressPassthrough)
+		w.n(len(v.Services))
+		for _, ref := range v.Services {
+			w.u64(services[m.services[ref]])
+		}
+		w.n(len(v.Inbound))
+		for _, in := range v.Inbound {
+			w.inbound(in)
+		}
+		w.n(len(v.Outbound))
+		for _, o := range v.Outbound {
+			w.u64(services[o.Service])
+			w.n(len(o.Backends))
+			for _, be := range o.Backends {
+				w.u64(services[be.Service])
+				w.u64(uint64(be.Weight))
+			}
+			w.retry(o.Retry)
+		}
+		w.n(len(v.Ingress))
+		for _, r := range v.Ingress {
+			w.json(r)
+		}
+		w.n(len(v.Egress))
+		for _, r := range v.Egress {
+			w.json(r)
+		}
+		out[v.Identity] = w.sum()
+	}
+	return out
+}
+
+// hasher collects an identity's bytes in a buffer and hashes them at once.
+type hasher struct {
+	buf []byte
+}
+
+// seed is fixed for the process, so that models built by it compare.
+var seed = maphash.MakeSeed()
+
+func newHasher() *hasher { return &hasher{} }
+
+func (w *hasher) reset()      { w.buf = w.buf[:0] }
+func (w *hasher) sum() uint64 { return maphash.Bytes(seed, w.buf) }
+
+func (w *hasher) u64(v uint64) { w.buf = binary.LittleEndian.AppendUint64(w.buf, v) }
+
+func (w *hasher) n(v int) { w.u64(uint64(v)) }
+
+func (w *hasher) bool(v bool) {
+	if v {
+		w.u64(1)
+	} else {
+		w.u64(0)
+	}
+}
+
+// str writes strings with their lengths, so that ("ab","c") and ("a","bc") differ.
+func (w *hasher) str(ss ...string) {
+	for _, s := range ss {
+		w.n(len(s))
+		w.buf = append(w.buf, s...)
+	}
+}
+
+// json hashes a rarely present value through its JSON form.
+func (w *hasher) json(v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		w.str(err.Error())
+		return
+	}
+	w.buf = append(w.buf, data...)
+}
+
+func (w *hasher) service(s *Service) {
+	w.str(s.Namespace, s.Name)
+	w.bool(s.Headless)
+	w.str(s.ClusterIPs...)
+	w.n(len(s.Ports))
+	for _, p := range s.Ports {
+		w.port(p)
+	}
+	w.n(len(s.Endpoints))
+	for _, e := range s.Endpoints {
+		w.str(e.IP, e.PortName, e.PodName, e.Identity.Namespace, e.Identity.Name, e.Hostname, e.DNSName, e.NodeName, e.Zone)
+		w.u64(uint64(e.Port))
+		w.bool(e.Ready)
+		w.bool(e.Serving)
+		w.bool(e.Terminating)
+	}
+	w.n(len(s.Identities))
+	for _, id := range s.Identities {
+		w.str(id.Namespace, id.Name)
+	}
+	if s.Split != nil {
+		w.str(s.Split.Policy.Namespace, s.Split.Policy.Name)
+		w.n(len(s.Split.Backends))
+		for _, be := range s.Split.Backends {
+			w.str(be.Service.Namespace, be.Service.Name)
+			w.u64(uint64(be.Weight))
+		}
+	} else {
+		w.n(-1)
+	}
+	if s.UpstreamTrafficSetting != nil {
+		w.json(s.UpstreamTrafficSetting)
+	} else {
+		w.n(-1)
+	}
+}
+
+func (w *hasher) port(p ServicePort) {
+	w.str(p.Name, p.TargetPortName, string(p.Protocol))
+	w.u64(uint64(p.Port))
+	w.u64(uint64(p.TargetPort))
+}
+
+func (w *hasher) inbound(in InboundPort) {
+	w.str(in.Service.Namespace, in.Service.Name)
+	w.port(in.Port)
+	w.bool(in.AllowAll)
+	w.n(len(in.Rules))
+	for _, r := range in.Rules {
+		w.str(r.Policy.Namespace, r.Policy.Name)
+		w.bool(r.AllTraffic)
+		w.n(len(r.Sources))
+		for _, id := range r.Sources {
+			w.str(id.Namespace, id.Name)
+		}
+		w.n(len(r.HTTPMatches))
+		for _, m := range r.HTTPMatches {
+			w.str(m.RouteGroup.Namespace, m.RouteGroup.Name, m.Name, m.PathRegex)
+			w.str(m.Methods...)
+			w.n(len(m.Headers))
+			for _, h := range m.Headers {
+				w.str(h.Name, h.ValueRegex)
+			}
+		}
+	}
+}
+
+func (w *hasher) retry(r *RetryPolicy) {
+	if r == nil {
+		w.n(-1)
+		return
+	}
+	w.str(r.Policy.Namespace, r.Policy.Name, r.RetryOn)
+	w.u64(uint64(r.PerTryTimeout))
+	w.u64(uint64(r.BackoffBaseInterval))
+	if r.NumRetries != nil {
+		w.u64(uint64(*r.NumRetries))
+	} else {
+		w.n(-1)
+	}
+}

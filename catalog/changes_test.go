@@ -1,0 +1,74 @@
+package catalog_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+func slice(ns, svcName, ip string, ready bool) string {
+	return fmt.Sprintf(`{apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: %[2]s-1, namespace: %[1]s,
+  labels: {kubernetes.io/service-name: %[2]s}}, addressType: IPv4, ports: [{name: http, port: 80}],
+  endpoints: [{addresses: [%[3]s], conditions: {ready: %[4]v}}]}`, ns, svcName, ip, ready)
+}
+
+func TestChangedIdentities(t *testing.T) {
+	base := []string{
+		app("a", "client", "[{name: http, port: 80}]"), app("a", "other", "[{name: http, port: 80}]"),
+		app("b", "web", "[{name: http, port: 80}]"), app("b", "db", "[{name: http, port: 80}]"),
+		`{apiVersion: specs.smi-spec.io/v1alpha4, kind: TCPRoute, metadata: {name: all, namespace: b}, spec: {matches: {name: all}}}`,
+		target("web", "web", []string{"client"}, "[{kind: TCPRoute, name: all}]"),
+		target("db", "db", []string{"other"}, "[{kind: TCPRoute, name: all}]"),
+		slice("b", "db", "10.0.0.9", true),
+	}
+	prev := build(t, append(slices.Clone(base), slice("b", "web", "10.0.0.1", true))...)
+	for _, tc := range []struct {
+		name   string
+		change []string
+		want   []catalog.Identity
+	}{
+		{"nothing changed, nobody is recomputed", []string{slice("b", "web", "10.0.0.1", true)}, nil},
+		{"an endpoint of web marks web's clients and web only", []string{slice("b", "web", "10.0.0.2", true)},
+			[]catalog.Identity{id("a", "client"), id("b", "web")}},
+		{"readiness is a change too", []string{slice("b", "web", "10.0.0.1", false)},
+			[]catalog.Identity{id("a", "client"), id("b", "web")}},
+		{"a new identity is a change", []string{slice("b", "web", "10.0.0.1", true),
+			`{apiVersion: v1, kind: ServiceAccount, metadata: {name: new, namespace: a}}`}, []catalog.Identity{id("a", "new")}},
+		{"a MeshConfig change touches everyone", []string{slice("b", "web", "10.0.0.1", true), permissive},
+			[]catalog.Identity{id("a", "client"), id("a", "other"), id("b", "db"), id("b", "web")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next := build(t, append(slices.Clone(base), tc.change...)...)
+			if got := next.ChangedIdentities(prev); !slices.Equal(got, tc.want) {
+				t.Fatalf("changed %v, want %v", got, tc.want)
+			}
+		})
+	}
+	t.Run("a nil previous model changes everyone", func(t *testing.T) {
+		if got := prev.ChangedIdentities(nil); len(got) != 4 {
+			t.Fatalf("changed %v", got)
+		}
+	})
+}
+
+func TestBuildNeverPanics(t *testing.T) {
+	t.Run("a nil state is an empty model", func(t *testing.T) {
+		if m := catalog.Build(nil); len(m.Services) != 0 || m.Identity(id("a", "b")) != nil {
+			t.Fatalf("model: %+v", m)
+		}
+	})
+	t.Run("objects with every field empty", func(t *testing.T) {
+		m := build(t, `{apiVersion: v1, kind: Service, metadata: {name: s, namespace: a}}`,
+			`{apiVersion: access.smi-spec.io/v1alpha3, kind: TrafficTarget, metadata: {name: t, namespace: a}, spec: {destination: {kind: ""}}}`,
+			`{apiVersion: split.smi-spec.io/v1alpha2, kind: TrafficSplit, metadata: {name: t, namespace: a}, spec: {service: "", backends: null}}`,
+			`{apiVersion: policy.openservicemesh.io/v1alpha1, kind: IngressBackend, metadata: {name: i, namespace: a}, spec: {backends: null, sources: null}}`,
+			`{apiVersion: policy.openservicemesh.io/v1alpha1, kind: Egress, metadata: {name: e, namespace: a}, spec: {sources: null, ports: null}}`,
+			`{apiVersion: policy.openservicemesh.io/v1alpha1, kind: UpstreamTrafficSetting, metadata: {name: u, namespace: a}, spec: {host: ""}}`,
+			`{apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: e, namespace: a, labels: {kubernetes.io/service-name: s}}, addressType: IPv4, endpoints: [{addresses: []}], ports: [{}]}`)
+		if len(m.Problems) == 0 {
+			t.Fatalf("no problems recorded")
+		}
+	})
+}

@@ -1,0 +1,22 @@
+// Package catalog is the meaning of the mesh: a pure function, Build, from one
+// snapshot of state (pkg/k8s.State) to the Model that the xDS generator reads:
+//
+//  1. services, their ports (with protocols), endpoints and the identities
+//     serving them;
+//  2. per identity (service account), what it may receive and from whom
+//     (permissive mode, or SMI TrafficTargets with HTTP and TCP routes);
+//  3. per identity, what it may reach, with TrafficSplits, Retries and
+//     UpstreamTrafficSettings attached;
+//  4. IngressBackend rules with their sources resolved, Egress rules and
+//     egress passthrough;
+//  5. Problems: every piece of input skipped, and why, so that it can become a
+//     status condition and an event;
+//  6. a hash per identity of everything its proxies depend on, so that
+//     ChangedIdentities tells the generator which proxies a change touched.
+//
+// The catalog owns the mesh's semantics and nothing else. It must not import
+// client-go's clients or informers, Envoy or go-control-plane types, and it
+// holds no clock, goroutine or global state: the same State always gives the same
+// Model, and no input, however wrong, makes it panic. It reads the State's
+// objects and never modifies them.
+package catalog

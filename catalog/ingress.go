@@ -1,0 +1,167 @@
+package catalog
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
+)
+
+// buildIngress resolves IngressBackends (when the feature flag is on): one rule
+// per backend, with Service sources turned into their endpoints' addresses,
+// AuthenticatedPrincipals into certificate names and IPRanges into CIDRs. A
+// backend port taken by an older IngressBackend is skipped.
+func (b *builder) buildIngress() {
+	taken := map[ServiceRef]map[int32]ObjectRef{}
+	for _, ib := range oldestFirst(b.state.IngressBackends) {
+		if !b.monitored[ib.Namespace] {
+			continue
+		}
+		obj := ObjectRef{"IngressBackend", ib.Namespace, ib.Name}
+		if !b.settings.Features.EnableIngressBackendPolicy {
+			b.problems.add(obj, "", "MeshConfig featureFlags.enableIngressBackendPolicy is off; IngressBackend ignored")
+			continue
+		}
+		var ranges []netip.Prefix
+		var principals []string
+		var services []ServiceRef
+		for i, src := range ib.Spec.Sources {
+			field := fieldIndex("spec.sources", i, "")
+			switch src.Kind {
+			case policyv1alpha1.KindService:
+				ref := ServiceRef{orDefault(src.Namespace, ib.Namespace), src.Name}
+				svc := b.services[ref]
+				if svc == nil {
+					svc = b.outside[ref]
+				}
+				if svc == nil {
+					b.problems.add(obj, field+".name", "service %s does not exist; source skipped", ref)
+					continue
+				}
+				services = append(services, ref)
+				for _, ep := range svc.Endpoints {
+					if addr, err := netip.ParseAddr(ep.IP); err == nil {
+						ranges = append(ranges, netip.PrefixFrom(addr, addr.BitLen()))
+					}
+				}
+			case policyv1alpha1.KindAuthenticatedPrincipal:
+				if strings.TrimSpace(src.Name) == "" {
+					b.problems.add(obj, field+".name", "empty principal; source skipped")
+					continue
+				}
+				principals = append(principals, src.Name)
+			case policyv1alpha1.KindIPRange:
+				p, ok := parseCIDR(src.Name)
+				if !ok {
+					b.problems.add(obj, field+".name", "%q is not a CIDR; source skipped", src.Name)
+					continue
+				}
+				ranges = append(ranges, p)
+			default:
+				b.problems.add(obj, field+".kind", "kind %q is not Service, AuthenticatedPrincipal or IPRange; source skipped", src.Kind)
+			}
+		}
+		if len(ranges) == 0 && len(principals) == 0 && len(services) == 0 {
+			b.problems.add(obj, "spec.sources", "no valid source; IngressBackend skipped")
+			continue
+		}
+		matches := b.policyMatches(obj, ib.Spec.Matches)
+		ranges = sortedPrefixes(ranges)
+		slices.Sort(principals)
+		principals = slices.Compact(principals)
+		for i, be := range ib.Spec.Backends {
+			field := fieldIndex("spec.backends", i, "")
+			ref := ServiceRef{ib.Namespace, be.Name}
+			svc := b.services[ref]
+			if svc == nil {
+				b.problems.add(obj, field+".name", "service %s does not exist; backend skipped", ref)
+				continue
+			}
+			port, ok := backendPort(svc, int32(min(max(be.Port.Number, 0), 65536)))
+			if !ok {
+				b.problems.add(obj, field+".port.number", "service %s has no port %d; backend skipped", ref, be.Port.Number)
+				continue
+			}
+			proto := strings.ToLower(orDefault(be.Port.Protocol, policyv1alpha1.ProtocolHTTP))
+			switch proto {
+			case policyv1alpha1.ProtocolHTTP, policyv1alpha1.ProtocolHTTPS, policyv1alpha1.ProtocolTCP, policyv1alpha1.ProtocolGRPC:
+			default:
+				b.problems.add(obj, field+".port.protocol", "protocol %q is not http, https, tcp or grpc; backend skipped", be.Port.Protocol)
+				continue
+			}
+			if taken[ref] == nil {
+				taken[ref] = map[int32]ObjectRef{}
+			}
+			if prev, dup := taken[ref][port.Port]; dup {
+				b.problems.add(obj, field, "%s already admits ingress to %s port %d; backend skipped", prev, ref, port.Port)
+				continue
+			}
+			taken[ref][port.Port] = obj
+			b.ingress = append(b.ingress, &IngressRule{
+				Policy: obj, Backend: ref, Port: port, Protocol: proto,
+				SkipClientCertValidation: be.TLS.SkipClientCertValidation,
+				SNIHosts:                 slices.Clone(be.TLS.SNIHosts),
+				SourceIPRanges:           ranges, SourcePrincipals: principals, SourceServices: services,
+				HTTPMatches: matches,
+			})
+		}
+	}
+}
+
+// backendPort finds the Service port an IngressBackend names: by target port
+// first (OSM's reading), then by the Service's port.
+func backendPort(svc *Service, n int32) (ServicePort, bool) {
+	for _, p := range svc.Ports {
+		if p.TargetPort == n {
+			return p, true
+		}
+	}
+	for _, p := range svc.Ports {
+		if p.Port == n {
+			return p, true
+		}
+	}
+	return ServicePort{}, false
+}
+
+// policyMatches resolves typed references to HTTPRouteGroups of the policy's
+// namespace into their matches.
+func (b *builder) policyMatches(obj ObjectRef, refs []corev1.TypedLocalObjectReference) []HTTPMatch {
+	var out []HTTPMatch
+	for i, m := range refs {
+		if m.Kind != "HTTPRouteGroup" {
+			continue
+		}
+		g := b.groups.groups[ObjectRef{"HTTPRouteGroup", obj.Namespace, m.Name}]
+		if g == nil {
+			b.problems.add(obj, fieldIndex("spec.matches", i, "name"), "HTTPRouteGroup %s/%s does not exist; match skipped", obj.Namespace, m.Name)
+			continue
+		}
+		out = append(out, g.matches...)
+	}
+	return out
+}
+
+func parseCIDR(s string) (netip.Prefix, bool) {
+	s = strings.TrimSpace(s)
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), true
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), true
+	}
+	return netip.Prefix{}, false
+}
+
+func sortedPrefixes(ps []netip.Prefix) []netip.Prefix {
+	slices.SortFunc(ps, func(a, c netip.Prefix) int {
+		if r := a.Addr().Compare(c.Addr()); r != 0 {
+			return r
+		}
+		return a.Bits() - c.Bits()
+	})
+	return slices.Compact(ps)
+}

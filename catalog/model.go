@@ -1,0 +1,285 @@
+package catalog
+
+import (
+	"net/netip"
+	"time"
+
+	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
+)
+
+// Model is the mesh as the xDS generator needs it. It is built by Build and never
+// modified afterwards; pointers inside it are shared (an Outbound points at the
+// Service in Services), so readers must not modify what they reach. Every slice
+// is sorted (by namespace and name, or port) so that equal input gives equal
+// output.
+type Model struct {
+	// Settings are the mesh-wide settings from the MeshConfig.
+	Settings Settings
+	// Services are the mesh's Services (those in monitored namespaces).
+	Services []*Service
+	// Identities are every service account of the mesh with its proxies' view.
+	Identities []*IdentityView
+	// IngressRules are the resolved IngressBackends, one per backend.
+	IngressRules []*IngressRule
+	// EgressRules are the resolved Egress policies.
+	EgressRules []*EgressRule
+	// Problems list the input that was skipped, and why.
+	Problems []Problem
+
+	services   map[ServiceRef]*Service
+	identities map[Identity]*IdentityView
+	hashes     map[Identity]uint64
+}
+
+// Settings are the mesh-wide settings, with OSM's defaults when there is no
+// MeshConfig (permissive off, egress off, Egress and IngressBackend policies on,
+// Retry policies off).
+type Settings struct {
+	// Permissive lets every mesh identity reach every service
+	// (traffic.enablePermissiveTrafficPolicyMode).
+	Permissive bool
+	// EgressPassthrough lets every proxy reach any destination outside the mesh
+	// (traffic.enableEgress).
+	EgressPassthrough bool
+	// TrustDomain ends every identity's certificate name.
+	TrustDomain string
+	// Features are the MeshConfig's feature flags.
+	Features configv1alpha2.FeatureFlags
+	// MeshConfig is the whole MeshConfig spec, for the sidecar, TLS, tracing and
+	// traffic settings the generator needs; zero without a MeshConfig.
+	MeshConfig configv1alpha2.MeshConfigSpec
+}
+
+// Protocol is what a service port speaks, from its appProtocol or name prefix.
+type Protocol string
+
+// Protocols of service ports.
+const (
+	ProtocolHTTP           Protocol = "http"
+	ProtocolHTTP2          Protocol = "http2"
+	ProtocolGRPC           Protocol = "grpc"
+	ProtocolTCP            Protocol = "tcp"
+	ProtocolTCPServerFirst Protocol = "tcp-server-first"
+)
+
+// IsHTTP reports whether HTTP routes (and HTTPRouteGroup matches) apply to the port.
+func (p Protocol) IsHTTP() bool {
+	return p == ProtocolHTTP || p == ProtocolHTTP2 || p == ProtocolGRPC
+}
+
+// Service is a mesh Service.
+type Service struct {
+	ServiceRef
+	// ClusterIPs are the Service's virtual IPs; none for a headless Service.
+	ClusterIPs []string
+	// Headless is true for clusterIP: None; its endpoints are addressed one by one.
+	Headless bool
+	// Ports are the TCP ports (UDP and SCTP ports are not meshed).
+	Ports []ServicePort
+	// Endpoints are one entry per address and port, ready or not.
+	Endpoints []Endpoint
+	// Identities serve the Service: the service accounts of its endpoints' pods
+	// and of the pods its selector selects.
+	Identities []Identity
+	// Split, when set, divides traffic to this (root) Service among backends.
+	Split *Split
+	// UpstreamTrafficSetting applies to traffic to this Service, if any.
+	UpstreamTrafficSetting *UpstreamTrafficSetting
+}
+
+// ServicePort is one port of a Service.
+type ServicePort struct {
+	// Name is the port's name, which endpoints use to refer to it.
+	Name string
+	// Port is the Service's port.
+	Port int32
+	// TargetPort is the pods' port when given as a number; TargetPortName is set
+	// instead when given by name (each endpoint then carries its number).
+	TargetPort     int32
+	TargetPortName string
+	// Protocol is from appProtocol, else from the name's prefix, else http.
+	Protocol Protocol
+}
+
+// Endpoint is one address and port behind a Service port.
+type Endpoint struct {
+	// IP is the address.
+	IP string
+	// PortName names the ServicePort; Port is the number on the pod.
+	PortName string
+	Port     int32
+	// Ready, Serving and Terminating are the EndpointSlice conditions (a missing
+	// ready or serving condition counts as true, as Kubernetes reads it).
+	Ready, Serving, Terminating bool
+	// PodName is the pod behind the address, if the slice names it, and Identity
+	// its service account (zero when unknown).
+	PodName  string
+	Identity Identity
+	// Hostname is the endpoint's hostname (a StatefulSet pod's name); for a
+	// headless Service DNSName is then <hostname>.<service>.<ns>.svc.cluster.local.
+	Hostname, DNSName string
+	// NodeName and Zone are where the endpoint runs, when known.
+	NodeName, Zone string
+}
+
+// Split is a TrafficSplit resolved: the root Service's traffic goes to the
+// backends in proportion to their weights.
+type Split struct {
+	// Policy is the TrafficSplit.
+	Policy ObjectRef
+	// Backends are the existing backend Services, with their weights.
+	Backends []WeightedBackend
+}
+
+// WeightedBackend is a split's backend.
+type WeightedBackend struct {
+	Service ServiceRef
+	// Weight is the backend's weight in thousandths ("500m" is 500, "50" is
+	// 50000); only the ratio between backends matters. Zero sends nothing.
+	Weight uint32
+}
+
+// UpstreamTrafficSetting is an UpstreamTrafficSetting attached to a Service or
+// an Egress rule.
+type UpstreamTrafficSetting struct {
+	Policy ObjectRef
+	Spec   policyv1alpha1.UpstreamTrafficSettingSpec
+}
+
+// RetryPolicy is a Retry resolved for one source and destination.
+type RetryPolicy struct {
+	Policy ObjectRef
+	// RetryOn is Envoy's comma-separated list of retry conditions.
+	RetryOn string
+	// NumRetries is nil when unset; PerTryTimeout and BackoffBaseInterval are
+	// zero when unset.
+	NumRetries          *uint32
+	PerTryTimeout       time.Duration
+	BackoffBaseInterval time.Duration
+}
+
+// IdentityView is everything a proxy running as one identity needs.
+type IdentityView struct {
+	Identity Identity
+	// Services are the Services this identity serves.
+	Services []ServiceRef
+	// Inbound says who may reach each port of those Services.
+	Inbound []InboundPort
+	// Outbound are the Services this identity may reach.
+	Outbound []Outbound
+	// Ingress are the IngressBackend rules whose backend this identity serves.
+	Ingress []*IngressRule
+	// Egress are the Egress rules naming this identity as a source.
+	Egress []*EgressRule
+	// EgressPassthrough lets the identity reach anything outside the mesh.
+	EgressPassthrough bool
+}
+
+// InboundPort is who may reach one port of a Service this identity serves.
+type InboundPort struct {
+	Service ServiceRef
+	Port    ServicePort
+	// AllowAll admits any mesh identity (permissive mode).
+	AllowAll bool
+	// Rules are the SMI permissions; with neither AllowAll nor a rule, nothing
+	// from the mesh may reach the port.
+	Rules []InboundRule
+	// UpstreamTrafficSetting carries the Service's rate limits, enforced here.
+	UpstreamTrafficSetting *UpstreamTrafficSetting
+}
+
+// InboundRule is one TrafficTarget's permission on a port.
+type InboundRule struct {
+	// Policy is the TrafficTarget.
+	Policy ObjectRef
+	// Sources may send.
+	Sources []Identity
+	// AllTraffic admits everything on the port (a TCPRoute naming the port).
+	AllTraffic bool
+	// HTTPMatches are the admitted requests when not AllTraffic: a request is
+	// admitted if it matches any of them.
+	HTTPMatches []HTTPMatch
+}
+
+// HTTPMatch is one HTTPRouteGroup match: every condition set must hold.
+type HTTPMatch struct {
+	// RouteGroup is the HTTPRouteGroup; Name the match's name in it.
+	RouteGroup ObjectRef
+	Name       string
+	// PathRegex is an RE2 regular expression on the path; empty matches any.
+	PathRegex string
+	// Methods are the admitted methods; empty admits any ("*" is folded here).
+	Methods []string
+	// Headers must all match (value as an RE2 regular expression).
+	Headers []HeaderMatch
+}
+
+// HeaderMatch is a header name and a regular expression on its value.
+type HeaderMatch struct {
+	Name, ValueRegex string
+}
+
+// Outbound is a Service an identity may reach.
+type Outbound struct {
+	Service *Service
+	// Backends, when the Service is a split's root, replace it as destinations;
+	// each points at the backend Service.
+	Backends []OutboundBackend
+	// Retry is this identity's retry policy toward the Service, if any.
+	Retry *RetryPolicy
+}
+
+// OutboundBackend is a split's backend as seen from a source.
+type OutboundBackend struct {
+	Service *Service
+	Weight  uint32
+}
+
+// IngressRule is one backend of an IngressBackend, with its sources resolved.
+type IngressRule struct {
+	Policy  ObjectRef
+	Backend ServiceRef
+	// Port is the backend's port the rule names (matched against the target
+	// port, then the Service port); Protocol is http, https, tcp or grpc.
+	Port     ServicePort
+	Protocol string
+	// TLS from the ingress controller to the backend.
+	SkipClientCertValidation bool
+	SNIHosts                 []string
+	// SourceIPRanges admit clients by address: the endpoints of Service sources
+	// (as /32 or /128) and IPRange sources.
+	SourceIPRanges []netip.Prefix
+	// SourcePrincipals admit clients by certificate name (AuthenticatedPrincipal).
+	SourcePrincipals []string
+	// SourceServices are the Service sources, for reference.
+	SourceServices []ServiceRef
+	// HTTPMatches narrow the admitted requests when set (spec.matches).
+	HTTPMatches []HTTPMatch
+}
+
+// EgressRule is an Egress policy resolved.
+type EgressRule struct {
+	Policy  ObjectRef
+	Sources []Identity
+	// Hosts are matched by HTTP Host or TLS SNI; IPRanges by destination address.
+	Hosts    []string
+	IPRanges []netip.Prefix
+	Ports    []PolicyPort
+	// HTTPMatches narrow HTTP traffic when set.
+	HTTPMatches []HTTPMatch
+	// UpstreamTrafficSetting applies to the destination, if a match names one.
+	UpstreamTrafficSetting *UpstreamTrafficSetting
+}
+
+// PolicyPort is a port and protocol in a policy.
+type PolicyPort struct {
+	Number   int32
+	Protocol string
+}
+
+// Service returns the mesh Service ref names, or nil.
+func (m *Model) Service(ref ServiceRef) *Service { return m.services[ref] }
+
+// Identity returns the view of one identity, or nil when it is not in the mesh.
+func (m *Model) Identity(id Identity) *IdentityView { return m.identities[id] }

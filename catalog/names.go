@@ -1,0 +1,81 @@
+package catalog
+
+import (
+	"cmp"
+	"strings"
+)
+
+// ClusterDomain is the DNS domain of the cluster's Services.
+const ClusterDomain = "cluster.local"
+
+// Identity is a workload identity: a service account. Its certificates name it
+// <name>.<namespace>.<trust domain>.
+type Identity struct {
+	Namespace, Name string
+}
+
+func (i Identity) String() string { return i.Namespace + "/" + i.Name }
+
+// Principal is the identity's certificate name (CN and SAN) in a trust domain.
+func (i Identity) Principal(trustDomain string) string {
+	return i.Name + "." + i.Namespace + "." + trustDomain
+}
+
+func compareIdentities(a, b Identity) int {
+	return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+}
+
+// ServiceRef names a Service.
+type ServiceRef struct {
+	Namespace, Name string
+}
+
+func (s ServiceRef) String() string { return s.Namespace + "/" + s.Name }
+
+// FQDN is the Service's cluster DNS name, such as bookstore.bookstore.svc.cluster.local.
+func (s ServiceRef) FQDN() string { return s.Name + "." + s.Namespace + ".svc." + ClusterDomain }
+
+func compareServices(a, b ServiceRef) int {
+	return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+}
+
+// ObjectRef names an input object, such as the policy a rule comes from.
+type ObjectRef struct {
+	Kind, Namespace, Name string
+}
+
+func (o ObjectRef) String() string {
+	if o.Namespace == "" {
+		return o.Kind + " " + o.Name
+	}
+	return o.Kind + " " + o.Namespace + "/" + o.Name
+}
+
+// resolveService reads a service name as SMI and OSM users write it: "name"
+// (in namespace ns), "name.namespace", "name.namespace.svc" or the full DNS name
+// "name.namespace.svc.cluster.local". It reports false for an empty or
+// malformed name.
+func resolveService(name, ns string) (ServiceRef, bool) {
+	name = strings.TrimSuffix(strings.TrimSpace(name), ".")
+	if name == "" {
+		return ServiceRef{}, false
+	}
+	parts := strings.Split(name, ".")
+	for _, p := range parts {
+		if p == "" {
+			return ServiceRef{}, false
+		}
+	}
+	switch {
+	case len(parts) == 1:
+		if ns == "" {
+			return ServiceRef{}, false
+		}
+		return ServiceRef{Namespace: ns, Name: parts[0]}, true
+	case len(parts) == 2:
+		return ServiceRef{Namespace: parts[1], Name: parts[0]}, true
+	case parts[2] == "svc":
+		return ServiceRef{Namespace: parts[1], Name: parts[0]}, true
+	}
+	return ServiceRef{}, false
+}

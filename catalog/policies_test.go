@@ -1,0 +1,170 @@
+package catalog_test
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+)
+
+const nginx = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: ingress-nginx}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nginx, namespace: ingress-nginx}
+spec: {ports: [{name: https, port: 443}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: nginx-1, namespace: ingress-nginx, labels: {kubernetes.io/service-name: nginx}}
+addressType: IPv4
+ports: [{name: https, port: 443}]
+endpoints: [{addresses: [10.1.0.7]}, {addresses: [10.1.0.8]}]
+`
+
+func ingressBackend(name, backends, sources string) string {
+	return `{apiVersion: policy.openservicemesh.io/v1alpha1, kind: IngressBackend, metadata: {name: ` + name + `, namespace: b},
+  spec: {backends: ` + backends + `, sources: ` + sources + `}}`
+}
+
+func TestIngressBackends(t *testing.T) {
+	apps := app("b", "web", "[{name: http, port: 80, targetPort: 8080}]")
+	t.Run("sources resolve to endpoint addresses, principals and CIDRs", func(t *testing.T) {
+		m := build(t, apps, nginx, ingressBackend("ib",
+			"[{name: web, port: {number: 8080, protocol: https}, tls: {skipClientCertValidation: true, sniHosts: [web.example]}}]",
+			"[{kind: Service, name: nginx, namespace: ingress-nginx}, {kind: AuthenticatedPrincipal, name: nginx.ingress-nginx.cluster.local}, {kind: IPRange, name: 192.168.0.0/16}]"))
+		checkProblems(t, m, nil)
+		if len(m.IngressRules) != 1 {
+			t.Fatalf("rules: %+v", m.IngressRules)
+		}
+		r := m.IngressRules[0]
+		want := []netip.Prefix{netip.MustParsePrefix("10.1.0.7/32"), netip.MustParsePrefix("10.1.0.8/32"), netip.MustParsePrefix("192.168.0.0/16")}
+		if !slices.Equal(r.SourceIPRanges, want) || r.Port.Port != 80 || r.Protocol != "https" || !r.SkipClientCertValidation ||
+			!slices.Equal(r.SNIHosts, []string{"web.example"}) || len(r.SourcePrincipals) != 1 {
+			t.Fatalf("rule: %+v", r)
+		}
+		if v := m.Identity(id("b", "web")); len(v.Ingress) != 1 {
+			t.Fatalf("the backend's identity has no ingress rule")
+		}
+	})
+	for _, tc := range []struct {
+		name, backends, sources string
+		rules                   int
+		problem                 string
+	}{
+		{"a missing backend service is skipped", "[{name: nope, port: {number: 80, protocol: http}}]", "[{kind: IPRange, name: 10.0.0.0/8}]", 0, "service b/nope does not exist"},
+		{"a port the backend lacks is skipped", "[{name: web, port: {number: 81, protocol: http}}]", "[{kind: IPRange, name: 10.0.0.0/8}]", 0, "has no port 81"},
+		{"an unknown protocol is skipped", "[{name: web, port: {number: 80, protocol: udp}}]", "[{kind: IPRange, name: 10.0.0.0/8}]", 0, `protocol "udp"`},
+		{"a bad CIDR leaves no source", "[{name: web, port: {number: 80, protocol: http}}]", "[{kind: IPRange, name: 10.0.0.0/33}]", 0, "no valid source"},
+		{"a missing source service is skipped, the others stay", "[{name: web, port: {number: 80, protocol: http}}]",
+			"[{kind: Service, name: gone, namespace: x}, {kind: IPRange, name: 10.0.0.1}]", 1, "service x/gone does not exist"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := build(t, apps, ingressBackend("ib", tc.backends, tc.sources))
+			if len(m.IngressRules) != tc.rules || !hasProblem(m, "IngressBackend", "ib", tc.problem) {
+				t.Fatalf("rules %+v, problems:%s", m.IngressRules, problems(m))
+			}
+		})
+	}
+	t.Run("two IngressBackends for one backend port: the first wins", func(t *testing.T) {
+		m := build(t, apps, ingressBackend("a", "[{name: web, port: {number: 80, protocol: http}}]", "[{kind: IPRange, name: 10.0.0.0/8}]"),
+			ingressBackend("b", "[{name: web, port: {number: 80, protocol: http}}]", "[{kind: IPRange, name: 10.0.0.0/8}]"))
+		if len(m.IngressRules) != 1 || m.IngressRules[0].Policy.Name != "a" || !hasProblem(m, "IngressBackend", "b", "already admits") {
+			t.Fatalf("rules %+v, problems:%s", m.IngressRules, problems(m))
+		}
+	})
+}
+
+func TestEgress(t *testing.T) {
+	client := app("a", "client", "[{name: http, port: 80}]")
+	egress := func(spec string) string {
+		return `{apiVersion: policy.openservicemesh.io/v1alpha1, kind: Egress, metadata: {name: e, namespace: a}, spec: ` + spec + `}`
+	}
+	for _, tc := range []struct {
+		name, doc   string
+		rules       int
+		passthrough bool
+		problem     string
+	}{
+		{"hosts, ranges and ports resolve", egress(`{sources: [{kind: ServiceAccount, name: client, namespace: a}], hosts: [HTTPbin.org],
+  ipAddresses: [203.0.113.0/24], ports: [{number: 443, protocol: https}, {number: 80, protocol: http}]}`), 1, false, ""},
+		{"passthrough when the MeshConfig enables egress", `{apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig,
+  metadata: {name: osm-mesh-config, namespace: osm-system}, spec: {traffic: {enableEgress: true}, featureFlags: {enableEgressPolicy: true}}}`, 0, true, ""},
+		{"a missing source skips the policy", egress(`{sources: [{kind: ServiceAccount, name: ghost, namespace: a}], hosts: [x.org], ports: [{number: 80, protocol: http}]}`),
+			0, false, "service account a/ghost does not exist"},
+		{"a policy without a valid port is skipped", egress(`{sources: [{kind: ServiceAccount, name: client, namespace: a}], hosts: [x.org], ports: [{number: 80, protocol: quic}]}`),
+			0, false, "no valid port"},
+		{"the feature flag off ignores Egress", egress(`{sources: [{kind: ServiceAccount, name: client, namespace: a}], hosts: [x.org], ports: [{number: 80, protocol: http}]}`) +
+			"\n---\n" + `{apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig, metadata: {name: osm-mesh-config, namespace: osm-system}, spec: {}}`,
+			0, false, "enableEgressPolicy is off"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := build(t, client, tc.doc)
+			v := m.Identity(id("a", "client"))
+			if len(v.Egress) != tc.rules || v.EgressPassthrough != tc.passthrough {
+				t.Fatalf("egress %+v passthrough %v; problems:%s", v.Egress, v.EgressPassthrough, problems(m))
+			}
+			if tc.problem == "" {
+				checkProblems(t, m, nil)
+			} else if !hasProblem(m, "Egress", "e", tc.problem) {
+				t.Fatalf("problems:%s", problems(m))
+			}
+			if tc.rules == 1 && (v.Egress[0].Hosts[0] != "httpbin.org" || v.Egress[0].Ports[0].Number != 80) {
+				t.Fatalf("rule: %+v", v.Egress[0])
+			}
+		})
+	}
+}
+
+func TestUpstreamTrafficSettingsAndRetries(t *testing.T) {
+	apps := app("a", "client", "[{name: http, port: 80}]") + "\n---\n" + app("b", "web", "[{name: http, port: 80}]") + "\n---\n" +
+		`{apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig, metadata: {name: osm-mesh-config, namespace: osm-system},
+  spec: {traffic: {enablePermissiveTrafficPolicyMode: true}, featureFlags: {enableRetryPolicy: true}}}`
+	uts := func(name, host string) string {
+		return `{apiVersion: policy.openservicemesh.io/v1alpha1, kind: UpstreamTrafficSetting, metadata: {name: ` + name + `, namespace: b},
+  spec: {host: ` + host + `, connectionSettings: {tcp: {maxConnections: 10}}}}`
+	}
+	retry := func(name, dest string) string {
+		return `{apiVersion: policy.openservicemesh.io/v1alpha1, kind: Retry, metadata: {name: ` + name + `, namespace: a},
+  spec: {source: {kind: ServiceAccount, name: client, namespace: a}, destinations: [{kind: Service, name: ` + dest + `, namespace: b}],
+  retryPolicy: {retryOn: 5xx, numRetries: 3, perTryTimeout: 2s}}}`
+	}
+	t.Run("a setting attaches to the service its host names, inbound and outbound", func(t *testing.T) {
+		m := build(t, apps, uts("u", "web.b.svc.cluster.local"))
+		checkProblems(t, m, nil)
+		if s := m.Service(svc("b", "web")); s.UpstreamTrafficSetting == nil || *s.UpstreamTrafficSetting.Spec.ConnectionSettings.TCP.MaxConnections != 10 {
+			t.Fatalf("service: %+v", s)
+		}
+		if in := inbound(m, id("b", "web"), svc("b", "web"), 80); in.UpstreamTrafficSetting == nil {
+			t.Fatalf("inbound has no setting")
+		}
+	})
+	t.Run("two settings for one host: the first wins", func(t *testing.T) {
+		m := build(t, apps, uts("u1", "web.b.svc.cluster.local"), uts("u2", "web.b"))
+		if s := m.Service(svc("b", "web")); s.UpstreamTrafficSetting.Policy.Name != "u1" {
+			t.Fatalf("setting: %+v", s.UpstreamTrafficSetting)
+		}
+		checkProblems(t, m, []string{"UpstreamTrafficSetting b/u2: spec.host: UpstreamTrafficSetting b/u1 already sets host web.b.svc.cluster.local"})
+	})
+	t.Run("a host that is no service is skipped", func(t *testing.T) {
+		checkProblems(t, build(t, apps, uts("u", "nope.b.svc.cluster.local")), []string{"is no mesh service"})
+	})
+	t.Run("a retry attaches to the source's outbound toward its destinations", func(t *testing.T) {
+		m := build(t, apps, retry("r", "web"))
+		checkProblems(t, m, nil)
+		o := outbound(m, id("a", "client"), svc("b", "web"))
+		if o.Retry == nil || o.Retry.RetryOn != "5xx" || *o.Retry.NumRetries != 3 || o.Retry.PerTryTimeout != 2*time.Second {
+			t.Fatalf("retry: %+v", o.Retry)
+		}
+		if outbound(m, id("a", "client"), svc("a", "client")).Retry != nil {
+			t.Fatalf("the retry applies to another destination")
+		}
+	})
+	t.Run("a retry to a missing service and a second retry are skipped", func(t *testing.T) {
+		m := build(t, apps, retry("r1", "web"), retry("r2", "web"), retry("r3", "gone"))
+		checkProblems(t, m, []string{"Retry a/r2: spec.destinations[0]: Retry a/r1 already sets retries", "Retry a/r3: spec.destinations[0].name: service b/gone does not exist"})
+	})
+}

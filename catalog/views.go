@@ -1,0 +1,116 @@
+package catalog
+
+import (
+	"slices"
+)
+
+// model assembles the Model: the Services, and each identity's view.
+func (b *builder) model() *Model {
+	m := &Model{
+		Settings:     b.settings,
+		IngressRules: b.ingress,
+		EgressRules:  b.egress,
+		services:     b.services,
+		identities:   map[Identity]*IdentityView{},
+	}
+	for _, s := range b.services {
+		m.Services = append(m.Services, s)
+	}
+	slices.SortFunc(m.Services, func(a, c *Service) int { return compareServices(a.ServiceRef, c.ServiceRef) })
+	var roots []*Service
+	for _, s := range m.Services {
+		if s.Split != nil {
+			roots = append(roots, s)
+		}
+	}
+	ingressBy := map[ServiceRef][]*IngressRule{}
+	for _, r := range b.ingress {
+		ingressBy[r.Backend] = append(ingressBy[r.Backend], r)
+	}
+	egressBy := map[Identity][]*EgressRule{}
+	for _, r := range b.egress {
+		for _, id := range r.Sources {
+			egressBy[id] = append(egressBy[id], r)
+		}
+	}
+	for _, id := range b.sortedIdentities() {
+		v := &IdentityView{Identity: id, EgressPassthrough: b.settings.EgressPassthrough, Egress: egressBy[id]}
+		for _, s := range b.serves[id] {
+			v.Services = append(v.Services, s.ServiceRef)
+			v.Ingress = append(v.Ingress, ingressBy[s.ServiceRef]...)
+			for _, p := range s.Ports {
+				v.Inbound = append(v.Inbound, b.inbound(id, s, p))
+			}
+		}
+		v.Outbound = b.outbound(id, m.Services, roots)
+		m.Identities = append(m.Identities, v)
+		m.identities[id] = v
+	}
+	m.Problems = b.problems.sorted()
+	m.hashes = hashIdentities(m)
+	return m
+}
+
+func (b *builder) inbound(id Identity, s *Service, p ServicePort) InboundPort {
+	in := InboundPort{Service: s.ServiceRef, Port: p, AllowAll: b.settings.Permissive, UpstreamTrafficSetting: s.UpstreamTrafficSetting}
+	if in.AllowAll {
+		return in
+	}
+	for _, g := range b.grants[id] {
+		r := InboundRule{Policy: g.policy, Sources: g.sources}
+		switch {
+		case g.tcpAll || g.tcpPorts[p.Port] || (p.TargetPort != 0 && g.tcpPorts[p.TargetPort]):
+			r.AllTraffic = true
+		case p.Protocol.IsHTTP() && len(g.http) > 0:
+			r.HTTPMatches = g.http
+		default:
+			continue
+		}
+		in.Rules = append(in.Rules, r)
+	}
+	return in
+}
+
+// outbound lists what id may reach: every Service in permissive mode; else the
+// Services served by the identities whose TrafficTargets name id as a source,
+// and the roots of splits whose root or a backend is among those.
+func (b *builder) outbound(id Identity, all, roots []*Service) []Outbound {
+	var reach []*Service
+	if b.settings.Permissive {
+		reach = all
+	} else {
+		seen := map[ServiceRef]bool{}
+		for dest := range b.reaches[id] {
+			for _, s := range b.serves[dest] {
+				if !seen[s.ServiceRef] {
+					seen[s.ServiceRef] = true
+					reach = append(reach, s)
+				}
+			}
+		}
+		for _, r := range roots {
+			if seen[r.ServiceRef] {
+				continue
+			}
+			if slices.ContainsFunc(r.Split.Backends, func(w WeightedBackend) bool { return seen[w.Service] }) {
+				seen[r.ServiceRef] = true
+				reach = append(reach, r)
+			}
+		}
+		slices.SortFunc(reach, func(a, c *Service) int { return compareServices(a.ServiceRef, c.ServiceRef) })
+	}
+	if len(reach) == 0 {
+		return nil
+	}
+	out := make([]Outbound, 0, len(reach))
+	for _, s := range reach {
+		o := Outbound{Service: s, Retry: b.retries[id][s.ServiceRef]}
+		if s.Split != nil {
+			for _, w := range s.Split.Backends {
+				o.Backends = append(o.Backends, OutboundBackend{Service: b.services[w.Service], Weight: w.Weight})
+			}
+		}
+		out = append(out, o)
+	}
+	return out
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/pkg/envoy"
+	"github.com/weft-mesh/weft/pkg/k8s"
+)
+
+// renderOptions are `weft render`'s flags.
+type renderOptions struct {
+	paths    []string
+	identity string
+	pod      string
+	output   string
+	mesh     k8s.Options
+}
+
+func newRenderCommand() *cobra.Command {
+	o := renderOptions{mesh: k8s.DefaultOptions()}
+	cmd := &cobra.Command{
+		Use:   "render -f <file or folder> (--identity <namespace>/<serviceaccount> | --pod <namespace>/<name>) [-o json]",
+		Short: "Show the Envoy configuration a proxy would get, from YAML files and without a cluster",
+		Long: `render reads Kubernetes and mesh YAML (what you would kubectl apply), builds the mesh
+model as weftd does, and prints the configuration a proxy of one identity would receive,
+in the shape of Envoy's /config_dump. Use it to see what a policy change does before
+applying it. Namespaces must be in the files, labelled openservicemesh.io/monitored-by.`,
+		Example: `  weft render -f examples/bookstore --identity bookstore/bookstore -o json
+  weft render -f examples/ -f my-policy.yaml --pod bookbuyer/bookbuyer-5d8f7-abcde`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.OutOrStdout(), cmd.ErrOrStderr()) },
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.paths, "filename", "f", nil, "a YAML file or a folder of them (repeatable)")
+	f.StringVar(&o.identity, "identity", "", "the proxy's identity: <namespace>/<serviceaccount>")
+	f.StringVar(&o.pod, "pod", "", "a pod in the files, whose service account and addresses the proxy takes")
+	f.StringVarP(&o.output, "output", "o", "json", "output format: json")
+	f.StringVar(&o.mesh.MeshName, "mesh-name", o.mesh.MeshName, "the mesh's name, as namespaces' monitored-by label says it")
+	f.StringVar(&o.mesh.MeshNamespace, "mesh-namespace", o.mesh.MeshNamespace, "the namespace holding the MeshConfig")
+	_ = cmd.MarkFlagRequired("filename")
+	return cmd
+}
+
+func (o *renderOptions) run(out, errOut io.Writer) error {
+	if o.output != "json" {
+		return fmt.Errorf("output format %q is not supported (json)", o.output)
+	}
+	if (o.identity == "") == (o.pod == "") {
+		return fmt.Errorf("name the proxy with exactly one of --identity <namespace>/<serviceaccount> or --pod <namespace>/<name>")
+	}
+	state, err := o.load()
+	if err != nil {
+		return err
+	}
+	for _, r := range state.Rejected {
+		fmt.Fprintf(errOut, "warning: %s: %s %s/%s skipped: %s\n", r.Source, r.Kind, r.Namespace, r.Name, r.Reason)
+	}
+	model := catalog.Build(state)
+	for _, p := range model.Problems {
+		fmt.Fprintf(errOut, "warning: %s\n", p.String())
+	}
+	proxy, err := o.proxy(state)
+	if err != nil {
+		return err
+	}
+	if model.Identity(proxy.Identity) == nil {
+		fmt.Fprintf(errOut, "warning: %s is not a service account in a monitored namespace of the files; it gets deny-by-default configuration\n", proxy.Identity)
+	}
+	res, err := envoy.Generate(model, proxy)
+	if err != nil {
+		return err
+	}
+	if err := res.Validate(); err != nil {
+		return fmt.Errorf("the generated configuration does not pass Envoy's validation (please report this): %w", err)
+	}
+	dump, err := envoy.ConfigDumpJSON(res, envoy.DumpOptions{})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(out, string(dump))
+	return err
+}
+
+// load reads every -f path into one state, as one folder would be.
+func (o *renderOptions) load() (*k8s.State, error) {
+	return (&k8s.FilesSource{Paths: o.paths, Options: o.mesh}).Load()
+}
+
+func (o *renderOptions) proxy(state *k8s.State) (envoy.Proxy, error) {
+	if o.identity != "" {
+		ns, sa, ok := strings.Cut(o.identity, "/")
+		if !ok || ns == "" || sa == "" || strings.Contains(sa, "/") {
+			return envoy.Proxy{}, fmt.Errorf("--identity %q: want <namespace>/<serviceaccount>", o.identity)
+		}
+		return envoy.Proxy{Identity: catalog.Identity{Namespace: ns, Name: sa}}, nil
+	}
+	ns, name, ok := strings.Cut(o.pod, "/")
+	if !ok || ns == "" || name == "" {
+		return envoy.Proxy{}, fmt.Errorf("--pod %q: want <namespace>/<name>", o.pod)
+	}
+	for _, p := range state.Pods {
+		if p.Namespace != ns || p.Name != name {
+			continue
+		}
+		sa := p.Spec.ServiceAccountName
+		if sa == "" {
+			sa = "default"
+		}
+		proxy := envoy.Proxy{Identity: catalog.Identity{Namespace: ns, Name: sa}}
+		for _, ip := range p.Status.PodIPs {
+			proxy.IPs = append(proxy.IPs, ip.IP)
+		}
+		return proxy, nil
+	}
+	return envoy.Proxy{}, fmt.Errorf("--pod %s: no such pod in the files (pods made from Deployments are named <deployment>-<hash>; use --identity instead)", o.pod)
+}

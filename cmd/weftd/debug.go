@@ -1,0 +1,71 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/pkg/envoy"
+	"github.com/weft-mesh/weft/pkg/xds"
+)
+
+// registerDebug serves:
+//
+//	/debug/proxies                          the connected proxies
+//	/debug/config_dump?identity=<ns>/<sa>   what a proxy of that identity is
+//	                                        configured with, as Envoy's /config_dump
+//	/debug/problems                         the policies the catalog skipped, and why
+func registerDebug(mux *http.ServeMux, server *xds.Server, mesh *xds.Mesh) {
+	mux.HandleFunc("/debug/proxies", func(w http.ResponseWriter, _ *http.Request) {
+		type proxy struct{ ID, Kind, Namespace, ServiceAccount string }
+		var out []proxy
+		for _, p := range server.ConnectedProxies() {
+			out = append(out, proxy{p.ID, string(p.Kind), p.Identity.Namespace, p.Identity.ServiceAccount})
+		}
+		writeJSON(w, out)
+	})
+	mux.HandleFunc("/debug/config_dump", func(w http.ResponseWriter, r *http.Request) {
+		ns, sa, ok := strings.Cut(r.URL.Query().Get("identity"), "/")
+		if !ok || ns == "" || sa == "" {
+			http.Error(w, "name the proxy's identity: ?identity=<namespace>/<serviceaccount>", http.StatusBadRequest)
+			return
+		}
+		model := mesh.Model()
+		if model == nil {
+			http.Error(w, "no mesh model yet", http.StatusServiceUnavailable)
+			return
+		}
+		res, err := envoy.Generate(model, envoy.Proxy{Identity: catalog.Identity{Namespace: ns, Name: sa}})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		dump, err := envoy.ConfigDumpJSON(res, envoy.DumpOptions{})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(dump)
+	})
+	mux.HandleFunc("/debug/problems", func(w http.ResponseWriter, _ *http.Request) {
+		model := mesh.Model()
+		if model == nil {
+			http.Error(w, "no mesh model yet", http.StatusServiceUnavailable)
+			return
+		}
+		var out []string
+		for _, p := range model.Problems {
+			out = append(out, p.String())
+		}
+		writeJSON(w, out)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/weft-mesh/weft/ca"
+)
+
+// servingCertificate is weftd's own ADS server certificate, issued by the mesh
+// CA (so proxies verify it against the roots they already hold) and renewed
+// before it expires.
+type servingCertificate struct {
+	manager *ca.Manager
+	request ca.LeafRequest
+	current atomic.Pointer[tls.Certificate]
+	renewAt atomic.Pointer[time.Time]
+}
+
+func newServingCertificate(ctx context.Context, manager *ca.Manager, o options) (*servingCertificate, error) {
+	svc := o.xdsServiceName + "." + o.meshNamespace
+	s := &servingCertificate{manager: manager, request: ca.LeafRequest{
+		Kind:        ca.KindService,
+		CommonName:  svc + ".svc",
+		DNSNames:    []string{o.xdsServiceName, svc, svc + ".svc", svc + ".svc." + o.trustDomain},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		Validity:    24 * time.Hour,
+	}}
+	if err := s.issue(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *servingCertificate) issue(ctx context.Context) error {
+	c, err := s.manager.Issue(ctx, s.request)
+	if err != nil {
+		return fmt.Errorf("issuing the ADS server certificate: %w", err)
+	}
+	pair, err := tls.X509KeyPair(c.CertChainPEM, c.PrivateKeyPEM)
+	if err != nil {
+		return err
+	}
+	renewAt := s.manager.RenewalTime(c.Leaf)
+	s.current.Store(&pair)
+	s.renewAt.Store(&renewAt)
+	s.manager.TrackExpiry("ads-server", c.NotAfter)
+	return nil
+}
+
+// Certificate is the current certificate, for tls.Config.
+func (s *servingCertificate) Certificate() (*tls.Certificate, error) { return s.current.Load(), nil }
+
+// Run renews the certificate at its renewal time until ctx ends, retrying a
+// failed issue every ten seconds.
+func (s *servingCertificate) Run(ctx context.Context, log *slog.Logger) {
+	for {
+		wait := time.Until(*s.renewAt.Load())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if err := s.issue(ctx); err != nil {
+			log.Error("renewing the ADS server certificate failed; retrying", "error", err)
+			next := time.Now().Add(10 * time.Second)
+			s.renewAt.Store(&next)
+		}
+	}
+}

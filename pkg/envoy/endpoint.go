@@ -1,0 +1,55 @@
+package envoy
+
+import (
+	"net/netip"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+// loadAssignment lists a Service port's ready endpoints, each at its pod's
+// port (which is how a named targetPort resolves). Endpoints that are not
+// ready are left out; an address that does not parse is skipped.
+func loadAssignment(cluster string, svc *catalog.Service, port catalog.ServicePort) *endpointv3.ClusterLoadAssignment {
+	la := &endpointv3.ClusterLoadAssignment{ClusterName: cluster}
+	var lbs []*endpointv3.LbEndpoint
+	for _, ep := range readyEndpoints(svc, port) {
+		lbs = append(lbs, &endpointv3.LbEndpoint{
+			HealthStatus:   corev3.HealthStatus_HEALTHY,
+			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(ep.addr.String(), ep.port)}},
+		})
+	}
+	if len(lbs) > 0 {
+		la.Endpoints = []*endpointv3.LocalityLbEndpoints{{LbEndpoints: lbs}}
+	}
+	return la
+}
+
+type readyEndpoint struct {
+	addr netip.Addr
+	port uint32
+}
+
+// readyEndpoints are the ready endpoints of a Service port with a usable
+// address and port, in the catalog's order (by address), without duplicates.
+func readyEndpoints(svc *catalog.Service, port catalog.ServicePort) []readyEndpoint {
+	var out []readyEndpoint
+	seen := map[readyEndpoint]bool{}
+	for _, ep := range svc.Endpoints {
+		if !ep.Ready || ep.PortName != port.Name || ep.Port < 1 || ep.Port > 65535 {
+			continue
+		}
+		addr, err := netip.ParseAddr(ep.IP)
+		if err != nil || addr.Zone() != "" {
+			continue
+		}
+		r := readyEndpoint{addr.Unmap(), uint32(ep.Port)}
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}

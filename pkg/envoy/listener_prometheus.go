@@ -1,0 +1,37 @@
+package envoy
+
+import (
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+)
+
+// prometheusListener serves Envoy's statistics to Prometheus on 15010:
+// /metrics is the admin endpoint's /stats/prometheus, nothing else of the
+// admin endpoint is exposed.
+func (g *gen) prometheusListener() *listenerv3.Listener {
+	cluster := g.metricsCluster()
+	routes := &routev3.RouteConfiguration{
+		Name: "prometheus-route",
+		VirtualHosts: []*routev3.VirtualHost{{
+			Name:    "prometheus",
+			Domains: []string{"*"},
+			Routes: []*routev3.Route{{
+				Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: "/metrics"}},
+				Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+					ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
+					PrefixRewrite:    "/stats/prometheus",
+				}},
+			}},
+		}},
+	}
+	return &listenerv3.Listener{
+		Name:             PrometheusListenerName,
+		Address:          socketAddress("0.0.0.0", PrometheusListenerPort),
+		TrafficDirection: corev3.TrafficDirection_INBOUND,
+		FilterChains: []*listenerv3.FilterChain{{
+			Name:    PrometheusListenerName,
+			Filters: []*listenerv3.Filter{g.hcm(hcmOptions{statPrefix: PrometheusListenerName, routes: routes})},
+		}},
+	}
+}

@@ -1,0 +1,100 @@
+package envoy
+
+import (
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/weft-mesh/weft/catalog"
+	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+)
+
+func (g *gen) transportSocket(m proto.Message) *corev3.TransportSocket {
+	return &corev3.TransportSocket{Name: wellknown.TransportSocketTLS, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: g.any(m)}}
+}
+
+func sdsConfig(name string) *tlsv3.SdsSecretConfig {
+	return &tlsv3.SdsSecretConfig{Name: name, SdsConfig: adsSource()}
+}
+
+// tlsParams are the MeshConfig's TLS versions for sidecars, or nil for Envoy's
+// defaults.
+func (g *gen) tlsParams() *tlsv3.TlsParameters {
+	sc := g.model.Settings.MeshConfig.Sidecar
+	minV, maxV := tlsVersion(sc.TLSMinProtocolVersion), tlsVersion(sc.TLSMaxProtocolVersion)
+	if minV == tlsv3.TlsParameters_TLS_AUTO && maxV == tlsv3.TlsParameters_TLS_AUTO {
+		return nil
+	}
+	return &tlsv3.TlsParameters{TlsMinimumProtocolVersion: minV, TlsMaximumProtocolVersion: maxV}
+}
+
+func tlsVersion(v configv1alpha2.TLSProtocolVersion) tlsv3.TlsParameters_TlsProtocol {
+	switch v {
+	case "TLSv1_0":
+		return tlsv3.TlsParameters_TLSv1_0
+	case "TLSv1_1":
+		return tlsv3.TlsParameters_TLSv1_1
+	case "TLSv1_2":
+		return tlsv3.TlsParameters_TLSv1_2
+	case "TLSv1_3":
+		return tlsv3.TlsParameters_TLSv1_3
+	}
+	return tlsv3.TlsParameters_TLS_AUTO
+}
+
+// identitySANs match the certificates of the given identities: the DNS SAN
+// (<sa>.<ns>.<td>) and the SPIFFE URI SAN the CA puts in service certificates.
+func (g *gen) identitySANs(ids []catalog.Identity) []*tlsv3.SubjectAltNameMatcher {
+	var out []*tlsv3.SubjectAltNameMatcher
+	for _, id := range ids {
+		out = append(out,
+			&tlsv3.SubjectAltNameMatcher{SanType: tlsv3.SubjectAltNameMatcher_DNS, Matcher: exact(id.Principal(g.trustDomain))},
+			&tlsv3.SubjectAltNameMatcher{SanType: tlsv3.SubjectAltNameMatcher_URI, Matcher: exact(spiffeID(id, g.trustDomain))})
+	}
+	return out
+}
+
+func exact(s string) *matcherv3.StringMatcher {
+	return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: s}}
+}
+
+// upstreamTLS is the mTLS of a connection to a mesh Service: the proxy's own
+// certificate, the Service's roots, and the Service's identities as the only
+// acceptable peers.
+func (g *gen) upstreamTLS(svc *catalog.Service) *corev3.TransportSocket {
+	return g.transportSocket(&tlsv3.UpstreamTlsContext{
+		Sni: svc.FQDN(),
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsParams:                      g.tlsParams(),
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsConfig(g.secret(ServiceCertSecretName(g.view.Identity)))},
+			ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{
+				CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+					DefaultValidationContext:         &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: g.identitySANs(svc.Identities)},
+					ValidationContextSdsSecretConfig: sdsConfig(g.secret(OutboundRootSecretName(svc.ServiceRef))),
+				},
+			},
+		},
+	})
+}
+
+// downstreamTLS terminates TLS with the proxy's own certificate; with
+// verifyClients, clients must present a certificate the inbound roots sign
+// (who they are is then RBAC's to decide).
+func (g *gen) downstreamTLS(verifyClients bool) *corev3.TransportSocket {
+	ctx := &tlsv3.DownstreamTlsContext{
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsParams:                      g.tlsParams(),
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsConfig(g.secret(ServiceCertSecretName(g.view.Identity)))},
+		},
+	}
+	if verifyClients {
+		ctx.RequireClientCertificate = wrapperspb.Bool(true)
+		ctx.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{
+			ValidationContextSdsSecretConfig: sdsConfig(g.secret(InboundRootSecretName(g.view.Identity))),
+		}
+	}
+	return g.transportSocket(ctx)
+}

@@ -1,0 +1,236 @@
+package k8s
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+
+	smiaccessclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/access/clientset/versioned"
+	smiaccessinformers "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/access/informers/externalversions"
+	smispecsclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/specs/clientset/versioned"
+	smispecsinformers "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/specs/informers/externalversions"
+
+	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
+	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
+)
+
+// Defaults of ClusterSource's coalescing window.
+const (
+	DefaultQuietWindow = 100 * time.Millisecond
+	DefaultMaxDelay    = time.Second
+)
+
+// ClusterSource watches a cluster with shared informers and announces a State
+// after each burst of changes.
+//
+// What it watches: Namespaces, Pods, Services, EndpointSlices and
+// ServiceAccounts (client-go informers); TrafficTargets, HTTPRouteGroups and
+// TCPRoutes (smi-sdk-go informers); and, through dynamic informers converted to
+// Weft's types, TrafficSplits (Weft's split/v1alpha2, whose weights may be
+// "500m"), IngressBackends, Egresses, UpstreamTrafficSettings, Retries and
+// MeshConfigs. Informers are cluster-wide: namespaces join and leave the mesh by
+// label at any time, and IngressBackends name Services outside the mesh (such as
+// ingress-nginx's), so NewState, not the informers, keeps what the mesh needs.
+// Managed fields are dropped from cached objects to save memory.
+//
+// A burst of events is announced once nothing has changed for QuietWindow, or
+// MaxDelay after its first event, whichever is first (Coalescer).
+type ClusterSource struct {
+	// Config reaches the API server.
+	Config *rest.Config
+	// Options name the mesh.
+	Options Options
+	// QuietWindow and MaxDelay tune the coalescing; zero means the defaults.
+	QuietWindow, MaxDelay time.Duration
+	// Clock defaults to the real clock.
+	Clock clock.Clock
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Dynamic resources read into Weft's own types.
+var dynamicKinds = []schema.GroupVersionResource{
+	splitv1alpha2.GroupVersion.WithResource("trafficsplits"),
+	policyv1alpha1.GroupVersion.WithResource("ingressbackends"),
+	policyv1alpha1.GroupVersion.WithResource("egresses"),
+	policyv1alpha1.GroupVersion.WithResource("upstreamtrafficsettings"),
+	policyv1alpha1.GroupVersion.WithResource("retries"),
+	configv1alpha2.GroupVersion.WithResource("meshconfigs"),
+}
+
+// Run implements Source.
+func (c *ClusterSource) Run(ctx context.Context, announce func(*State)) error {
+	clk := c.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	kube, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	access, err := smiaccessclient.NewForConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	specs, err := smispecsclient.NewForConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(c.Config)
+	if err != nil {
+		return err
+	}
+
+	kubeFactory := informers.NewSharedInformerFactory(kube, 0)
+	accessFactory := smiaccessinformers.NewSharedInformerFactory(access, 0)
+	specsFactory := smispecsinformers.NewSharedInformerFactory(specs, 0)
+	dynFactory := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
+
+	typed := []cache.SharedIndexInformer{
+		kubeFactory.Core().V1().Namespaces().Informer(),
+		kubeFactory.Core().V1().Pods().Informer(),
+		kubeFactory.Core().V1().Services().Informer(),
+		kubeFactory.Discovery().V1().EndpointSlices().Informer(),
+		kubeFactory.Core().V1().ServiceAccounts().Informer(),
+		accessFactory.Access().V1alpha3().TrafficTargets().Informer(),
+		specsFactory.Specs().V1alpha4().HTTPRouteGroups().Informer(),
+		specsFactory.Specs().V1alpha4().TCPRoutes().Informer(),
+	}
+	var all []cache.SharedIndexInformer
+	for _, inf := range typed {
+		if err := inf.SetTransform(dropManagedFields); err != nil {
+			return err
+		}
+		all = append(all, inf)
+	}
+	for _, gvr := range dynamicKinds {
+		inf := dynFactory.ForResource(gvr).Informer()
+		if err := inf.SetTransform(toTyped); err != nil {
+			return err
+		}
+		all = append(all, inf)
+	}
+
+	changes := make(chan struct{}, 1)
+	handler := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { signal(changes) },
+		UpdateFunc: func(any, any) { signal(changes) },
+		DeleteFunc: func(any) { signal(changes) },
+	}
+	for _, inf := range all {
+		if _, err := inf.AddEventHandler(handler); err != nil {
+			return err
+		}
+	}
+
+	kubeFactory.Start(ctx.Done())
+	accessFactory.Start(ctx.Done())
+	specsFactory.Start(ctx.Done())
+	dynFactory.Start(ctx.Done())
+	defer func() {
+		kubeFactory.Shutdown()
+		dynFactory.Shutdown()
+	}()
+	synced := make([]cache.InformerSynced, len(all))
+	for i, inf := range all {
+		synced[i] = inf.HasSynced
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("the informers did not sync")
+	}
+	// Everything so far is in the first State.
+	select {
+	case <-changes:
+	default:
+	}
+	snapshot := func() {
+		state := c.snapshot(all)
+		log.Debug("announcing a state", "pods", len(state.Pods), "services", len(state.Services),
+			"trafficTargets", len(state.TrafficTargets), "rejected", len(state.Rejected))
+		announce(state)
+	}
+	snapshot()
+
+	co := &Coalescer{Quiet: c.QuietWindow, MaxDelay: c.MaxDelay}
+	if co.Quiet <= 0 {
+		co.Quiet = DefaultQuietWindow
+	}
+	if co.MaxDelay <= 0 {
+		co.MaxDelay = DefaultMaxDelay
+	}
+	runCoalesced(ctx, clk, co, changes, snapshot)
+	return ctx.Err()
+}
+
+func (c *ClusterSource) snapshot(all []cache.SharedIndexInformer) *State {
+	var objs []runtime.Object
+	var rejected []Rejected
+	for _, inf := range all {
+		for _, item := range inf.GetStore().List() {
+			switch o := item.(type) {
+			case *badObject:
+				rejected = append(rejected, o.Rejected)
+			case runtime.Object:
+				objs = append(objs, o)
+			}
+		}
+	}
+	return NewState(objs, c.Options, rejected)
+}
+
+// badObject is what a dynamic informer caches for an object that does not fit
+// its Go type; it keeps the object's key so that updates and deletes still work.
+type badObject struct {
+	metav1.ObjectMeta
+	Rejected
+}
+
+// toTyped converts, once as they arrive, the dynamic informers' objects to
+// Weft's types.
+func toTyped(obj any) (any, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil // a cache.DeletedFinalStateUnknown, for instance
+	}
+	u.SetManagedFields(nil)
+	typed, err := Typed(u, nil)
+	if err != nil || typed == nil {
+		reason := "unknown kind"
+		if err != nil {
+			reason = err.Error()
+		}
+		return &badObject{
+			ObjectMeta: metav1.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName(), UID: u.GetUID(), ResourceVersion: u.GetResourceVersion()},
+			Rejected:   Rejected{Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName(), Reason: reason},
+		}, nil
+	}
+	return typed, nil
+}
+
+func dropManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
+}

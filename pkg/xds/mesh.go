@@ -1,0 +1,187 @@
+package xds
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/pkg/envoy"
+)
+
+// Certificates is what Mesh needs from the CA.
+type Certificates interface {
+	ServiceCertificate(ctx context.Context, id ca.Identity) (*ca.Certificate, error)
+	Bundle() []byte
+}
+
+// Mesh computes proxies' configuration from the current mesh model (the pure
+// generator in pkg/envoy) and fills the secrets it names from the CA. Its Config
+// method is a ConfigFunc.
+type Mesh struct {
+	certs Certificates
+	model atomic.Pointer[catalog.Model]
+
+	// generated memoizes, per model, each identity's generated resources: every
+	// proxy of an identity gets the same configuration, so a push to a thousand
+	// proxies of a hundred identities generates a hundred times. The slices are
+	// shared and never modified.
+	mu        sync.Mutex
+	memoModel *catalog.Model
+	generated map[catalog.Identity]*generation
+}
+
+type generation struct {
+	once      sync.Once
+	resources Resources // without secrets
+	secrets   []string
+	err       error
+
+	// filled are the secrets last built, shared while the certificate and
+	// bundle they hold are current.
+	filledMu   sync.Mutex
+	filled     []types.Resource
+	filledCert *ca.Certificate
+	filledRoot []byte
+}
+
+// NewMesh returns a Mesh with no model yet; proxies get nothing until SetModel.
+func NewMesh(certs Certificates) *Mesh { return &Mesh{certs: certs} }
+
+// SetModel makes next the current model and returns which proxies it affects:
+// those of identities whose configuration inputs changed.
+func (m *Mesh) SetModel(next *catalog.Model) func(ca.Proxy) bool {
+	prev := m.model.Swap(next)
+	changed := map[catalog.Identity]bool{}
+	for _, id := range next.ChangedIdentities(prev) {
+		changed[id] = true
+	}
+	return func(p ca.Proxy) bool { return changed[catalogIdentity(p.Identity)] }
+}
+
+// Model returns the current model, or nil.
+func (m *Mesh) Model() *catalog.Model { return m.model.Load() }
+
+// Config is the ConfigFunc: the proxy's generated resources with its secrets.
+func (m *Mesh) Config(ctx context.Context, p ca.Proxy) (Resources, error) {
+	model := m.model.Load()
+	if model == nil {
+		return nil, fmt.Errorf("no mesh model yet")
+	}
+	g := m.generation(model, catalogIdentity(p.Identity))
+	g.once.Do(func() { g.resources, g.secrets, g.err = generate(model, catalogIdentity(p.Identity)) })
+	if g.err != nil {
+		return nil, g.err
+	}
+	secrets, err := m.filledSecrets(ctx, p, g)
+	if err != nil {
+		return nil, err
+	}
+	out := make(Resources, len(g.resources)+1)
+	for typ, items := range g.resources {
+		out[typ] = items
+	}
+	out[resource.SecretType] = secrets
+	return out, nil
+}
+
+func (m *Mesh) generation(model *catalog.Model, id catalog.Identity) *generation {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.memoModel != model {
+		m.memoModel, m.generated = model, map[catalog.Identity]*generation{}
+	}
+	g, ok := m.generated[id]
+	if !ok {
+		g = &generation{}
+		m.generated[id] = g
+	}
+	return g
+}
+
+// generate runs the generator for one identity.
+func generate(model *catalog.Model, id catalog.Identity) (Resources, []string, error) {
+	gen, err := envoy.Generate(model, envoy.Proxy{Identity: id})
+	if err != nil {
+		return nil, nil, err
+	}
+	out := Resources{
+		resource.ListenerType: make([]types.Resource, 0, len(gen.Listeners)),
+		resource.RouteType:    make([]types.Resource, 0, len(gen.Routes)),
+		resource.ClusterType:  make([]types.Resource, 0, len(gen.Clusters)),
+		resource.EndpointType: make([]types.Resource, 0, len(gen.Endpoints)),
+	}
+	for _, r := range gen.Listeners {
+		out[resource.ListenerType] = append(out[resource.ListenerType], r)
+	}
+	for _, r := range gen.Routes {
+		out[resource.RouteType] = append(out[resource.RouteType], r)
+	}
+	for _, r := range gen.Clusters {
+		out[resource.ClusterType] = append(out[resource.ClusterType], r)
+	}
+	for _, r := range gen.Endpoints {
+		out[resource.EndpointType] = append(out[resource.EndpointType], r)
+	}
+	return out, gen.Secrets, nil
+}
+
+// filledSecrets returns g's secrets filled for p, reusing the last ones while
+// the service certificate and the bundle are unchanged, so the proxies of one
+// identity share one slice.
+func (m *Mesh) filledSecrets(ctx context.Context, p ca.Proxy, g *generation) ([]types.Resource, error) {
+	cert, err := m.certs.ServiceCertificate(ctx, p.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("service certificate of %s: %w", p.Identity, err)
+	}
+	bundle := m.certs.Bundle()
+	g.filledMu.Lock()
+	defer g.filledMu.Unlock()
+	if g.filled != nil && g.filledCert == cert && bytes.Equal(g.filledRoot, bundle) {
+		return g.filled, nil
+	}
+	filled, err := m.secrets(ctx, p, g.secrets)
+	if err != nil {
+		return nil, err
+	}
+	g.filled, g.filledCert, g.filledRoot = filled, cert, bundle
+	return filled, nil
+}
+
+// secrets fills the named secrets. A service certificate is only ever the
+// proxy's own identity's: a name for any other identity is an error, whatever
+// the generator asked for.
+func (m *Mesh) secrets(ctx context.Context, p ca.Proxy, names []string) ([]types.Resource, error) {
+	out := make([]types.Resource, 0, len(names))
+	for _, name := range names {
+		ref, ok := envoy.ParseSecretName(name)
+		if !ok {
+			return nil, fmt.Errorf("secret %q has no known form", name)
+		}
+		switch ref.Kind {
+		case envoy.SecretServiceCert:
+			id := ca.Identity{Namespace: ref.Namespace, ServiceAccount: ref.Name}
+			if id != p.Identity {
+				return nil, fmt.Errorf("proxy %s may not hold the certificate of %s", p, id)
+			}
+			cert, err := m.certs.ServiceCertificate(ctx, id)
+			if err != nil {
+				return nil, fmt.Errorf("service certificate of %s: %w", id, err)
+			}
+			out = append(out, envoy.ServiceCertSecret(name, cert.CertChainPEM, cert.PrivateKeyPEM))
+		default:
+			out = append(out, envoy.RootCertSecret(name, m.certs.Bundle()))
+		}
+	}
+	return out, nil
+}
+
+func catalogIdentity(id ca.Identity) catalog.Identity {
+	return catalog.Identity{Namespace: id.Namespace, Name: id.ServiceAccount}
+}
