@@ -122,8 +122,11 @@ func (s *SecretStore) LoadOrCreate(ctx context.Context) (*RootSet, error) {
 // valid contents to a.SetRoots: this is how a root rotation done by editing
 // the Secret (see docs/root-rotation.md) reaches a running CA. A Secret that
 // turns malformed or disappears is logged and the last good roots keep
-// signing.
+// signing. A nil clk is the real clock.
 func (s *SecretStore) Follow(ctx context.Context, a *Authority, clk clock.Clock, interval time.Duration, log *slog.Logger) {
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

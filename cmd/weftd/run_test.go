@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/ca/internalca"
+	"github.com/weft-mesh/weft/internal/testenv"
+	"github.com/weft-mesh/weft/pkg/k8s"
+)
+
+// TestWeftdServesTheBookstore runs weftd against a real API server holding the
+// bookstore story, connects as a bookstore proxy with a certificate from the
+// mesh root weftd created, and receives bookstore's configuration over ADS.
+func TestWeftdServesTheBookstore(t *testing.T) {
+	// The controller manager makes the Deployments' Pods, which tie the
+	// bookstore Services to the bookstore service account.
+	env := testenv.Start(t, testenv.WithControllerManager())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, f := range []string{"examples/osm-system-namespace.yaml", "examples/meshconfig.yaml", "examples/bookstore"} {
+		apply(t, env, filepath.Join(env.RepoRoot, f))
+	}
+
+	o := options{
+		meshName: "osm", meshNamespace: "osm-system", meshConfigName: "osm-mesh-config", trustDomain: "cluster.local",
+		caEnabled: true, caSecretName: "osm-ca-bundle", xdsEnabled: true, xdsPort: freePort(t), xdsServiceName: "weftd",
+		quietWindow: 20 * time.Millisecond, maxDelay: 200 * time.Millisecond,
+		healthAddr: "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		kubeconfig: env.KubeconfigPath,
+	}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), o) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("weftd: %v", err)
+		}
+	})
+
+	// The mesh root weftd keeps in its Secret signs a proxy certificate, as
+	// the injector inside weftd would.
+	var secret corev1.Secret
+	eventually(t, "weftd creates the mesh root Secret", func() bool {
+		return env.Client.Get(ctx, client.ObjectKey{Namespace: "osm-system", Name: "osm-ca-bundle"}, &secret) == nil
+	})
+	roots, err := internalca.ParseRootSet(secret.Data[internalca.KeyCert], secret.Data[internalca.KeyKey], secret.Data[internalca.KeyBundle], time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	manager, err := ca.NewManager(ca.Options{Signer: internalca.New(roots, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := ca.Proxy{ID: uuid.NewString(), Kind: ca.ProxySidecar, Identity: ca.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}}
+	cert, err := manager.ProxyCertificate(ctx, proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(cert.CertChainPEM, cert.PrivateKeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient("127.0.0.1:"+strconv.Itoa(o.xdsPort), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		Certificates: []tls.Certificate{pair}, RootCAs: manager.BundlePool(), ServerName: "weftd.osm-system.svc", MinVersion: tls.VersionTLS12,
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	t.Run("a bookstore proxy receives its listeners over ADS", func(t *testing.T) {
+		var resp *discovery.DiscoveryResponse
+		eventually(t, "weftd answers on its ADS port", func() bool {
+			stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+			if err != nil {
+				return false
+			}
+			if err := stream.Send(&discovery.DiscoveryRequest{Node: &core.Node{Id: proxy.CommonName("cluster.local")}, TypeUrl: resource.ListenerType}); err != nil {
+				return false
+			}
+			resp, err = stream.Recv()
+			return err == nil
+		})
+		if got := len(resp.GetResources()); got < 2 {
+			t.Errorf("got %d listeners, want the inbound, outbound and Prometheus listeners", got)
+		}
+	})
+
+	t.Run("the debug endpoint shows bookstore's configuration with bookbuyer allowed", func(t *testing.T) {
+		// The model follows the Pods the controller manager makes.
+		eventually(t, "bookbuyer is admitted", func() bool {
+			return strings.Contains(get(t, "http://"+o.healthAddr+"/debug/config_dump?identity=bookstore/bookstore"),
+				"spiffe://cluster.local/ns/bookbuyer/sa/bookbuyer")
+		})
+	})
+
+	t.Run("the metrics count the connected proxy", func(t *testing.T) {
+		body := get(t, "http://"+o.healthAddr+"/metrics")
+		if !strings.Contains(body, "weft_xds_connected_proxies 1") {
+			t.Errorf("weft_xds_connected_proxies is not 1 in:\n%.3000s", body)
+		}
+	})
+}
+
+func apply(t *testing.T, env *testenv.Env, path string) {
+	t.Helper()
+	var files []string
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		entries, _ := os.ReadDir(path)
+		for _, e := range entries {
+			files = append(files, filepath.Join(path, e.Name()))
+		}
+	} else {
+		files = []string{path}
+	}
+	for _, f := range files {
+		objs, err := k8s.DecodeYAMLFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, obj := range objs {
+			if err := env.Client.Create(context.Background(), obj); err != nil {
+				t.Fatalf("%s: creating %s %s: %v", f, obj.GetKind(), obj.GetName(), err)
+			}
+		}
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	var body []byte
+	eventually(t, "GET "+url, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, err = io.ReadAll(resp.Body)
+		return err == nil && resp.StatusCode == http.StatusOK
+	})
+	return string(body)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
