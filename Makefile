@@ -14,7 +14,7 @@ STATICCHECK            := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 # Generated from Go types; the SMI CRDs (manifests/crds/smi-*.yaml) are hand-written.
 API_PATHS := paths=./pkg/apis/config/... paths=./pkg/apis/policy/...
 
-.PHONY: all build test kube-assets test-deps lint manifests verify-generated clean
+.PHONY: all build test bench fuzz kube-assets test-deps lint manifests verify-generated clean
 
 all: build
 
@@ -27,6 +27,17 @@ build:
 # and etcd, built once from the Go module proxy and cached (hack/kube-assets.sh).
 test: kube-assets test-deps
 	KUBEBUILDER_ASSETS="$$(hack/kube-assets.sh)" $(GO) test -count=1 ./...
+
+# Benchmarks (figures in BENCHMARKS.md); not part of `make test`.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./ca/ ./catalog/
+	$(GO) test -run '^$$' -bench . -benchtime 20x -timeout 30m ./bench/
+
+# Each fuzz target for FUZZTIME (default 10m); crashers land in testdata/fuzz.
+FUZZTIME ?= 10m
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZTIME) ./catalog/
+	$(GO) test -run '^$$' -fuzz '^FuzzGenerate$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./pkg/envoy/
 
 kube-assets:
 	@hack/kube-assets.sh >/dev/null

@@ -59,7 +59,7 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 			return err
 		}
 		if o.xdsEnabled {
-			if err := startXDS(ctx, g, logger, o, manager, cfg, registry, debug); err != nil {
+			if err := startXDS(ctx, g, logger, o, manager, direct, cfg, registry, debug); err != nil {
 				return err
 			}
 		}
@@ -94,7 +94,7 @@ func startCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opti
 }
 
 // startXDS runs the cluster source, the catalog and the ADS server.
-func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, cfg *rest.Config, reg prometheus.Registerer, debug *http.ServeMux) error {
+func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, c client.Client, cfg *rest.Config, reg prometheus.Registerer, debug *http.ServeMux) error {
 	mesh := xds.NewMesh(manager)
 	server, err := xds.NewServer(ctx, xds.Options{
 		Config: mesh.Config, Authenticate: manager.VerifyProxyCertificate, TrustDomain: o.trustDomain,
@@ -110,6 +110,7 @@ func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 	g.Go(func() error { serving.Run(ctx, logger); return nil })
 	g.Go(func() error { server.FollowRenewals(ctx, manager.Subscribe()); return nil })
 
+	statuses := &k8s.PolicyStatusWriter{Client: c}
 	source := &k8s.ClusterSource{
 		Config:      cfg,
 		Options:     k8s.Options{MeshName: o.meshName, MeshNamespace: o.meshNamespace, MeshConfigName: o.meshConfigName},
@@ -130,6 +131,9 @@ func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 			result := server.Push(ctx, mesh.SetModel(model))
 			logger.Info("mesh model updated", "services", len(model.Services), "identities", len(model.Identities),
 				"recomputed", result.Recomputed, "updated", result.Updated, "failed", result.Failed)
+			if err := statuses.Write(ctx, s, problemsOf(model)); err != nil {
+				logger.Warn("writing policy statuses", "error", err)
+			}
 		}))
 	})
 
@@ -142,6 +146,21 @@ func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 	g.Go(func() error { <-ctx.Done(); grpcServer.GracefulStop(); return nil })
 	registerDebug(debug, server, mesh)
 	return nil
+}
+
+// problemsOf reads a model's skipped input for the policy status writer.
+func problemsOf(model *catalog.Model) func(kind, namespace, name string) []string {
+	return func(kind, namespace, name string) []string {
+		var out []string
+		for _, p := range model.ProblemsFor(catalog.ObjectRef{Kind: kind, Namespace: namespace, Name: name}) {
+			if p.Field != "" {
+				out = append(out, p.Field+": "+p.Reason)
+			} else {
+				out = append(out, p.Reason)
+			}
+		}
+		return out
+	}
 }
 
 func ignoreCanceled(err error) error {

@@ -26,6 +26,7 @@ import (
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/internal/testenv"
+	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	"github.com/weft-mesh/weft/pkg/k8s"
 )
 
@@ -38,7 +39,7 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 	env := testenv.Start(t, testenv.WithControllerManager())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	for _, f := range []string{"examples/osm-system-namespace.yaml", "examples/meshconfig.yaml", "examples/bookstore"} {
+	for _, f := range []string{"examples/osm-system-namespace.yaml", "examples/meshconfig.yaml", "examples/bookstore", "examples/policies"} {
 		apply(t, env, filepath.Join(env.RepoRoot, f))
 	}
 
@@ -112,6 +113,17 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 		eventually(t, "bookbuyer is admitted", func() bool {
 			return strings.Contains(get(t, "http://"+o.healthAddr+"/debug/config_dump?identity=bookstore/bookstore"),
 				"spiffe://cluster.local/ns/bookbuyer/sa/bookbuyer")
+		})
+	})
+
+	t.Run("policies show whether they are in force", func(t *testing.T) {
+		eventually(t, "the Retry is rejected while the retry feature is off, the UpstreamTrafficSetting committed", func() bool {
+			var retry policyv1alpha1.Retry
+			var uts policyv1alpha1.UpstreamTrafficSetting
+			return env.Client.Get(ctx, client.ObjectKey{Namespace: "bookbuyer", Name: "bookbuyer-retry"}, &retry) == nil &&
+				env.Client.Get(ctx, client.ObjectKey{Namespace: "bookstore", Name: "bookstore-limits"}, &uts) == nil &&
+				retry.Status.CurrentStatus == "rejected" && strings.Contains(retry.Status.Reason, "enableRetryPolicy is off") &&
+				uts.Status.CurrentStatus == "committed"
 		})
 	})
 
