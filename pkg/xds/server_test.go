@@ -278,6 +278,25 @@ func TestADSStateOfTheWorld(t *testing.T) {
 		p.request(s, after.GetTypeUrl(), nil, after, "")
 	})
 
+	t.Run("a proxy has at most one unacknowledged push per type", func(t *testing.T) {
+		m.generation.Add(1)
+		m.server.Push(context.Background(), func(ca.Proxy) bool { return true })
+		first := recv(t, s)
+		second := recv(t, s) // the other changed type
+		m.generation.Add(1)
+		m.server.Push(context.Background(), func(ca.Proxy) bool { return true })
+		quiet(t, s, 300*time.Millisecond)
+		// Each ACK releases the newest version of its type.
+		for _, r := range []*discovery.DiscoveryResponse{first, second} {
+			p.request(s, r.GetTypeUrl(), nil, r, "")
+			next := recv(t, s)
+			if next.GetTypeUrl() != r.GetTypeUrl() || next.GetVersionInfo() == r.GetVersionInfo() {
+				t.Fatalf("after the ACK of %s got %s version %s, want its newest version", r.GetTypeUrl(), next.GetTypeUrl(), next.GetVersionInfo())
+			}
+			p.request(s, next.GetTypeUrl(), nil, next, "")
+		}
+	})
+
 	t.Run("an unchanged configuration is not pushed again", func(t *testing.T) {
 		r := m.server.Push(context.Background(), func(ca.Proxy) bool { return true })
 		if r.Recomputed != 1 || r.Updated != 0 {
