@@ -45,13 +45,13 @@ func (o *options) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.caSecretName, "ca-secret", "osm-ca-bundle", "the Secret in the mesh namespace that keeps the mesh's root")
 	f.BoolVar(&o.xdsEnabled, "enable-xds", true, "serve configuration to the proxies over ADS")
 	f.IntVar(&o.xdsPort, "xds-port", 15128, "port of the ADS server (mTLS)")
-	f.StringVar(&o.xdsServiceName, "xds-service", "weftd", "the Service proxies reach the ADS server at, in the mesh namespace (names its certificate)")
+	f.StringVar(&o.xdsServiceName, "service-name", "weftd", "weftd's Service in the mesh namespace, which proxies and the API server reach (names its serving certificate)")
 	f.DurationVar(&o.quietWindow, "coalesce-quiet", 0, "recompute once the cluster has been quiet this long (0: the default)")
 	f.DurationVar(&o.maxDelay, "coalesce-max-delay", 0, "recompute at the latest this long after a change (0: the default)")
 
 	f.BoolVar(&o.webhookEnabled, "enable-webhooks", true, "serve the admission webhooks")
 	f.IntVar(&o.webhookPort, "webhook-port", 9443, "port of the admission webhook server (TLS)")
-	f.StringVar(&o.webhookCertDir, "webhook-cert-dir", "/etc/weft/webhook-certs", "folder holding the webhook server's tls.crt and tls.key")
+	f.StringVar(&o.webhookCertDir, "webhook-cert-dir", "", "folder holding the webhook server's tls.crt and tls.key; empty: a certificate from the mesh CA, whose roots weftd writes into the webhook configurations' caBundle")
 	f.StringVar(&o.healthAddr, "health-addr", ":9091", "address serving /healthz, /readyz, /metrics and /debug/")
 }
 

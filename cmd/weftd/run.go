@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,19 +54,41 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 	debug := http.NewServeMux()
 
 	g, ctx := errgroup.WithContext(ctx)
+	var (
+		manager *ca.Manager
+		serving *servingCertificate
+	)
 	if o.caEnabled {
-		manager, err := startCA(ctx, g, logger, o, direct, cfg, registry)
-		if err != nil {
+		if manager, err = startCA(ctx, g, logger, o, direct, cfg, registry); err != nil {
 			return err
 		}
-		if o.xdsEnabled {
-			if err := startXDS(ctx, g, logger, o, manager, direct, cfg, registry, debug); err != nil {
-				return err
-			}
+		// One certificate from the mesh CA serves both ADS and the webhooks.
+		if serving, err = newServingCertificate(ctx, manager, o); err != nil {
+			return err
+		}
+		g.Go(func() error { serving.Run(ctx, logger); return nil })
+	}
+	if o.xdsEnabled {
+		if manager == nil {
+			return errors.New("the xDS server needs the CA: drop --enable-ca=false or add --enable-xds=false")
+		}
+		if err := startXDS(ctx, g, logger, o, manager, serving, direct, cfg, registry, debug); err != nil {
+			return err
 		}
 	}
 	if o.webhookEnabled {
-		server := webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir})
+		opts := webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir}
+		switch {
+		case o.webhookCertDir != "":
+		case serving != nil:
+			opts.TLSOpts = []func(*tls.Config){func(c *tls.Config) {
+				c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return serving.Certificate() }
+			}}
+			g.Go(func() error { syncWebhookCABundles(ctx, direct, manager, logger.With("part", "webhooks")); return nil })
+		default:
+			return errors.New("the webhooks need a certificate: set --webhook-cert-dir, or run the CA")
+		}
+		server := webhook.NewServer(opts)
 		server.Register(validation.Path, validation.NewWebhook(direct).HTTPHandler())
 		g.Go(func() error { return server.Start(ctx) })
 	}
@@ -94,7 +117,7 @@ func startCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opti
 }
 
 // startXDS runs the cluster source, the catalog and the ADS server.
-func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, c client.Client, cfg *rest.Config, reg prometheus.Registerer, debug *http.ServeMux) error {
+func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, serving *servingCertificate, c client.Client, cfg *rest.Config, reg prometheus.Registerer, debug *http.ServeMux) error {
 	mesh := xds.NewMesh(manager)
 	server, err := xds.NewServer(ctx, xds.Options{
 		Config: mesh.Config, Authenticate: manager.VerifyProxyCertificate, TrustDomain: o.trustDomain,
@@ -103,11 +126,6 @@ func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 	if err != nil {
 		return err
 	}
-	serving, err := newServingCertificate(ctx, manager, o)
-	if err != nil {
-		return err
-	}
-	g.Go(func() error { serving.Run(ctx, logger); return nil })
 	g.Go(func() error { server.FollowRenewals(ctx, manager.Subscribe()); return nil })
 
 	statuses := &k8s.PolicyStatusWriter{Client: c}

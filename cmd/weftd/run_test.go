@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -43,11 +44,12 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 		apply(t, env, filepath.Join(env.RepoRoot, f))
 	}
 
+	ports := freePorts(t, 2)
 	o := options{
 		meshName: "osm", meshNamespace: "osm-system", meshConfigName: "osm-mesh-config", trustDomain: "cluster.local",
-		caEnabled: true, caSecretName: "osm-ca-bundle", xdsEnabled: true, xdsPort: freePort(t), xdsServiceName: "weftd",
+		caEnabled: true, caSecretName: "osm-ca-bundle", xdsEnabled: true, xdsPort: ports[0], xdsServiceName: "weftd",
 		quietWindow: 20 * time.Millisecond, maxDelay: 200 * time.Millisecond,
-		healthAddr: "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		healthAddr: "127.0.0.1:" + strconv.Itoa(ports[1]),
 		kubeconfig: env.KubeconfigPath,
 	}
 	done := make(chan error, 1)
@@ -127,6 +129,20 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 		})
 	})
 
+	t.Run("the webhook configurations trust the mesh roots", func(t *testing.T) {
+		apply(t, env, filepath.Join(env.RepoRoot, "manifests/webhooks/validating.yaml"))
+		if err := patchWebhookCABundles(ctx, env.Client, manager.Bundle()); err != nil {
+			t.Fatal(err)
+		}
+		var v admissionregistrationv1.ValidatingWebhookConfiguration
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: validatingWebhookName}, &v); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(v.Webhooks[0].ClientConfig.CABundle); got != string(manager.Bundle()) {
+			t.Errorf("caBundle = %q, want the mesh bundle", got)
+		}
+	})
+
 	t.Run("the metrics count the connected proxy", func(t *testing.T) {
 		body := get(t, "http://"+o.healthAddr+"/metrics")
 		if !strings.Contains(body, "weft_xds_connected_proxies 1") {
@@ -174,14 +190,19 @@ func get(t *testing.T, url string) string {
 	return string(body)
 }
 
-func freePort(t *testing.T) int {
+// freePorts returns n distinct ports that were free a moment ago.
+func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {
