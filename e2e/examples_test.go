@@ -20,7 +20,8 @@ import (
 	"github.com/weft-mesh/weft/pkg/validation"
 )
 
-// TestManifestsAndExamplesApply applies the CRDs and then every example to a
+// TestManifestsAndExamplesApply applies the CRDs, weftd's deployment, and
+// then every example to a
 // real API server with the policy webhook serving, as a user would with
 // `kubectl apply --dry-run=server`.
 func TestManifestsAndExamplesApply(t *testing.T) {
@@ -29,6 +30,9 @@ func TestManifestsAndExamplesApply(t *testing.T) {
 	ctx := context.Background()
 
 	crds := filepath.Join(env.RepoRoot, "manifests", "crds")
+	// The webhook configurations are installed by testenv itself (rewritten to
+	// reach the test's server), which checks them against the API server too.
+	deploy := []string{filepath.Join(env.RepoRoot, "manifests", "weftd")}
 	examples := yamlFiles(t, filepath.Join(env.RepoRoot, "examples"))
 
 	// Dry runs do not create namespaces, so the examples' own namespaces are
@@ -46,7 +50,11 @@ func TestManifestsAndExamplesApply(t *testing.T) {
 	}
 
 	t.Run("server-side dry run of every object", func(t *testing.T) {
-		for _, f := range append(yamlFiles(t, crds), examples...) {
+		files := yamlFiles(t, crds)
+		for _, dir := range deploy {
+			files = append(files, yamlFiles(t, dir)...)
+		}
+		for _, f := range append(files, examples...) {
 			for _, obj := range decode(t, f) {
 				err := env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("weft-e2e"), client.ForceOwnership, client.DryRunAll)
 				if err != nil {
@@ -61,7 +69,7 @@ func TestManifestsAndExamplesApply(t *testing.T) {
 		if err != nil {
 			t.Skip("kubectl is not installed; the server-side dry run above covers the same objects")
 		}
-		for _, dir := range []string{crds, filepath.Join(env.RepoRoot, "examples")} {
+		for _, dir := range append(append([]string{crds}, deploy...), filepath.Join(env.RepoRoot, "examples")) {
 			cmd := exec.Command(kubectl, "--kubeconfig", env.KubeconfigPath, "apply", "--dry-run=server", "--recursive", "-f", dir)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
