@@ -129,6 +129,7 @@ func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 	g.Go(func() error { server.FollowRenewals(ctx, manager.Subscribe()); return nil })
 
 	statuses := &k8s.PolicyStatusWriter{Client: c}
+	reported := map[string]bool{} // problems already logged, so each is logged once
 	source := &k8s.ClusterSource{
 		Config:      cfg,
 		Options:     k8s.Options{MeshName: o.meshName, MeshNamespace: o.meshNamespace, MeshConfigName: o.meshConfigName},
@@ -143,9 +144,14 @@ func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 				}
 			}
 			model := catalog.Build(s)
+			current := map[string]bool{}
 			for _, p := range model.Problems {
-				logger.Warn("policy skipped", "problem", p.String())
+				current[p.String()] = true
+				if !reported[p.String()] {
+					logger.Warn("policy skipped", "problem", p.String())
+				}
 			}
+			reported = current
 			result := server.Push(ctx, mesh.SetModel(model))
 			logger.Info("mesh model updated", "services", len(model.Services), "identities", len(model.Identities),
 				"recomputed", result.Recomputed, "updated", result.Updated, "failed", result.Failed)
