@@ -26,10 +26,11 @@ type options struct {
 	quietWindow    time.Duration
 	maxDelay       time.Duration
 
-	webhookEnabled bool
-	webhookPort    int
-	webhookCertDir string
-	healthAddr     string
+	webhookEnabled  bool
+	injectorEnabled bool
+	webhookPort     int
+	webhookCertDir  string
+	healthAddr      string
 }
 
 func (o *options) addFlags(cmd *cobra.Command) {
@@ -50,6 +51,7 @@ func (o *options) addFlags(cmd *cobra.Command) {
 	f.DurationVar(&o.maxDelay, "coalesce-max-delay", 0, "recompute at the latest this long after a change (0: the default)")
 
 	f.BoolVar(&o.webhookEnabled, "enable-webhooks", true, "serve the admission webhooks")
+	f.BoolVar(&o.injectorEnabled, "enable-injector", true, "inject sidecars into pods of meshed namespaces (a webhook; needs the CA)")
 	f.IntVar(&o.webhookPort, "webhook-port", 9443, "port of the admission webhook server (TLS)")
 	f.StringVar(&o.webhookCertDir, "webhook-cert-dir", "", "folder holding the webhook server's tls.crt and tls.key; empty: a certificate from the mesh CA, whose roots weftd writes into the webhook configurations' caBundle")
 	f.StringVar(&o.healthAddr, "health-addr", ":9091", "address serving /healthz, /readyz, /metrics and /debug/")

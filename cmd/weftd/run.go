@@ -9,14 +9,17 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -24,6 +27,8 @@ import (
 	"github.com/weft-mesh/weft/ca/ingressgateway"
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/injector"
+	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	"github.com/weft-mesh/weft/pkg/k8s"
 	"github.com/weft-mesh/weft/pkg/validation"
 	"github.com/weft-mesh/weft/pkg/version"
@@ -44,6 +49,9 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 	if err != nil {
 		return err
 	}
+	// Admissions create a bootstrap Secret each: client-go's default 5 requests
+	// a second would queue a burst of pods for seconds.
+	cfg.QPS, cfg.Burst = 200, 400
 	scheme := k8s.Scheme()
 	direct, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
@@ -68,11 +76,12 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 		}
 		g.Go(func() error { serving.Run(ctx, logger); return nil })
 	}
+	var meshConfig atomic.Pointer[configv1alpha2.MeshConfig]
 	if o.xdsEnabled {
 		if manager == nil {
 			return errors.New("the xDS server needs the CA: drop --enable-ca=false or add --enable-xds=false")
 		}
-		if err := startXDS(ctx, g, logger, o, manager, serving, direct, cfg, registry, debug); err != nil {
+		if err := startXDS(ctx, g, logger, o, manager, serving, direct, cfg, registry, debug, &meshConfig); err != nil {
 			return err
 		}
 	}
@@ -90,6 +99,11 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 		}
 		server := webhook.NewServer(opts)
 		server.Register(validation.Path, validation.NewWebhook(direct).HTTPHandler())
+		if o.injectorEnabled {
+			if err := startInjector(ctx, g, logger, o, manager, direct, cfg, scheme, server, &meshConfig); err != nil {
+				return err
+			}
+		}
 		g.Go(func() error { return server.Start(ctx) })
 	}
 	g.Go(func() error { return serveHTTP(ctx, o.healthAddr, registry, debug) })
@@ -117,7 +131,7 @@ func startCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opti
 }
 
 // startXDS runs the cluster source, the catalog and the ADS server.
-func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, serving *servingCertificate, c client.Client, cfg *rest.Config, reg prometheus.Registerer, debug *http.ServeMux) error {
+func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, serving *servingCertificate, c client.Client, cfg *rest.Config, reg prometheus.Registerer, debug *http.ServeMux, meshConfig *atomic.Pointer[configv1alpha2.MeshConfig]) error {
 	mesh := xds.NewMesh(manager)
 	server, err := xds.NewServer(ctx, xds.Options{
 		Config: mesh.Config, Authenticate: manager.VerifyProxyCertificate, TrustDomain: o.trustDomain,
@@ -138,6 +152,7 @@ func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 	}
 	g.Go(func() error {
 		return ignoreCanceled(source.Run(ctx, func(s *k8s.State) {
+			meshConfig.Store(s.MeshConfig)
 			if s.MeshConfig != nil {
 				if err := manager.ApplyMeshConfig(s.MeshConfig); err != nil {
 					logger.Error("MeshConfig certificate settings not applied", "error", err)
@@ -169,6 +184,39 @@ func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 	g.Go(func() error { return grpcServer.Serve(lis) })
 	g.Go(func() error { <-ctx.Done(); grpcServer.GracefulStop(); return nil })
 	registerDebug(debug, server, mesh)
+	return nil
+}
+
+// startInjector registers the sidecar injection webhook on server and runs the
+// collector of bootstrap Secrets whose pods are gone.
+func startInjector(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, direct client.Client,
+	cfg *rest.Config, scheme *runtime.Scheme, server webhook.Server, meshConfig *atomic.Pointer[configv1alpha2.MeshConfig]) error {
+	if manager == nil {
+		return errors.New("sidecar injection needs the CA: drop --enable-ca=false or add --enable-injector=false")
+	}
+	// Namespaces are read on every admission: from an informer cache.
+	namespaces, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return namespaces.Start(ctx) })
+	inject, err := injector.NewWebhook(injector.Options{
+		MeshName: o.meshName, MeshNamespace: o.meshNamespace, TrustDomain: o.trustDomain,
+		XDSService: o.xdsServiceName, XDSPort: uint32(o.xdsPort),
+		Certificates: manager,
+		Secrets:      direct,
+		Namespaces:   injector.NamespacesFrom(namespaces),
+		MeshConfig:   meshConfig.Load,
+		Logger:       logger.With("part", "injector"),
+	})
+	if err != nil {
+		return err
+	}
+	server.Register(injector.Path, inject.HTTPHandler())
+	// The collector must see every pod as it is: a direct client, never a
+	// cache that may not have synced.
+	collector := &injector.SecretCollector{Client: direct, Logger: logger.With("part", "injector")}
+	g.Go(func() error { return collector.Run(ctx) })
 	return nil
 }
 

@@ -7,22 +7,27 @@ import (
 )
 
 // prometheusListener serves Envoy's statistics to Prometheus on 15010:
-// /metrics is the admin endpoint's /stats/prometheus, nothing else of the
-// admin endpoint is exposed.
+// /stats/prometheus (the path the injector's scrape annotation names, as OSM's
+// did) and /metrics are the admin endpoint's /stats/prometheus; nothing else of
+// the admin endpoint is exposed.
 func (g *gen) prometheusListener() *listenerv3.Listener {
 	cluster := g.metricsCluster()
+	var statsRoutes []*routev3.Route
+	for _, path := range []string{"/stats/prometheus", "/metrics"} {
+		statsRoutes = append(statsRoutes, &routev3.Route{
+			Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: path}},
+			Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+				ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
+				PrefixRewrite:    "/stats/prometheus",
+			}},
+		})
+	}
 	routes := &routev3.RouteConfiguration{
 		Name: "prometheus-route",
 		VirtualHosts: []*routev3.VirtualHost{{
 			Name:    "prometheus",
 			Domains: []string{"*"},
-			Routes: []*routev3.Route{{
-				Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: "/metrics"}},
-				Action: &routev3.Route_Route{Route: &routev3.RouteAction{
-					ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
-					PrefixRewrite:    "/stats/prometheus",
-				}},
-			}},
+			Routes:  statsRoutes,
 		}},
 	}
 	return &listenerv3.Listener{

@@ -1,0 +1,117 @@
+package injector_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/injector"
+	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+)
+
+// fixedCertificate hands out one real proxy certificate whatever the proxy, so
+// fuzzing spends its time on the patch rather than on key generation.
+type fixedCertificate struct {
+	once sync.Once
+	ca   *ca.Manager
+	cert *ca.Certificate
+	err  error
+}
+
+func (f *fixedCertificate) ProxyCertificate(ctx context.Context, _ ca.Proxy) (*ca.Certificate, error) {
+	f.once.Do(func() {
+		f.cert, f.err = f.ca.ProxyCertificate(ctx, ca.Proxy{ID: "5bd7b0a6-52a4-4c35-9d0b-0c6f1f7e8a11", Kind: ca.ProxySidecar,
+			Identity: ca.Identity{Namespace: "fuzz", ServiceAccount: "default"}})
+	})
+	return f.cert, f.err
+}
+
+// discardSecrets accepts every Secret and keeps none.
+type discardSecrets struct{}
+
+func (discardSecrets) Create(context.Context, client.Object, ...client.CreateOption) error {
+	return nil
+}
+
+// FuzzPatch sends arbitrary pods (as the API server would serialize them) to
+// the webhook in a meshed namespace with metrics enabled: it never panics, and
+// every patched answer is a JSON patch that applies to the pod and yields a
+// pod with the envoy and osm-init containers and the proxy label, the app's
+// containers kept in order.
+func FuzzPatch(f *testing.F) {
+	seeds := []string{
+		`{"metadata":{"name":"bookstore"},"spec":{"containers":[{"name":"bookstore","image":"bookstore:v1"}]}}`,
+		`{"metadata":{"generateName":"bookbuyer-","labels":{"app":"bookbuyer"},"annotations":{"openservicemesh.io/outbound-port-exclusion-list":"6379","openservicemesh.io/inbound-port-exclusion-list":"9000"}},"spec":{"serviceAccountName":"bookbuyer","initContainers":[{"name":"migrate","image":"m"}],"containers":[{"name":"app","image":"a","ports":[{"name":"http","containerPort":8080}],"livenessProbe":{"httpGet":{"path":"/healthz","port":"http"}},"readinessProbe":{"tcpSocket":{"port":8080}},"startupProbe":{"httpGet":{"path":"/start","port":8443,"scheme":"HTTPS"}}},{"name":"side","image":"s","livenessProbe":{"httpGet":{"path":"/l","port":9090}},"readinessProbe":{"grpc":{"port":9091}},"startupProbe":{"exec":{"command":["true"]}}}]}}`,
+		`{"metadata":{"name":"host"},"spec":{"hostNetwork":true,"containers":[{"name":"c"}]}}`,
+		`{"metadata":{"name":"off","annotations":{"openservicemesh.io/sidecar-injection":"disabled"}},"spec":{"containers":[{"name":"c"}]}}`,
+		`{"metadata":{"name":"typo","annotations":{"openservicemesh.io/sidecar-injection":"enable"}},"spec":{"containers":[{"name":"c"}]}}`,
+		`{"metadata":{"name":"vols"},"spec":{"volumes":[{"name":"data","emptyDir":{}}],"containers":[{"name":"c","volumeMounts":[{"name":"data","mountPath":"/data"}]}]}}`,
+		`{}`,
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	w, err := injector.NewWebhook(injector.Options{
+		MeshName: "osm", MeshNamespace: "osm-system",
+		Certificates: &fixedCertificate{ca: newCA(f)},
+		Secrets:      discardSecrets{},
+		Namespaces: namespaces(namespace("fuzz", map[string]string{injector.LabelMonitoredBy: "osm"},
+			map[string]string{injector.AnnotationSidecarInjection: "enabled", injector.AnnotationMetrics: "enabled"})),
+		MeshConfig: func() *configv1alpha2.MeshConfig {
+			mc := &configv1alpha2.MeshConfig{}
+			mc.Spec.Traffic.OutboundPortExclusionList = []configv1alpha2.Port{6379}
+			mc.Spec.Sidecar.EnablePrivilegedInitContainer = true
+			return mc
+		},
+		NewProxyID: func() string { return "5bd7b0a6-52a4-4c35-9d0b-0c6f1f7e8a11" },
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var in corev1.Pod
+		if json.Unmarshal(data, &in) != nil {
+			return
+		}
+		// The API server sends its own serialization of the pod.
+		original, err := json.Marshal(&in)
+		if err != nil {
+			return
+		}
+		resp := w.Handle(context.Background(), createRequestRaw("fuzz", original, false))
+		if !resp.Allowed {
+			if msg := resp.Result.Message; !strings.Contains(msg, "in namespace fuzz") {
+				t.Fatalf("denial does not name the namespace: %q", msg)
+			}
+			return
+		}
+		if len(resp.Patches) == 0 {
+			return
+		}
+		got := applyPatch(t, original, resp)
+		if got.Labels[injector.LabelProxyUUID] != "5bd7b0a6-52a4-4c35-9d0b-0c6f1f7e8a11" {
+			t.Errorf("patched pod has labels %v, want the proxy UUID", got.Labels)
+		}
+		n := len(got.Spec.Containers)
+		if n != len(in.Spec.Containers)+1 || got.Spec.Containers[n-1].Name != injector.EnvoyContainerName {
+			t.Fatalf("patched pod's containers: %d, last %q; want the %d app containers then envoy", n, got.Spec.Containers[n-1].Name, len(in.Spec.Containers))
+		}
+		for i, c := range in.Spec.Containers {
+			if got.Spec.Containers[i].Name != c.Name || got.Spec.Containers[i].Image != c.Image {
+				t.Errorf("container %d is %q (%s), want %q (%s)", i, got.Spec.Containers[i].Name, got.Spec.Containers[i].Image, c.Name, c.Image)
+			}
+		}
+		if initContainer(got, injector.InitContainerName) == nil {
+			t.Errorf("patched pod has no %s init container", injector.InitContainerName)
+		}
+		if _, err := injector.HealthProbes(got.Annotations); err != nil {
+			t.Error(err)
+		}
+	})
+}

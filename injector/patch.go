@@ -1,0 +1,192 @@
+package injector
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/weft-mesh/weft/injector/redirect"
+	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+)
+
+// Names, images and paths of what Inject adds to a pod.
+const (
+	// EnvoyContainerName is the sidecar container.
+	EnvoyContainerName = "envoy"
+	// InitContainerName is the init container that installs the redirection
+	// rules; OSM's name, so existing tooling finds it.
+	InitContainerName = "osm-init"
+	// DefaultEnvoyImage is the sidecar image when MeshConfig
+	// spec.sidecar.envoyImage is empty. Installs set it in the MeshConfig.
+	DefaultEnvoyImage = "envoyproxy/envoy:distroless-v1.36.2"
+	// DefaultInitContainerImage is the init container image when MeshConfig
+	// spec.sidecar.initContainerImage is empty.
+	DefaultInitContainerImage = "ghcr.io/weft-mesh/weft-init:latest"
+	// DefaultEnvoyLogLevel is Envoy's log level when MeshConfig
+	// spec.sidecar.logLevel is empty (OSM's default).
+	DefaultEnvoyLogLevel = "error"
+	// BootstrapVolumeName is the pod volume holding the bootstrap Secret.
+	BootstrapVolumeName = "envoy-bootstrap-config-volume"
+	// BootstrapMountPath is where the envoy container reads the Secret's files.
+	BootstrapMountPath = "/etc/envoy"
+
+	initCommand = "weft-init"
+)
+
+// Prometheus scrape annotations added when the namespace enables metrics.
+const (
+	AnnotationPrometheusScrape = "prometheus.io/scrape"
+	AnnotationPrometheusPort   = "prometheus.io/port"
+	AnnotationPrometheusPath   = "prometheus.io/path"
+)
+
+// Injection is what a pod's patch depends on besides the pod itself.
+type Injection struct {
+	// ProxyID is the proxy's lower-case UUID (the osm-proxy-uuid label).
+	ProxyID string
+	// MeshConfig supplies images, resources, the log level, the privileged
+	// flag and the mesh-wide redirection exclusions; nil means defaults.
+	MeshConfig *configv1alpha2.MeshConfig
+	// Metrics adds the Prometheus scrape annotations (the namespace has
+	// openservicemesh.io/metrics: enabled).
+	Metrics bool
+}
+
+// Inject returns a copy of pod with the sidecar added: the envoy container
+// (appended, reading its bootstrap Secret from BootstrapMountPath), the osm-init
+// container (appended to the init containers, so the app's own init containers
+// run before traffic is redirected), the bootstrap volume, the osm-proxy-uuid
+// label, the app's HTTP and TCP probes rewritten through the sidecar with their
+// originals recorded in AnnotationHealthProbes, and the Prometheus annotations
+// when in.Metrics. The pod itself is not changed. It fails only when the pod's
+// redirection annotations (or the MeshConfig's exclusions) do not parse.
+func Inject(pod *corev1.Pod, in Injection) (*corev1.Pod, error) {
+	mesh := in.MeshConfig
+	if mesh == nil {
+		mesh = &configv1alpha2.MeshConfig{}
+	}
+	rules, err := redirect.ForPod(meshDefaults(mesh), pod.Annotations)
+	if err != nil {
+		return nil, err
+	}
+	out := pod.DeepCopy()
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	out.Labels[LabelProxyUUID] = in.ProxyID
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
+	}
+	if probes := rewriteProbes(out, rules.InboundPortExclusions); len(probes) > 0 {
+		encoded, err := encodeHealthProbes(probes)
+		if err != nil {
+			return nil, err
+		}
+		out.Annotations[AnnotationHealthProbes] = encoded
+	}
+	if in.Metrics {
+		out.Annotations[AnnotationPrometheusScrape] = "true"
+		out.Annotations[AnnotationPrometheusPort] = fmt.Sprint(redirect.PrometheusPort)
+		out.Annotations[AnnotationPrometheusPath] = "/stats/prometheus"
+	}
+	out.Spec.Volumes = append(out.Spec.Volumes, corev1.Volume{
+		Name: BootstrapVolumeName,
+		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			// Readable by the proxy's UID 1500: Secret files belong to root.
+			SecretName: BootstrapSecretName(in.ProxyID), DefaultMode: ptr.To[int32](0o444),
+		}},
+	})
+	out.Spec.InitContainers = append(out.Spec.InitContainers, initContainer(mesh, rules))
+	out.Spec.Containers = append(out.Spec.Containers, envoyContainer(mesh))
+	return out, nil
+}
+
+func meshDefaults(mc *configv1alpha2.MeshConfig) redirect.MeshDefaults {
+	t := mc.Spec.Traffic
+	ints := func(ports []configv1alpha2.Port) []int {
+		out := make([]int, len(ports))
+		for i, p := range ports {
+			out[i] = int(p)
+		}
+		return out
+	}
+	return redirect.MeshDefaults{
+		OutboundPortExclusions:    ints(t.OutboundPortExclusionList),
+		InboundPortExclusions:     ints(t.InboundPortExclusionList),
+		OutboundIPRangeExclusions: t.OutboundIPRangeExclusionList,
+		OutboundIPRangeInclusions: t.OutboundIPRangeInclusionList,
+		InterfaceExclusions:       t.NetworkInterfaceExclusionList,
+	}
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// envoyContainer runs Envoy as UID 1500 (whose traffic the rules never
+// redirect) with the restricted Pod Security settings. The admin port 15000
+// is not listed as a container port: Envoy binds it to 127.0.0.1 only.
+func envoyContainer(mc *configv1alpha2.MeshConfig) corev1.Container {
+	s := mc.Spec.Sidecar
+	return corev1.Container{
+		Name:            EnvoyContainerName,
+		Image:           orDefault(s.EnvoyImage, DefaultEnvoyImage),
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Command:         []string{"envoy"},
+		Args: []string{
+			"--config-path", BootstrapMountPath + "/" + BootstrapFileName,
+			"--log-level", orDefault(s.LogLevel, DefaultEnvoyLogLevel),
+			"--disable-hot-restart",
+		},
+		Ports: []corev1.ContainerPort{
+			{Name: "proxy-outbound", ContainerPort: redirect.OutboundPort, Protocol: corev1.ProtocolTCP},
+			{Name: "proxy-inbound", ContainerPort: redirect.InboundPort, Protocol: corev1.ProtocolTCP},
+			{Name: "proxy-metrics", ContainerPort: redirect.PrometheusPort, Protocol: corev1.ProtocolTCP},
+		},
+		Resources: *s.Resources.DeepCopy(),
+		VolumeMounts: []corev1.VolumeMount{{
+			Name: BootstrapVolumeName, MountPath: BootstrapMountPath, ReadOnly: true,
+		}},
+		// The inbound listener exists once Envoy has its configuration from
+		// the control plane: ready means configured.
+		ReadinessProbe: &corev1.Probe{
+			ProbeHandler:        corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(redirect.InboundPort)}},
+			InitialDelaySeconds: 1, PeriodSeconds: 5, TimeoutSeconds: 1, FailureThreshold: 3,
+		},
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                ptr.To[int64](redirect.ProxyUID),
+			RunAsGroup:               ptr.To[int64](redirect.ProxyUID),
+			RunAsNonRoot:             ptr.To(true),
+			AllowPrivilegeEscalation: ptr.To(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+	}
+}
+
+// initContainer installs the rules given as flags, so the pod's spec shows
+// exactly what is redirected and what is excluded.
+func initContainer(mc *configv1alpha2.MeshConfig, rules redirect.Config) corev1.Container {
+	s := mc.Spec.Sidecar
+	sc := &corev1.SecurityContext{
+		Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN", "NET_RAW"}},
+		RunAsUser:    ptr.To[int64](0),
+		RunAsNonRoot: ptr.To(false),
+	}
+	if s.EnablePrivilegedInitContainer {
+		sc.Privileged = ptr.To(true)
+	}
+	return corev1.Container{
+		Name:            InitContainerName,
+		Image:           orDefault(s.InitContainerImage, DefaultInitContainerImage),
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Command:         []string{initCommand},
+		Args:            rules.Args(),
+		SecurityContext: sc,
+	}
+}
