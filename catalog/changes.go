@@ -87,6 +87,7 @@ func hashIdentities(m *Model) map[Identity]uint64 {
 		for _, r := range v.Egress {
 			w.json(r)
 		}
+		w.json(v.HealthProbes)
 		out[v.Identity] = w.sum()
 	}
 	return out

@@ -6,6 +6,7 @@ import (
 
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
+	"github.com/weft-mesh/weft/pkg/healthprobe"
 )
 
 // Model is the mesh as the xDS generator needs it. It is built by Build and never
@@ -174,6 +175,9 @@ type IdentityView struct {
 	Egress []*EgressRule
 	// EgressPassthrough lets the identity reach anything outside the mesh.
 	EgressPassthrough bool
+	// HealthProbes are the app probes the injector moved to the sidecar's
+	// ports 15901-15904 on this identity's pods, sorted by port and path.
+	HealthProbes []healthprobe.Probe
 }
 
 // InboundPort is who may reach one port of a Service this identity serves.

@@ -33,8 +33,9 @@ func (b *builder) model() *Model {
 			egressBy[id] = append(egressBy[id], r)
 		}
 	}
+	probes := b.healthProbes()
 	for _, id := range b.sortedIdentities() {
-		v := &IdentityView{Identity: id, EgressPassthrough: b.settings.EgressPassthrough, Egress: egressBy[id]}
+		v := &IdentityView{Identity: id, EgressPassthrough: b.settings.EgressPassthrough, Egress: egressBy[id], HealthProbes: probes[id]}
 		for _, s := range b.serves[id] {
 			v.Services = append(v.Services, s.ServiceRef)
 			v.Ingress = append(v.Ingress, ingressBy[s.ServiceRef]...)

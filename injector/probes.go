@@ -1,79 +1,44 @@
 package injector
 
 import (
-	"encoding/json"
-	"fmt"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/weft-mesh/weft/pkg/healthprobe"
 )
 
-// AnnotationHealthProbes on an injected pod records, as JSON (a list of
-// HealthProbe), the app probes Inject rewrote, so the Envoy generator can add
-// the listeners on 15901-15904 that forward them to the app.
-const AnnotationHealthProbes = "weft-mesh.io/health-probes"
+// The record of rewritten probes lives in pkg/healthprobe, shared with the
+// catalog and the Envoy generator; these names keep the injector's own.
+const AnnotationHealthProbes = healthprobe.Annotation
 
-// ProbeKind is which of a container's probes a HealthProbe was.
-type ProbeKind string
+type (
+	// ProbeKind is which of a container's probes a HealthProbe was.
+	ProbeKind = healthprobe.Kind
+	// HealthProbe is one rewritten probe.
+	HealthProbe = healthprobe.Probe
+	// OriginalProbe is where the app answers a probe.
+	OriginalProbe = healthprobe.Original
+)
 
-// The probe kinds, and the sidecar port and path (OSM's) each is rewritten to.
+// The probe kinds and the sidecar ports they are rewritten to.
 const (
-	ProbeLiveness  ProbeKind = "liveness"
-	ProbeReadiness ProbeKind = "readiness"
-	ProbeStartup   ProbeKind = "startup"
-
-	LivenessProbePort  = 15901
-	ReadinessProbePort = 15902
-	StartupProbePort   = 15903
-	TCPProbePort       = 15904
+	ProbeLiveness      = healthprobe.Liveness
+	ProbeReadiness     = healthprobe.Readiness
+	ProbeStartup       = healthprobe.Startup
+	LivenessProbePort  = healthprobe.LivenessPort
+	ReadinessProbePort = healthprobe.ReadinessPort
+	StartupProbePort   = healthprobe.StartupPort
+	TCPProbePort       = healthprobe.TCPPort
 )
 
-// HealthProbe is one rewritten probe: where kubelet now sends it (Port, and
-// Path for HTTP) and where the sidecar must forward it (Original).
-type HealthProbe struct {
-	Container string    `json:"container"`
-	Kind      ProbeKind `json:"kind"`
-	// Port and Path are the rewritten probe's: 15901-15903 with
-	// /osm-<kind>-probe (HTTP), the same port with the app's own path (HTTPS,
-	// which the sidecar passes through as TCP), or 15904 (TCP).
-	Port int32  `json:"port"`
-	Path string `json:"path,omitempty"`
-	// Original is the app's probe.
-	Original OriginalProbe `json:"original"`
-}
-
-// OriginalProbe is where the app answers a probe.
-type OriginalProbe struct {
-	// Scheme is HTTP, HTTPS or TCP.
-	Scheme string `json:"scheme"`
-	// Port is the app's port, a named port resolved to its number.
-	Port int32 `json:"port"`
-	// Path is the app's HTTP path (HTTP and HTTPS).
-	Path string `json:"path,omitempty"`
-}
-
-// HealthProbes reads AnnotationHealthProbes from an injected pod's
-// annotations; none means no probe was rewritten.
+// HealthProbes reads AnnotationHealthProbes from an injected pod's annotations.
 func HealthProbes(annotations map[string]string) ([]HealthProbe, error) {
-	v, ok := annotations[AnnotationHealthProbes]
-	if !ok {
-		return nil, nil
-	}
-	var probes []HealthProbe
-	if err := json.Unmarshal([]byte(v), &probes); err != nil {
-		return nil, fmt.Errorf("annotation %s: %w", AnnotationHealthProbes, err)
-	}
-	return probes, nil
+	return healthprobe.Parse(annotations)
 }
 
-func encodeHealthProbes(probes []HealthProbe) (string, error) {
-	b, err := json.Marshal(probes)
-	if err != nil {
-		return "", fmt.Errorf("encoding annotation %s: %w", AnnotationHealthProbes, err)
-	}
-	return string(b), nil
-}
+func encodeHealthProbes(probes []HealthProbe) (string, error) { return healthprobe.Encode(probes) }
 
 // rewriteProbes points the app containers' HTTP, HTTPS and TCP probes at the
 // sidecar's probe ports and returns what it rewrote. Only probes that need it

@@ -84,7 +84,7 @@ func Generate(m *catalog.Model, p Proxy) (*Resources, error) {
 		domains:     map[string]map[string]bool{},
 	}
 	var listeners []*listenerv3.Listener
-	for _, l := range []*listenerv3.Listener{g.outboundListener(), g.inboundListener(), g.prometheusListener()} {
+	for _, l := range append([]*listenerv3.Listener{g.outboundListener(), g.inboundListener(), g.prometheusListener()}, g.probeListeners()...) {
 		if l != nil {
 			listeners = append(listeners, l)
 		}
