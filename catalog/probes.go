@@ -18,7 +18,9 @@ func (b *builder) healthProbes() map[Identity][]healthprobe.Probe {
 	for k := range b.pods {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(x, y podKey) int { return cmp.Or(cmp.Compare(x.namespace, y.namespace), cmp.Compare(x.name, y.name)) })
+	slices.SortFunc(keys, func(x, y podKey) int {
+		return cmp.Or(cmp.Compare(x.namespace, y.namespace), cmp.Compare(x.name, y.name))
+	})
 
 	type slot struct {
 		port int32
@@ -56,7 +58,9 @@ func (b *builder) healthProbes() map[Identity][]healthprobe.Probe {
 		}
 	}
 	for id := range out {
-		slices.SortFunc(out[id], func(x, y healthprobe.Probe) int { return cmp.Or(cmp.Compare(x.Port, y.Port), cmp.Compare(x.Path, y.Path)) })
+		slices.SortFunc(out[id], func(x, y healthprobe.Probe) int {
+			return cmp.Or(cmp.Compare(x.Port, y.Port), cmp.Compare(x.Path, y.Path))
+		})
 	}
 	return out
 }
