@@ -47,7 +47,7 @@ type XDSEndpoint struct {
 // It carries no owner reference: the pod's UID is unknown at admission, so
 // CollectBootstrapSecrets deletes it once no pod carries its proxy UUID.
 func BootstrapSecret(p ca.Proxy, cert *ca.Certificate, trustDomain string, xds XDSEndpoint) (*corev1.Secret, error) {
-	bootstrap, err := envoy.BootstrapJSON(envoy.BootstrapConfig{
+	config := envoy.BootstrapConfig{
 		NodeID:         p.CommonName(trustDomain),
 		Cluster:        p.Identity.ServiceAccount + "." + p.Identity.Namespace,
 		XDSHost:        xds.Host,
@@ -56,7 +56,12 @@ func BootstrapSecret(p ca.Proxy, cert *ca.Certificate, trustDomain string, xds X
 		CertChainFile:  BootstrapMountPath + "/" + CertChainFileName,
 		PrivateKeyFile: BootstrapMountPath + "/" + PrivateKeyFileName,
 		TrustedCAFile:  BootstrapMountPath + "/" + TrustedCAFileName,
-	})
+	}
+	bootstrap, err := envoy.BootstrapJSON(config)
+	if err != nil {
+		return nil, fmt.Errorf("proxy %s: %w", p, err)
+	}
+	sds, err := envoy.BootstrapSDSFiles(config)
 	if err != nil {
 		return nil, fmt.Errorf("proxy %s: %w", p, err)
 	}
@@ -73,10 +78,12 @@ func BootstrapSecret(p ca.Proxy, cert *ca.Certificate, trustDomain string, xds X
 		},
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{
-			BootstrapFileName:  bootstrap,
-			CertChainFileName:  cert.CertChainPEM,
-			PrivateKeyFileName: cert.PrivateKeyPEM,
-			TrustedCAFileName:  cert.TrustBundlePEM,
+			BootstrapFileName:          bootstrap,
+			envoy.XDSClientCertSDSFile: sds[envoy.XDSClientCertSDSFile],
+			envoy.XDSRootsSDSFile:      sds[envoy.XDSRootsSDSFile],
+			CertChainFileName:          cert.CertChainPEM,
+			PrivateKeyFileName:         cert.PrivateKeyPEM,
+			TrustedCAFileName:          cert.TrustBundlePEM,
 		},
 	}, nil
 }

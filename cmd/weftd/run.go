@@ -217,6 +217,10 @@ func startInjector(ctx context.Context, g *errgroup.Group, logger *slog.Logger, 
 	// cache that may not have synced.
 	collector := &injector.SecretCollector{Client: direct, Logger: logger.With("part", "injector")}
 	g.Go(func() error { return collector.Run(ctx) })
+	// Proxy certificates in bootstrap Secrets are renewed before they expire;
+	// sidecars reread them through file-based SDS.
+	renewer := &injector.BootstrapRenewer{Client: direct, Certificates: manager, TrustDomain: o.trustDomain, Logger: logger.With("part", "injector")}
+	g.Go(func() error { return renewer.Run(ctx) })
 	return nil
 }
 

@@ -3,6 +3,7 @@ package envoy
 import (
 	"errors"
 	"fmt"
+	"path"
 	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
@@ -10,6 +11,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -28,6 +30,72 @@ type BootstrapConfig struct {
 	// CertChainFile, PrivateKeyFile and TrustedCAFile are the paths of the
 	// proxy certificate, its key and the mesh roots in the sidecar.
 	CertChainFile, PrivateKeyFile, TrustedCAFile string
+	// SDSDirectory holds the two SDS files (BootstrapSDSFiles) through which
+	// the xDS cluster reads those three files. Envoy watches the directory and
+	// rereads them when it changes (a Kubernetes Secret volume swaps its
+	// contents atomically), so a renewed proxy certificate is used without a
+	// restart. Empty means the folder of CertChainFile.
+	SDSDirectory string
+}
+
+// Names of the SDS secrets and files through which the xDS cluster reads the
+// proxy certificate and the mesh roots.
+const (
+	XDSClientCertSecretName = "weft-xds-client-cert"
+	XDSRootsSecretName      = "weft-xds-roots"
+	XDSClientCertSDSFile    = "xds-client-cert-sds.json"
+	XDSRootsSDSFile         = "xds-roots-sds.json"
+)
+
+func (c BootstrapConfig) sdsDirectory() string {
+	if c.SDSDirectory != "" {
+		return c.SDSDirectory
+	}
+	return path.Dir(c.CertChainFile)
+}
+
+// BootstrapSDSFiles are the files, by name, that belong in SDSDirectory beside
+// the bootstrap: SDS discovery responses naming the certificate, key and roots
+// by path.
+func BootstrapSDSFiles(c BootstrapConfig) (map[string][]byte, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	watched := &corev3.WatchedDirectory{Path: path.Dir(c.CertChainFile)}
+	secrets := map[string]*tlsv3.Secret{
+		XDSClientCertSDSFile: {Name: XDSClientCertSecretName, Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+			CertificateChain: file(c.CertChainFile), PrivateKey: file(c.PrivateKeyFile), WatchedDirectory: watched,
+		}}},
+		XDSRootsSDSFile: {Name: XDSRootsSecretName, Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+			TrustedCa: file(c.TrustedCAFile), WatchedDirectory: watched,
+		}}},
+	}
+	out := map[string][]byte{}
+	for name, secret := range secrets {
+		if err := secret.ValidateAll(); err != nil {
+			return nil, fmt.Errorf("envoy bootstrap: %s: %w", name, err)
+		}
+		a, err := anypb.New(secret)
+		if err != nil {
+			return nil, err
+		}
+		b, err := MarshalJSON(&discoveryv3.DiscoveryResponse{Resources: []*anypb.Any{a}})
+		if err != nil {
+			return nil, err
+		}
+		out[name] = b
+	}
+	return out, nil
+}
+
+// fileSDS reads an SDS secret from a file in dir, reread when dir changes.
+func fileSDS(name, dir, file string) *tlsv3.SdsSecretConfig {
+	return &tlsv3.SdsSecretConfig{Name: name, SdsConfig: &corev3.ConfigSource{
+		ResourceApiVersion: corev3.ApiVersion_V3,
+		ConfigSourceSpecifier: &corev3.ConfigSource_PathConfigSource{PathConfigSource: &corev3.PathConfigSource{
+			Path: path.Join(dir, file), WatchedDirectory: &corev3.WatchedDirectory{Path: dir},
+		}},
+	}}
 }
 
 func (c BootstrapConfig) validate() error {
@@ -52,7 +120,8 @@ func (c BootstrapConfig) validate() error {
 // Bootstrap is a sidecar's bootstrap: the admin endpoint on 127.0.0.1:15000,
 // the node, and every other resource over ADS (gRPC, xDS v3) from the static
 // cluster weft-xds, reached over HTTP/2 and mTLS with the proxy certificate
-// read from files.
+// read from files through file-based SDS (BootstrapSDSFiles), so that a
+// renewed certificate is picked up without restarting Envoy.
 func Bootstrap(c BootstrapConfig) (*bootstrapv3.Bootstrap, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -67,17 +136,21 @@ func Bootstrap(c BootstrapConfig) (*bootstrapv3.Bootstrap, error) {
 	if err != nil {
 		return nil, err
 	}
-	validation := &tlsv3.CertificateValidationContext{TrustedCa: file(c.TrustedCAFile)}
+	dir := c.sdsDirectory()
+	serverName := &tlsv3.CertificateValidationContext{}
 	if c.XDSServerName != "" {
-		validation.MatchTypedSubjectAltNames = []*tlsv3.SubjectAltNameMatcher{{SanType: tlsv3.SubjectAltNameMatcher_DNS, Matcher: exact(c.XDSServerName)}}
+		serverName.MatchTypedSubjectAltNames = []*tlsv3.SubjectAltNameMatcher{{SanType: tlsv3.SubjectAltNameMatcher_DNS, Matcher: exact(c.XDSServerName)}}
 	}
 	tlsCtx, err := anypb.New(&tlsv3.UpstreamTlsContext{
 		Sni: c.XDSServerName,
 		CommonTlsContext: &tlsv3.CommonTlsContext{
-			TlsParams:             &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2},
-			TlsCertificates:       []*tlsv3.TlsCertificate{{CertificateChain: file(c.CertChainFile), PrivateKey: file(c.PrivateKeyFile)}},
-			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: validation},
-			AlpnProtocols:         []string{"h2"},
+			TlsParams:                      &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2},
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{fileSDS(XDSClientCertSecretName, dir, XDSClientCertSDSFile)},
+			ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+				DefaultValidationContext:         serverName,
+				ValidationContextSdsSecretConfig: fileSDS(XDSRootsSecretName, dir, XDSRootsSDSFile),
+			}},
+			AlpnProtocols: []string{"h2"},
 		},
 	})
 	if err != nil {

@@ -29,6 +29,16 @@ func TestBootstrap(t *testing.T) {
 	}
 	checkGolden(t, "bootstrap", "bootstrap", got)
 
+	// The xDS cluster reads its certificate through these files; Envoy rereads
+	// them when the folder changes, so a renewed certificate needs no restart.
+	files, err := envoy.BootstrapSDSFiles(bookstoreBootstrap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, golden := range map[string]string{envoy.XDSClientCertSDSFile: "xds-client-cert-sds", envoy.XDSRootsSDSFile: "xds-roots-sds"} {
+		checkGolden(t, "bootstrap", golden, files[name])
+	}
+
 	tests := []struct {
 		name   string
 		change func(*envoy.BootstrapConfig)
