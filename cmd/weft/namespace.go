@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weft-mesh/weft/injector"
+	"github.com/weft-mesh/weft/pkg/k8s"
+)
+
+// The namespace label and annotation that put a namespace in a mesh, as OSM's.
+const (
+	monitoredByLabel    = k8s.MonitoredByLabel
+	injectionAnnotation = injector.AnnotationSidecarInjection
+)
+
+// kubeFlags are the flags every verb that talks to the cluster shares.
+type kubeFlags struct {
+	kubeconfig string
+	meshName   string
+}
+
+func (k *kubeFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&k.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means $KUBECONFIG or ~/.kube/config")
+	cmd.Flags().StringVar(&k.meshName, "mesh-name", "osm", "the mesh's name")
+}
+
+func (k *kubeFlags) client() (kubernetes.Interface, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = k.kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+func newNamespaceCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "namespace",
+		Aliases: []string{"ns"},
+		Short:   "Add namespaces to the mesh, remove them, list them",
+	}
+	cmd.AddCommand(newNamespaceAddCommand(), newNamespaceRemoveCommand(), newNamespaceListCommand())
+	return cmd
+}
+
+func newNamespaceAddCommand() *cobra.Command {
+	var k kubeFlags
+	var disableInjection bool
+	cmd := &cobra.Command{
+		Use:   "add <namespace>...",
+		Short: "Add namespaces to the mesh: label them monitored-by the mesh and enable sidecar injection",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := k.client()
+			if err != nil {
+				return err
+			}
+			injection := "enabled"
+			if disableInjection {
+				injection = "disabled"
+			}
+			for _, name := range args {
+				if err := addNamespace(cmd.Context(), c, name, k.meshName, injection); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Namespace [%s] successfully added to mesh [%s]\n", name, k.meshName)
+			}
+			return nil
+		},
+	}
+	k.add(cmd)
+	cmd.Flags().BoolVar(&disableInjection, "disable-sidecar-injection", false, "monitor the namespace without injecting sidecars into its new pods")
+	return cmd
+}
+
+func addNamespace(ctx context.Context, c kubernetes.Interface, name, mesh, injection string) error {
+	ns, err := c.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("namespace %s: %w", name, err)
+	}
+	if other := ns.Labels[monitoredByLabel]; other != "" && other != mesh {
+		return fmt.Errorf("namespace %s already belongs to mesh %q; remove it from that mesh first", name, other)
+	}
+	return patchNamespace(ctx, c, name, map[string]any{
+		"labels":      map[string]any{monitoredByLabel: mesh},
+		"annotations": map[string]any{injectionAnnotation: injection},
+	})
+}
+
+func newNamespaceRemoveCommand() *cobra.Command {
+	var k kubeFlags
+	cmd := &cobra.Command{
+		Use:   "remove <namespace>...",
+		Short: "Remove namespaces from the mesh (existing pods keep their sidecars until restarted)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := k.client()
+			if err != nil {
+				return err
+			}
+			for _, name := range args {
+				ns, err := c.CoreV1().Namespaces().Get(cmd.Context(), name, metav1.GetOptions{})
+				if err != nil {
+					return fmt.Errorf("namespace %s: %w", name, err)
+				}
+				if got := ns.Labels[monitoredByLabel]; got != k.meshName {
+					return fmt.Errorf("namespace %s is not in mesh %q", name, k.meshName)
+				}
+				// A null in a merge patch removes the key.
+				if err := patchNamespace(cmd.Context(), c, name, map[string]any{
+					"labels":      map[string]any{monitoredByLabel: nil},
+					"annotations": map[string]any{injectionAnnotation: nil},
+				}); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Namespace [%s] successfully removed from mesh [%s]\n", name, k.meshName)
+			}
+			return nil
+		},
+	}
+	k.add(cmd)
+	return cmd
+}
+
+func newNamespaceListCommand() *cobra.Command {
+	var k kubeFlags
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the mesh's namespaces and whether sidecars are injected in them",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := k.client()
+			if err != nil {
+				return err
+			}
+			list, err := c.CoreV1().Namespaces().List(cmd.Context(), metav1.ListOptions{LabelSelector: monitoredByLabel + "=" + k.meshName})
+			if err != nil {
+				return err
+			}
+			return printNamespaces(cmd.OutOrStdout(), list.Items)
+		},
+	}
+	k.add(cmd)
+	return cmd
+}
+
+func printNamespaces(out io.Writer, items []corev1.Namespace) error {
+	if len(items) == 0 {
+		_, err := fmt.Fprintln(out, "No namespaces in the mesh")
+		return err
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
+	w := tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(w, "NAMESPACE\tMESH\tSIDECAR-INJECTION")
+	for _, ns := range items {
+		injection := ns.Annotations[injectionAnnotation]
+		if injection == "" {
+			injection = ns.Labels[injectionAnnotation]
+		}
+		if injection == "" {
+			injection = "disabled"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\n", ns.Name, ns.Labels[monitoredByLabel], injection)
+	}
+	return w.Flush()
+}
+
+func patchNamespace(ctx context.Context, c kubernetes.Interface, name string, metadata map[string]any) error {
+	patch, err := json.Marshal(map[string]any{"metadata": metadata})
+	if err != nil {
+		return err
+	}
+	if _, err := c.CoreV1().Namespaces().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("namespace %s: %w", name, err)
+	}
+	return nil
+}
