@@ -127,6 +127,18 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 				retry.Status.CurrentStatus == "rejected" && strings.Contains(retry.Status.Reason, "enableRetryPolicy is off") &&
 				uts.Status.CurrentStatus == "committed"
 		})
+		eventually(t, "the rejection is an event on the Retry", func() bool {
+			var events corev1.EventList
+			if err := env.Client.List(ctx, &events, client.InNamespace("bookbuyer")); err != nil {
+				return false
+			}
+			for _, e := range events.Items {
+				if e.InvolvedObject.Name == "bookbuyer-retry" && e.Reason == "PolicyRejected" && e.Type == corev1.EventTypeWarning {
+					return true
+				}
+			}
+			return false
+		})
 	})
 
 	t.Run("the webhook configurations trust the mesh roots", func(t *testing.T) {
