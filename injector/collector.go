@@ -89,33 +89,47 @@ type SecretCollector struct {
 
 // Run collects every Interval until ctx is done, and returns nil then.
 func (s *SecretCollector) Run(ctx context.Context) error {
-	interval, grace, clk, log := s.Interval, s.GracePeriod, s.Clock, s.Logger
-	if interval <= 0 {
-		interval = time.Minute
-	}
+	grace := s.GracePeriod
 	if grace <= 0 {
 		grace = DefaultBootstrapSecretGracePeriod
 	}
-	if clk == nil {
-		clk = clock.RealClock{}
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	t := clk.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C():
-		}
-		deleted, err := CollectBootstrapSecrets(ctx, s.Client, clk.Now(), grace)
+	log := orDiscard(s.Logger)
+	everyInterval(ctx, s.Clock, s.Interval, func(now time.Time) {
+		deleted, err := CollectBootstrapSecrets(ctx, s.Client, now, grace)
 		for _, d := range deleted {
 			log.Info("deleted unused bootstrap Secret", "secret", d)
 		}
 		if err != nil && ctx.Err() == nil {
 			log.Error("collecting bootstrap Secrets", "err", err)
 		}
+	})
+	return nil
+}
+
+// everyInterval calls round every interval (default one minute) on clk
+// (default the real clock) until ctx is done.
+func everyInterval(ctx context.Context, clk clock.WithTicker, interval time.Duration, round func(now time.Time)) {
+	if interval <= 0 {
+		interval = time.Minute
 	}
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	t := clk.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		round(clk.Now())
+	}
+}
+
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
 }

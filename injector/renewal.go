@@ -116,33 +116,19 @@ type BootstrapRenewer struct {
 
 // Run renews every Interval until ctx is done, and returns nil then.
 func (r *BootstrapRenewer) Run(ctx context.Context) error {
-	interval, clk, log, td := r.Interval, r.Clock, r.Logger, r.TrustDomain
-	if interval <= 0 {
-		interval = time.Minute
-	}
-	if clk == nil {
-		clk = clock.RealClock{}
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	td := r.TrustDomain
 	if td == "" {
 		td = "cluster.local"
 	}
-	t := clk.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C():
-		}
-		updated, err := RenewBootstrapSecrets(ctx, r.Client, r.Certificates, td, clk.Now())
+	log := orDiscard(r.Logger)
+	everyInterval(ctx, r.Clock, r.Interval, func(now time.Time) {
+		updated, err := RenewBootstrapSecrets(ctx, r.Client, r.Certificates, td, now)
 		for _, u := range updated {
 			log.Info("renewed the proxy certificate in a bootstrap Secret", "secret", u)
 		}
 		if err != nil && ctx.Err() == nil {
 			log.Error("renewing bootstrap Secrets", "err", err)
 		}
-	}
+	})
+	return nil
 }
