@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,26 +32,30 @@ import (
 	"github.com/weft-mesh/weft/pkg/k8s"
 )
 
-// TestWeftdServesTheBookstore runs weftd against a real API server holding the
+// TestWeftdServesTheBookstore runs weftd, with its webhooks, against a real API server holding the
 // bookstore story, connects as a bookstore proxy with a certificate from the
 // mesh root weftd created, and receives bookstore's configuration over ADS.
 func TestWeftdServesTheBookstore(t *testing.T) {
 	// The controller manager makes the Deployments' Pods, which tie the
-	// bookstore Services to the bookstore service account.
-	env := testenv.Start(t, testenv.WithControllerManager())
+	// bookstore Services to the bookstore service account, and which the API
+	// server sends through weftd's injection webhook. testenv points both
+	// webhook configurations at weftd's webhook server, with its own
+	// certificate.
+	env := testenv.Start(t, testenv.WithControllerManager(),
+		testenv.WithWebhooks("manifests/webhooks/validating.yaml", "manifests/webhooks/mutating.yaml"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	for _, f := range []string{"examples/osm-system-namespace.yaml", "examples/meshconfig.yaml", "examples/bookstore", "examples/policies"} {
-		apply(t, env, filepath.Join(env.RepoRoot, f))
-	}
+	apply(t, env, filepath.Join(env.RepoRoot, "examples/osm-system-namespace.yaml"))
 
 	ports := freePorts(t, 2)
 	o := options{
 		meshName: "osm", meshNamespace: "osm-system", meshConfigName: "osm-mesh-config", trustDomain: "cluster.local",
 		caEnabled: true, caSecretName: "osm-ca-bundle", xdsEnabled: true, xdsPort: ports[0], xdsServiceName: "weftd",
 		quietWindow: 20 * time.Millisecond, maxDelay: 200 * time.Millisecond,
-		healthAddr: "127.0.0.1:" + strconv.Itoa(ports[1]),
-		kubeconfig: env.KubeconfigPath,
+		healthAddr:     "127.0.0.1:" + strconv.Itoa(ports[1]),
+		kubeconfig:     env.KubeconfigPath,
+		webhookEnabled: true, injectorEnabled: true,
+		webhookPort: env.Webhook.LocalServingPort, webhookCertDir: env.Webhook.LocalServingCertDir,
 	}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), o) }()
@@ -60,6 +65,17 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 			t.Errorf("weftd: %v", err)
 		}
 	})
+	eventually(t, "weftd serves its webhooks", func() bool {
+		conn, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.webhookPort)), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // readiness probe only
+		if err != nil {
+			return false
+		}
+		conn.Close()
+		return true
+	})
+	for _, f := range []string{"examples/meshconfig.yaml", "examples/bookstore", "examples/policies"} {
+		apply(t, env, filepath.Join(env.RepoRoot, f))
+	}
 
 	// The mesh root weftd keeps in its Secret signs a proxy certificate, as
 	// the injector inside weftd would.
@@ -118,6 +134,22 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 		})
 	})
 
+	t.Run("the bookstore's pods come out of admission with the sidecar and a bootstrap Secret", func(t *testing.T) {
+		var pods corev1.PodList
+		eventually(t, "a bookstore pod exists", func() bool {
+			return env.Client.List(ctx, &pods, client.InNamespace("bookstore")) == nil && len(pods.Items) > 0
+		})
+		pod := pods.Items[0]
+		if !slices.ContainsFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == "envoy" }) {
+			t.Fatalf("pod %s has no envoy container: %v", pod.Name, pod.Spec.Containers)
+		}
+		uuid := pod.Labels["osm-proxy-uuid"]
+		var bootstrap corev1.Secret
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "bookstore", Name: "envoy-bootstrap-config-" + uuid}, &bootstrap); err != nil {
+			t.Fatalf("bootstrap Secret of %s: %v", pod.Name, err)
+		}
+	})
+
 	t.Run("policies show whether they are in force", func(t *testing.T) {
 		eventually(t, "the Retry is rejected while the retry feature is off, the UpstreamTrafficSetting committed", func() bool {
 			var retry policyv1alpha1.Retry
@@ -141,24 +173,29 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 		})
 	})
 
-	t.Run("the webhook configurations trust the mesh roots", func(t *testing.T) {
-		apply(t, env, filepath.Join(env.RepoRoot, "manifests/webhooks/validating.yaml"))
-		if err := patchWebhookCABundles(ctx, env.Client, manager.Bundle()); err != nil {
-			t.Fatal(err)
-		}
-		var v admissionregistrationv1.ValidatingWebhookConfiguration
-		if err := env.Client.Get(ctx, client.ObjectKey{Name: validatingWebhookName}, &v); err != nil {
-			t.Fatal(err)
-		}
-		if got := string(v.Webhooks[0].ClientConfig.CABundle); got != string(manager.Bundle()) {
-			t.Errorf("caBundle = %q, want the mesh bundle", got)
-		}
-	})
-
 	t.Run("the metrics count the connected proxy", func(t *testing.T) {
 		body := get(t, "http://"+o.healthAddr+"/metrics")
 		if !strings.Contains(body, "weft_xds_connected_proxies 1") {
 			t.Errorf("weft_xds_connected_proxies is not 1 in:\n%.3000s", body)
+		}
+	})
+
+	t.Run("the webhook configurations trust the mesh roots", func(t *testing.T) {
+		// Last: from here on the API server no longer trusts the test's
+		// webhook certificate, only the mesh's roots.
+		if err := patchWebhookCABundles(ctx, env.Client, manager.Bundle()); err != nil {
+			t.Fatal(err)
+		}
+		var v admissionregistrationv1.ValidatingWebhookConfiguration
+		var m admissionregistrationv1.MutatingWebhookConfiguration
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: validatingWebhookName}, &v); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: mutatingWebhookName}, &m); err != nil {
+			t.Fatal(err)
+		}
+		if string(v.Webhooks[0].ClientConfig.CABundle) != string(manager.Bundle()) || string(m.Webhooks[0].ClientConfig.CABundle) != string(manager.Bundle()) {
+			t.Error("the webhook configurations' caBundle is not the mesh bundle")
 		}
 	})
 }
