@@ -32,9 +32,10 @@ import (
 	"github.com/weft-mesh/weft/pkg/k8s"
 )
 
-// TestWeftdServesTheBookstore runs weftd, with its webhooks, against a real API server holding the
-// bookstore story, connects as a bookstore proxy with a certificate from the
-// mesh root weftd created, and receives bookstore's configuration over ADS.
+// TestWeftdServesTheBookstore runs weftd, with its webhooks, against a real API
+// server holding the bookstore story: the bookstore's pods are injected, and a
+// bookstore proxy with a certificate from the mesh root weftd created receives
+// bookstore's configuration over ADS.
 func TestWeftdServesTheBookstore(t *testing.T) {
 	// The controller manager makes the Deployments' Pods, which tie the
 	// bookstore Services to the bookstore service account, and which the API
