@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weft-mesh/weft/manifests"
+	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/k8s"
+)
+
+// installOptions are `weft install`'s flags.
+type installOptions struct {
+	kubeconfig    string
+	meshName      string
+	meshNamespace string
+	weftdImage    string
+	envoyImage    string
+	initImage     string
+	permissive    bool
+	egress        bool
+}
+
+// The namespace and mesh name the manifests are written for; install rewrites
+// them to the ones asked for.
+const (
+	manifestNamespace = "osm-system"
+	manifestMeshName  = "--mesh-name=osm"
+	manifestImage     = "ghcr.io/weft-mesh/weftd:latest"
+	fieldOwner        = "weft-cli"
+)
+
+func newInstallCommand() *cobra.Command {
+	o := installOptions{}
+	cmd := &cobra.Command{
+		Use:   "install",
+		Short: "Install the mesh's control plane: CRDs, weftd, its RBAC and webhooks, and a MeshConfig",
+		Long: `install applies the CRDs, weftd's Deployment, Service and RBAC, and the webhook
+configurations, server-side, so running it again upgrades in place. It creates the
+mesh namespace and, if there is none, the MeshConfig osm-mesh-config in it; an existing
+MeshConfig is left as it is.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), cmd.OutOrStdout()) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means $KUBECONFIG or ~/.kube/config")
+	f.StringVar(&o.meshName, "mesh-name", "osm", "the mesh's name")
+	f.StringVar(&o.meshNamespace, "mesh-namespace", manifestNamespace, "the control plane's namespace")
+	f.StringVar(&o.meshNamespace, "osm-namespace", manifestNamespace, "the control plane's namespace (OSM's flag name)")
+	f.StringVar(&o.weftdImage, "weftd-image", manifestImage, "weftd's image")
+	f.StringVar(&o.envoyImage, "envoy-image", "", "the sidecar's Envoy image (MeshConfig spec.sidecar.envoyImage)")
+	f.StringVar(&o.initImage, "init-image", "", "the init container's image (MeshConfig spec.sidecar.initContainerImage)")
+	f.BoolVar(&o.permissive, "enable-permissive-traffic-policy", false, "let every mesh identity reach every service")
+	f.BoolVar(&o.egress, "enable-egress", false, "let meshed pods reach destinations outside the mesh")
+	return cmd
+}
+
+func (o *installOptions) run(ctx context.Context, out io.Writer) error {
+	c, err := newClient(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	objs, err := o.objects()
+	if err != nil {
+		return err
+	}
+	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": o.meshNamespace}}}
+	if err := apply(ctx, c, ns); err != nil {
+		return err
+	}
+	// CRDs and the MeshConfig come before the webhook configurations: once
+	// those exist, the API server asks weftd about every policy, and weftd may
+	// still be starting.
+	var crds []string
+	for _, obj := range objs {
+		if obj.GetKind() == "CustomResourceDefinition" {
+			if err := apply(ctx, c, obj); err != nil {
+				return err
+			}
+			crds = append(crds, obj.GetName())
+		}
+	}
+	if err := waitForCRDs(ctx, c, crds); err != nil {
+		return err
+	}
+	created, err := o.createMeshConfig(ctx, c)
+	if err != nil {
+		return err
+	}
+	for _, obj := range objs {
+		if obj.GetKind() != "CustomResourceDefinition" {
+			if err := apply(ctx, c, obj); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Fprintf(out, "Applied %d objects for mesh [%s] in namespace [%s].\n", len(objs)+1, o.meshName, o.meshNamespace)
+	if created {
+		fmt.Fprintf(out, "Created MeshConfig %s/%s.\n", o.meshNamespace, configv1alpha2.DefaultMeshConfigName)
+	}
+	fmt.Fprintf(out, "Add namespaces to the mesh with: weft namespace add <namespace> --mesh-name %s\n", o.meshName)
+	return nil
+}
+
+// objects reads the embedded manifests, rewritten for this mesh's name,
+// namespace and image: CRDs first, then weftd, then the webhooks.
+func (o *installOptions) objects() ([]*unstructured.Unstructured, error) {
+	var objs []*unstructured.Unstructured
+	for _, dir := range []string{"crds", "weftd", "webhooks"} {
+		entries, err := fs.ReadDir(manifests.Files, dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			data, err := fs.ReadFile(manifests.Files, path.Join(dir, e.Name()))
+			if err != nil {
+				return nil, err
+			}
+			text := string(data)
+			if dir != "crds" {
+				text = strings.NewReplacer(
+					manifestNamespace, o.meshNamespace,
+					manifestMeshName, "--mesh-name="+o.meshName,
+					manifestImage, o.weftdImage,
+				).Replace(text)
+			}
+			decoded, err := k8s.DecodeYAML(strings.NewReader(text))
+			if err != nil {
+				return nil, fmt.Errorf("manifest %s/%s: %w", dir, e.Name(), err)
+			}
+			objs = append(objs, decoded...)
+		}
+	}
+	return objs, nil
+}
+
+// createMeshConfig creates the MeshConfig unless one exists: a user's edits
+// are never overwritten by a reinstall.
+func (o *installOptions) createMeshConfig(ctx context.Context, c client.Client) (bool, error) {
+	mc := &configv1alpha2.MeshConfig{}
+	mc.Name, mc.Namespace = configv1alpha2.DefaultMeshConfigName, o.meshNamespace
+	mc.Spec.Sidecar.EnvoyImage = o.envoyImage
+	mc.Spec.Sidecar.InitContainerImage = o.initImage
+	mc.Spec.Sidecar.LogLevel = "error"
+	mc.Spec.Traffic.EnablePermissiveTrafficPolicyMode = o.permissive
+	mc.Spec.Traffic.EnableEgress = o.egress
+	mc.Spec.Certificate.ServiceCertValidityDuration = "24h"
+	mc.Spec.FeatureFlags.EnableEgressPolicy = true
+	mc.Spec.FeatureFlags.EnableIngressBackendPolicy = true
+	err := c.Create(ctx, mc)
+	switch {
+	case apierrors.IsAlreadyExists(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("creating MeshConfig %s/%s: %w", mc.Namespace, mc.Name, err)
+	}
+	return true, nil
+}
+
+func apply(ctx context.Context, c client.Client, obj *unstructured.Unstructured) error {
+	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
+	}
+	return nil
+}
+
+// waitForCRDs waits until the API server serves every CRD named.
+func waitForCRDs(ctx context.Context, c client.Client, names []string) error {
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		for _, name := range names {
+			var crd apiextensionsv1.CustomResourceDefinition
+			if err := c.Get(ctx, client.ObjectKey{Name: name}, &crd); err != nil {
+				return false, nil
+			}
+			established := false
+			for _, cond := range crd.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+					established = true
+				}
+			}
+			if !established {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+}
+
+// newClient returns a controller-runtime client that knows Weft's kinds and
+// CRDs.
+func newClient(kubeconfig string) (client.Client, error) {
+	cfg, err := restConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	scheme := k8s.Scheme()
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	return client.New(cfg, client.Options{Scheme: scheme})
+}
+
+// restConfig loads a kubeconfig: the file given, else $KUBECONFIG or
+// ~/.kube/config, else the in-cluster configuration.
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weft-mesh/weft/internal/testenv"
+	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+)
+
+// TestInstallAndUninstall installs the mesh into a namespace of its own on a
+// real API server, reinstalls it, and uninstalls it without leftovers.
+func TestInstallAndUninstall(t *testing.T) {
+	env := testenv.Start(t)
+	ctx := context.Background()
+	weft := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		cmd := newRootCommand()
+		cmd.SetArgs(append(args, "--kubeconfig", env.KubeconfigPath))
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("weft %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+	exists := func(obj client.Object, ns, name string) bool {
+		err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj)
+		if err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+
+	t.Run("install puts the control plane in the mesh namespace", func(t *testing.T) {
+		out := weft("install", "--mesh-name", "blue", "--mesh-namespace", "blue-system", "--enable-permissive-traffic-policy")
+		if !strings.Contains(out, "Created MeshConfig blue-system/osm-mesh-config") {
+			t.Errorf("output:\n%s", out)
+		}
+		var d appsv1.Deployment
+		if !exists(&d, "blue-system", "weftd") {
+			t.Fatal("no weftd Deployment")
+		}
+		if args := strings.Join(d.Spec.Template.Spec.Containers[0].Args, " "); args != "--mesh-name=blue --mesh-namespace=blue-system" {
+			t.Errorf("weftd args = %q", args)
+		}
+		var m admissionregistrationv1.MutatingWebhookConfiguration
+		if !exists(&m, "", "weft-sidecar-injector") || m.Webhooks[0].ClientConfig.Service.Namespace != "blue-system" {
+			t.Errorf("the injection webhook does not call weftd in blue-system: %+v", m.Webhooks)
+		}
+		var mc configv1alpha2.MeshConfig
+		if !exists(&mc, "blue-system", "osm-mesh-config") || !mc.Spec.Traffic.EnablePermissiveTrafficPolicyMode {
+			t.Errorf("MeshConfig = %+v", mc.Spec.Traffic)
+		}
+	})
+
+	t.Run("a reinstall keeps the user's MeshConfig", func(t *testing.T) {
+		// No weftd runs here to answer the policy webhook the install made.
+		v := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "weft-policy-validator"}}
+		if err := env.Client.Delete(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+		var mc configv1alpha2.MeshConfig
+		exists(&mc, "blue-system", "osm-mesh-config")
+		mc.Spec.Traffic.EnableEgress = true
+		if err := env.Client.Update(ctx, &mc); err != nil {
+			t.Fatal(err)
+		}
+		weft("install", "--mesh-name", "blue", "--mesh-namespace", "blue-system")
+		exists(&mc, "blue-system", "osm-mesh-config")
+		if !mc.Spec.Traffic.EnableEgress {
+			t.Error("the reinstall overwrote the MeshConfig")
+		}
+	})
+
+	t.Run("uninstall removes the control plane, its webhooks and its Secrets, but keeps the root and the CRDs", func(t *testing.T) {
+		if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []*corev1.Secret{
+			{ObjectMeta: metav1.ObjectMeta{Name: "envoy-bootstrap-config-x", Namespace: "shop", Labels: map[string]string{"app.kubernetes.io/managed-by": "weft", "app.kubernetes.io/component": "envoy-bootstrap"}}},
+			{ObjectMeta: metav1.ObjectMeta{Name: "osm-ca-bundle", Namespace: "blue-system", Labels: map[string]string{"app.kubernetes.io/managed-by": "weft", "app.kubernetes.io/component": "ca-root"}}},
+			{ObjectMeta: metav1.ObjectMeta{Name: "users-own", Namespace: "shop"}},
+		} {
+			if err := env.Client.Create(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		weft("uninstall", "mesh", "--mesh-name", "blue", "--mesh-namespace", "blue-system")
+		gone := map[string]client.Object{
+			"weftd Deployment":  &appsv1.Deployment{},
+			"injection webhook": &admissionregistrationv1.MutatingWebhookConfiguration{},
+			"bootstrap Secret":  &corev1.Secret{},
+		}
+		if exists(gone["weftd Deployment"], "blue-system", "weftd") || exists(gone["injection webhook"], "", "weft-sidecar-injector") ||
+			exists(gone["bootstrap Secret"], "shop", "envoy-bootstrap-config-x") {
+			t.Error("uninstall left the control plane, its webhook or a bootstrap Secret")
+		}
+		if !exists(&corev1.Secret{}, "blue-system", "osm-ca-bundle") || !exists(&corev1.Secret{}, "shop", "users-own") {
+			t.Error("uninstall deleted the mesh root or a user's Secret")
+		}
+		var mc configv1alpha2.MeshConfig
+		if !exists(&mc, "blue-system", "osm-mesh-config") {
+			t.Error("uninstall without --delete-cluster-wide-resources deleted the MeshConfig")
+		}
+	})
+}
