@@ -64,6 +64,13 @@ func TestInstallAndUninstall(t *testing.T) {
 		}
 	})
 
+	t.Run("mesh list shows the control plane", func(t *testing.T) {
+		out := weft("mesh", "list")
+		if !strings.Contains(out, "blue") || !strings.Contains(out, "blue-system") || !strings.Contains(out, "ghcr.io/weft-mesh/weftd:latest") {
+			t.Errorf("mesh list:\n%s", out)
+		}
+	})
+
 	t.Run("a reinstall keeps the user's MeshConfig", func(t *testing.T) {
 		// No weftd runs here to answer the policy webhook the install made.
 		v := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "weft-policy-validator"}}

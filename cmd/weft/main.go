@@ -25,7 +25,8 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	cmd.AddCommand(newRenderCommand(), newNamespaceCommand(), newInstallCommand(), newUninstallCommand())
+	cmd.AddCommand(newRenderCommand(), newNamespaceCommand(), newInstallCommand(), newUninstallCommand(),
+		newMetricsCommand(), newMeshCommand())
 	cmd.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print the CLI's version",

@@ -81,6 +81,24 @@ func TestNamespaceVerbs(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics enable annotates mesh namespaces only", func(t *testing.T) {
+		if out, err := weft("metrics", "enable", "--namespace", "bookstore,bookbuyer"); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if got := namespace("bookbuyer").Annotations["openservicemesh.io/metrics"]; got != "enabled" {
+			t.Errorf("metrics = %q, want enabled", got)
+		}
+		if _, err := weft("metrics", "enable", "--namespace", "elsewhere"); err == nil || !strings.Contains(err.Error(), `not in mesh "osm"`) {
+			t.Errorf("error = %v, want a refusal for a namespace of another mesh", err)
+		}
+		if out, err := weft("metrics", "disable", "--namespace", "bookbuyer"); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if got := namespace("bookbuyer").Annotations["openservicemesh.io/metrics"]; got != "disabled" {
+			t.Errorf("metrics = %q, want disabled", got)
+		}
+	})
+
 	t.Run("remove takes the label and annotation away", func(t *testing.T) {
 		if out, err := weft("namespace", "remove", "bookstore"); err != nil {
 			t.Fatalf("%v: %s", err, out)
