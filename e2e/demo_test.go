@@ -1,0 +1,352 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	corev1 "k8s.io/api/core/v1"
+	kresource "k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weft-mesh/weft/internal/testenv"
+	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
+)
+
+// TestBookstoreDemo is the bookstore story end to end, and what `make demo`
+// shows: a real API server with the controller manager, the weftd binary with
+// its webhooks, the bookstore applied as an OSM user applies it, pods injected
+// at admission, and sidecars played by xDS clients that authenticate with the
+// certificates of their own bootstrap Secrets. It shows what bookstore admits
+// and how bookbuyer splits its traffic, then shifts the split and times how
+// long the change takes to reach bookbuyer's sidecar.
+func TestBookstoreDemo(t *testing.T) {
+	env := testenv.Start(t, testenv.WithControllerManager(),
+		testenv.WithWebhooks("manifests/webhooks/validating.yaml", "manifests/webhooks/mutating.yaml"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	step := func(format string, args ...any) { t.Logf("==> "+format, args...) }
+
+	step("the mesh namespace, then weftd")
+	applyFiles(t, env, "examples/osm-system-namespace.yaml")
+	xdsPort := startWeftd(t, ctx, env)
+
+	step("the MeshConfig and the bookstore story, as an OSM user applies them")
+	applyFiles(t, env, "examples/meshconfig.yaml", "examples/bookstore")
+
+	buyer := sidecarOf(t, env, "bookbuyer", "bookbuyer")
+	store := sidecarOf(t, env, "bookstore", "bookstore")
+	step("pods were injected: %s and %s each have an envoy sidecar and a bootstrap Secret", buyer.pod, store.pod)
+
+	storeADS := store.connect(t, ctx, xdsPort)
+	principals := allowedPrincipals(t, storeADS.get(t, resource.ListenerType, nil))
+	step("bookstore's sidecar admits HTTP from: %s", strings.Join(principals, ", "))
+	if !slices.Contains(principals, "spiffe://cluster.local/ns/bookbuyer/sa/bookbuyer") || slices.ContainsFunc(principals, func(p string) bool { return strings.Contains(p, "bookthief") }) {
+		t.Errorf("bookstore admits %v; want bookbuyer and not bookthief", principals)
+	}
+
+	buyerADS := buyer.connect(t, ctx, xdsPort)
+	split := weightedClusters(t, buyerADS.get(t, resource.RouteType, []string{"rds-outbound.14001"}))
+	step("bookbuyer's sidecar splits bookstore: %s", split)
+	if split != "bookstore/bookstore-v1|14001=500 bookstore/bookstore-v2|14001=500" {
+		t.Errorf("split = %q, want 500/500 between v1 and v2", split)
+	}
+
+	step("shifting all of bookstore's traffic to v2 (kubectl edit trafficsplit bookstore-split)")
+	var ts splitv1alpha2.TrafficSplit
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "bookstore", Name: "bookstore-split"}, &ts); err != nil {
+		t.Fatal(err)
+	}
+	ts.Spec.Backends[0].Weight, ts.Spec.Backends[1].Weight = kresource.MustParse("0"), kresource.MustParse("1")
+	start := time.Now()
+	if err := env.Client.Update(ctx, &ts); err != nil {
+		t.Fatal(err)
+	}
+	split = weightedClusters(t, buyerADS.next(t, resource.RouteType))
+	step("bookbuyer's sidecar received %q %v after the edit (coalescing window included)", split, time.Since(start).Round(time.Millisecond))
+	if split != "bookstore/bookstore-v2|14001=1000" {
+		t.Errorf("split = %q, want all to v2", split)
+	}
+}
+
+func applyFiles(t *testing.T, env *testenv.Env, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		files := []string{filepath.Join(env.RepoRoot, p)}
+		if info, err := os.Stat(files[0]); err == nil && info.IsDir() {
+			files = yamlFiles(t, files[0])
+		}
+		for _, f := range files {
+			for _, obj := range decode(t, f) {
+				if err := env.Client.Create(context.Background(), obj); err != nil {
+					t.Fatalf("%s: %s %s: %v", rel(env.RepoRoot, f), obj.GetKind(), obj.GetName(), err)
+				}
+			}
+		}
+	}
+}
+
+// startWeftd builds and runs the weftd binary against env, serving the
+// webhooks where testenv pointed them, and returns its ADS port.
+func startWeftd(t *testing.T, ctx context.Context, env *testenv.Env) int {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "weftd")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/weftd")
+	build.Dir = env.RepoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/weftd: %v\n%s", err, out)
+	}
+	// Two distinct free ports, released just before weftd binds them.
+	ports := make([]int, 2)
+	var held []net.Listener
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, l)
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	for _, l := range held {
+		l.Close()
+	}
+	logs, err := os.Create(filepath.Join(t.TempDir(), "weftd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, bin, "--kubeconfig", env.KubeconfigPath,
+		"--xds-port", strconv.Itoa(ports[0]), "--health-addr", "127.0.0.1:"+strconv.Itoa(ports[1]),
+		"--webhook-port", strconv.Itoa(env.Webhook.LocalServingPort), "--webhook-cert-dir", env.Webhook.LocalServingCertDir,
+		"--coalesce-quiet", "50ms", "--coalesce-max-delay", "500ms")
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		if t.Failed() {
+			out, _ := os.ReadFile(logs.Name())
+			t.Logf("weftd's log:\n%s", tail(string(out), 6000))
+		}
+	})
+	waitUntil(t, "weftd serves its webhooks", func() bool {
+		conn, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(env.Webhook.LocalServingPort)), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // readiness probe only
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	})
+	return ports[0]
+}
+
+// sidecar is what an injected pod's Envoy would start from: its bootstrap
+// Secret.
+type sidecar struct {
+	pod    string
+	nodeID string
+	secret *corev1.Secret
+}
+
+func sidecarOf(t *testing.T, env *testenv.Env, namespace, app string) *sidecar {
+	t.Helper()
+	var s *sidecar
+	waitUntil(t, "an injected "+app+" pod and its bootstrap Secret", func() bool {
+		var pods corev1.PodList
+		if err := env.Client.List(context.Background(), &pods, client.InNamespace(namespace), client.MatchingLabels{"app": app}); err != nil {
+			return false
+		}
+		for _, p := range pods.Items {
+			uuid := p.Labels["osm-proxy-uuid"]
+			var secret corev1.Secret
+			if uuid == "" || env.Client.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: "envoy-bootstrap-config-" + uuid}, &secret) != nil {
+				continue
+			}
+			var bootstrap struct {
+				Node struct {
+					ID string `json:"id"`
+				} `json:"node"`
+			}
+			if err := json.Unmarshal(secret.Data["bootstrap.json"], &bootstrap); err != nil {
+				t.Fatal(err)
+			}
+			s = &sidecar{pod: namespace + "/" + p.Name, nodeID: bootstrap.Node.ID, secret: &secret}
+			return true
+		}
+		return false
+	})
+	return s
+}
+
+// ads is one sidecar's ADS stream.
+type ads struct {
+	nodeID string
+	stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient
+}
+
+func (s *sidecar) connect(t *testing.T, ctx context.Context, port int) *ads {
+	t.Helper()
+	pair, err := tls.X509KeyPair(s.secret.Data["tls.crt"], s.secret.Data["tls.key"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(s.secret.Data["ca.crt"])
+	conn, err := grpc.NewClient(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		Certificates: []tls.Certificate{pair}, RootCAs: roots, ServerName: "weftd.osm-system.svc", MinVersion: tls.VersionTLS12,
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &ads{nodeID: s.nodeID, stream: stream}
+}
+
+// get subscribes to a type and returns the first response, ACKed.
+func (a *ads) get(t *testing.T, typeURL string, names []string) *discovery.DiscoveryResponse {
+	t.Helper()
+	if err := a.stream.Send(&discovery.DiscoveryRequest{Node: &core.Node{Id: a.nodeID}, TypeUrl: typeURL, ResourceNames: names}); err != nil {
+		t.Fatal(err)
+	}
+	return a.next(t, typeURL)
+}
+
+// next returns the next response of typeURL, ACKing every response it reads.
+func (a *ads) next(t *testing.T, typeURL string) *discovery.DiscoveryResponse {
+	t.Helper()
+	for {
+		resp, err := a.stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ack := &discovery.DiscoveryRequest{TypeUrl: resp.GetTypeUrl(), VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}
+		if resp.GetTypeUrl() == resource.RouteType {
+			ack.ResourceNames = []string{"rds-outbound.14001"}
+		}
+		if err := a.stream.Send(ack); err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetTypeUrl() == typeURL {
+			return resp
+		}
+	}
+}
+
+// allowedPrincipals lists the principals of the HTTP RBAC filters on the
+// inbound listener.
+func allowedPrincipals(t *testing.T, resp *discovery.DiscoveryResponse) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, a := range resp.GetResources() {
+		var l listenerv3.Listener
+		if err := a.UnmarshalTo(&l); err != nil {
+			t.Fatal(err)
+		}
+		if l.GetName() != "inbound-listener" {
+			continue
+		}
+		for _, fc := range l.GetFilterChains() {
+			for _, f := range fc.GetFilters() {
+				var hcm hcmv3.HttpConnectionManager
+				if f.GetTypedConfig().UnmarshalTo(&hcm) != nil {
+					continue
+				}
+				for _, hf := range hcm.GetHttpFilters() {
+					var rbac rbachttpv3.RBAC
+					if hf.GetTypedConfig().UnmarshalTo(&rbac) != nil {
+						continue
+					}
+					for _, policy := range rbac.GetRules().GetPolicies() {
+						for _, p := range policy.GetPrincipals() {
+							collectPrincipals(p.String(), seen)
+						}
+					}
+				}
+			}
+		}
+	}
+	var out []string
+	for p := range seen {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// collectPrincipals picks the exact names out of a principal's text form.
+func collectPrincipals(text string, seen map[string]bool) {
+	for _, field := range strings.Split(text, "exact:\"")[1:] {
+		if name, _, ok := strings.Cut(field, "\""); ok {
+			seen[name] = true
+		}
+	}
+}
+
+// weightedClusters renders a route configuration's weighted clusters as
+// "cluster=weight ...".
+func weightedClusters(t *testing.T, resp *discovery.DiscoveryResponse) string {
+	t.Helper()
+	var parts []string
+	for _, a := range resp.GetResources() {
+		var rc routev3.RouteConfiguration
+		if err := a.UnmarshalTo(&rc); err != nil {
+			t.Fatal(err)
+		}
+		for _, vh := range rc.GetVirtualHosts() {
+			if !slices.Contains(vh.GetDomains(), "bookstore.bookstore") {
+				continue
+			}
+			for _, r := range vh.GetRoutes() {
+				if c := r.GetRoute().GetCluster(); c != "" {
+					parts = append(parts, fmt.Sprintf("%s=1000", c))
+				}
+				for _, wc := range r.GetRoute().GetWeightedClusters().GetClusters() {
+					parts = append(parts, fmt.Sprintf("%s=%d", wc.GetName(), wc.GetWeight().GetValue()))
+				}
+			}
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
