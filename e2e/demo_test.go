@@ -58,15 +58,25 @@ func TestBookstoreDemo(t *testing.T) {
 	store := sidecarOf(t, env, "bookstore", "bookstore")
 	step("pods were injected: %s and %s each have an envoy sidecar and a bootstrap Secret", buyer.pod, store.pod)
 
+	// The model follows the cluster as the controller manager makes pods, so a
+	// sidecar may first get an earlier configuration: read until it settles.
 	storeADS := store.connect(t, ctx, xdsPort)
-	principals := allowedPrincipals(t, storeADS.get(t, resource.ListenerType, nil))
+	var principals []string
+	storeADS.await(t, resource.ListenerType, nil, func(resp *discovery.DiscoveryResponse) bool {
+		principals = allowedPrincipals(t, resp)
+		return len(principals) > 0
+	})
 	step("bookstore's sidecar admits HTTP from: %s", strings.Join(principals, ", "))
 	if !slices.Contains(principals, "spiffe://cluster.local/ns/bookbuyer/sa/bookbuyer") || slices.ContainsFunc(principals, func(p string) bool { return strings.Contains(p, "bookthief") }) {
 		t.Errorf("bookstore admits %v; want bookbuyer and not bookthief", principals)
 	}
 
 	buyerADS := buyer.connect(t, ctx, xdsPort)
-	split := weightedClusters(t, buyerADS.get(t, resource.RouteType, []string{"rds-outbound.14001"}))
+	var split string
+	buyerADS.await(t, resource.RouteType, []string{"rds-outbound.14001"}, func(resp *discovery.DiscoveryResponse) bool {
+		split = weightedClusters(t, resp)
+		return strings.Count(split, "=") == 2
+	})
 	step("bookbuyer's sidecar splits bookstore: %s", split)
 	if split != "bookstore/bookstore-v1|14001=500 bookstore/bookstore-v2|14001=500" {
 		t.Errorf("split = %q, want 500/500 between v1 and v2", split)
@@ -82,7 +92,10 @@ func TestBookstoreDemo(t *testing.T) {
 	if err := env.Client.Update(ctx, &ts); err != nil {
 		t.Fatal(err)
 	}
-	split = weightedClusters(t, buyerADS.next(t, resource.RouteType))
+	buyerADS.await(t, "", nil, func(resp *discovery.DiscoveryResponse) bool {
+		split = weightedClusters(t, resp)
+		return resp.GetTypeUrl() == resource.RouteType && split != "bookstore/bookstore-v1|14001=500 bookstore/bookstore-v2|14001=500"
+	})
 	step("bookbuyer's sidecar received %q %v after the edit (coalescing window included)", split, time.Since(start).Round(time.Millisecond))
 	if split != "bookstore/bookstore-v2|14001=1000" {
 		t.Errorf("split = %q, want all to v2", split)
@@ -219,6 +232,8 @@ func (s *sidecar) connect(t *testing.T, ctx context.Context, port int) *ads {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(cancel)
 	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -226,18 +241,16 @@ func (s *sidecar) connect(t *testing.T, ctx context.Context, port int) *ads {
 	return &ads{nodeID: s.nodeID, stream: stream}
 }
 
-// get subscribes to a type and returns the first response, ACKed.
-func (a *ads) get(t *testing.T, typeURL string, names []string) *discovery.DiscoveryResponse {
+// await subscribes to typeURL (unless it is empty) and reads responses,
+// ACKing each as Envoy does, until accept takes one. The stream's deadline
+// bounds the wait.
+func (a *ads) await(t *testing.T, typeURL string, names []string, accept func(*discovery.DiscoveryResponse) bool) {
 	t.Helper()
-	if err := a.stream.Send(&discovery.DiscoveryRequest{Node: &core.Node{Id: a.nodeID}, TypeUrl: typeURL, ResourceNames: names}); err != nil {
-		t.Fatal(err)
+	if typeURL != "" {
+		if err := a.stream.Send(&discovery.DiscoveryRequest{Node: &core.Node{Id: a.nodeID}, TypeUrl: typeURL, ResourceNames: names}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return a.next(t, typeURL)
-}
-
-// next returns the next response of typeURL, ACKing every response it reads.
-func (a *ads) next(t *testing.T, typeURL string) *discovery.DiscoveryResponse {
-	t.Helper()
 	for {
 		resp, err := a.stream.Recv()
 		if err != nil {
@@ -250,8 +263,8 @@ func (a *ads) next(t *testing.T, typeURL string) *discovery.DiscoveryResponse {
 		if err := a.stream.Send(ack); err != nil {
 			t.Fatal(err)
 		}
-		if resp.GetTypeUrl() == typeURL {
-			return resp
+		if (typeURL == "" || resp.GetTypeUrl() == typeURL) && accept(resp) {
+			return
 		}
 	}
 }
