@@ -43,17 +43,11 @@ func (b *builder) buildGrants() {
 			continue
 		}
 		g := grant{policy: obj}
+		srcs := make([]subject, len(tt.Spec.Sources))
 		for i, s := range tt.Spec.Sources {
-			src := Identity{orDefault(s.Namespace, tt.Namespace), s.Name}
-			switch {
-			case s.Kind != "ServiceAccount":
-				b.problems.add(obj, fieldIndex("spec.sources", i, "kind"), "kind %q is not ServiceAccount; source skipped", s.Kind)
-			case !b.identities[src]:
-				b.problems.add(obj, fieldIndex("spec.sources", i, "name"), "service account %s does not exist; source skipped", src)
-			case !slices.Contains(g.sources, src):
-				g.sources = append(g.sources, src)
-			}
+			srcs[i] = subject{s.Kind, s.Namespace, s.Name}
 		}
+		g.sources = b.sourceAccounts(obj, tt.Namespace, srcs)
 		if len(g.sources) == 0 {
 			b.problems.add(obj, "spec.sources", "no valid source; TrafficTarget skipped")
 			continue
@@ -106,6 +100,28 @@ func (b *builder) buildGrants() {
 			b.reaches[src][dest] = true
 		}
 	}
+}
+
+// subject is a policy's source as SMI and OSM write it.
+type subject struct{ kind, namespace, name string }
+
+// sourceAccounts resolves a policy's spec.sources to the existing service
+// accounts they name (namespace defaulting to ns), without duplicates; each
+// source of another kind, or naming no service account, is a Problem.
+func (b *builder) sourceAccounts(obj ObjectRef, ns string, sources []subject) []Identity {
+	var out []Identity
+	for i, s := range sources {
+		id := Identity{orDefault(s.namespace, ns), s.name}
+		switch {
+		case s.kind != "ServiceAccount":
+			b.problems.add(obj, fieldIndex("spec.sources", i, "kind"), "kind %q is not ServiceAccount; source skipped", s.kind)
+		case !b.identities[id]:
+			b.problems.add(obj, fieldIndex("spec.sources", i, "name"), "service account %s does not exist; source skipped", id)
+		case !slices.Contains(out, id):
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func orDefault(s, def string) string {

@@ -20,17 +20,11 @@ func (b *builder) buildEgress() {
 			continue
 		}
 		rule := &EgressRule{Policy: obj}
+		srcs := make([]subject, len(e.Spec.Sources))
 		for i, s := range e.Spec.Sources {
-			id := Identity{orDefault(s.Namespace, e.Namespace), s.Name}
-			switch {
-			case s.Kind != "ServiceAccount":
-				b.problems.add(obj, fieldIndex("spec.sources", i, "kind"), "kind %q is not ServiceAccount; source skipped", s.Kind)
-			case !b.identities[id]:
-				b.problems.add(obj, fieldIndex("spec.sources", i, "name"), "service account %s does not exist; source skipped", id)
-			case !slices.Contains(rule.Sources, id):
-				rule.Sources = append(rule.Sources, id)
-			}
+			srcs[i] = subject{s.Kind, s.Namespace, s.Name}
 		}
+		rule.Sources = b.sourceAccounts(obj, e.Namespace, srcs)
 		for i, h := range e.Spec.Hosts {
 			h = strings.ToLower(strings.TrimSpace(h))
 			if h == "" || strings.ContainsAny(h, " /:") {
