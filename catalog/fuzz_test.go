@@ -6,13 +6,8 @@ import (
 	"slices"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-
 	"github.com/weft-mesh/weft/catalog"
-	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
-	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/internal/teststate"
 )
 
 // FuzzBuild feeds arbitrary YAML or JSON documents of any kind through the files
@@ -35,7 +30,7 @@ func FuzzBuild(f *testing.F) {
 	}
 	f.Add(all)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		state := fuzzState(data)
+		state := teststate.FromDocuments(data)
 		m := catalog.Build(state)
 		again := catalog.Build(state)
 		if changed := m.ChangedIdentities(again); len(changed) != 0 {
@@ -60,28 +55,4 @@ func FuzzBuild(f *testing.F) {
 			_ = p.String()
 		}
 	})
-}
-
-// fuzzState decodes documents into a State in which every namespace named is
-// monitored, and the MeshConfig, if any, is read from whatever namespace holds it.
-func fuzzState(data []byte) *k8s.State {
-	objs, rejected := k8s.DecodeObjects(data)
-	objs = append(objs, k8s.PodsFromWorkloads(objs)...)
-	opts := k8s.Options{MeshName: "osm", MeshNamespace: "osm-system"}
-	seen := map[string]bool{}
-	for _, o := range objs {
-		meta, ok := o.(metav1.Object)
-		if !ok {
-			continue
-		}
-		if mc, ok := o.(*configv1alpha2.MeshConfig); ok {
-			opts.MeshNamespace, opts.MeshConfigName = mc.Namespace, mc.Name
-		}
-		seen[meta.GetNamespace()] = true
-	}
-	for ns := range seen {
-		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-			Name: ns, Labels: map[string]string{k8s.MonitoredByLabel: "osm"}}})
-	}
-	return k8s.NewState(append([]runtime.Object(nil), objs...), opts, rejected)
 }

@@ -5,13 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/weft-mesh/weft/catalog"
-	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/internal/teststate"
 	"github.com/weft-mesh/weft/pkg/envoy"
-	"github.com/weft-mesh/weft/pkg/k8s"
 )
 
 // FuzzGenerate builds small meshes from arbitrary YAML or JSON documents (the
@@ -38,7 +34,7 @@ func FuzzGenerate(f *testing.F) {
 	}
 	f.Add(all)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m := catalog.Build(fuzzState(data))
+		m := catalog.Build(teststate.FromDocuments(data))
 		proxies := []catalog.Identity{{Namespace: "outside", Name: "nobody"}}
 		for _, v := range m.Identities {
 			if v.Identity.Namespace != "" && v.Identity.Name != "" {
@@ -55,28 +51,4 @@ func FuzzGenerate(f *testing.F) {
 			}
 		}
 	})
-}
-
-// fuzzState decodes documents into a State in which every namespace named is
-// monitored, as the catalog's own fuzz target does.
-func fuzzState(data []byte) *k8s.State {
-	objs, rejected := k8s.DecodeObjects(data)
-	objs = append(objs, k8s.PodsFromWorkloads(objs)...)
-	opts := k8s.DefaultOptions()
-	seen := map[string]bool{}
-	for _, o := range objs {
-		meta, ok := o.(metav1.Object)
-		if !ok {
-			continue
-		}
-		if mc, ok := o.(*configv1alpha2.MeshConfig); ok {
-			opts.MeshNamespace, opts.MeshConfigName = mc.Namespace, mc.Name
-		}
-		seen[meta.GetNamespace()] = true
-	}
-	for ns := range seen {
-		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-			Name: ns, Labels: map[string]string{k8s.MonitoredByLabel: opts.MeshName}}})
-	}
-	return k8s.NewState(objs, opts, rejected)
 }
