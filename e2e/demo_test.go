@@ -48,11 +48,11 @@ func TestBookstoreDemo(t *testing.T) {
 	step := func(format string, args ...any) { t.Logf("==> "+format, args...) }
 
 	step("the mesh namespace, then weftd")
-	applyFiles(t, env, "examples/osm-system-namespace.yaml")
+	env.ApplyFiles(t, "examples/osm-system-namespace.yaml")
 	xdsPort := startWeftd(t, ctx, env)
 
 	step("the MeshConfig and the bookstore story, as an OSM user applies them")
-	applyFiles(t, env, "examples/meshconfig.yaml", "examples/bookstore")
+	env.ApplyFiles(t, "examples/meshconfig.yaml", "examples/bookstore")
 
 	buyer := sidecarOf(t, env, "bookbuyer", "bookbuyer")
 	store := sidecarOf(t, env, "bookstore", "bookstore")
@@ -102,23 +102,6 @@ func TestBookstoreDemo(t *testing.T) {
 	}
 }
 
-func applyFiles(t *testing.T, env *testenv.Env, paths ...string) {
-	t.Helper()
-	for _, p := range paths {
-		files := []string{filepath.Join(env.RepoRoot, p)}
-		if info, err := os.Stat(files[0]); err == nil && info.IsDir() {
-			files = yamlFiles(t, files[0])
-		}
-		for _, f := range files {
-			for _, obj := range decode(t, f) {
-				if err := env.Client.Create(context.Background(), obj); err != nil {
-					t.Fatalf("%s: %s %s: %v", rel(env.RepoRoot, f), obj.GetKind(), obj.GetName(), err)
-				}
-			}
-		}
-	}
-}
-
 // startWeftd builds and runs the weftd binary against env, serving the
 // webhooks where testenv pointed them, and returns its ADS port.
 func startWeftd(t *testing.T, ctx context.Context, env *testenv.Env) int {
@@ -160,10 +143,10 @@ func startWeftd(t *testing.T, ctx context.Context, env *testenv.Env) int {
 		_ = cmd.Wait()
 		if t.Failed() {
 			out, _ := os.ReadFile(logs.Name())
-			t.Logf("weftd's log:\n%s", tail(string(out), 6000))
+			t.Logf("weftd's log:\n%s", string(out))
 		}
 	})
-	waitUntil(t, "weftd serves its webhooks", func() bool {
+	testenv.Eventually(t, "weftd serves its webhooks", func() bool {
 		conn, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(env.Webhook.LocalServingPort)), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // readiness probe only
 		if err == nil {
 			conn.Close()
@@ -184,7 +167,7 @@ type sidecar struct {
 func sidecarOf(t *testing.T, env *testenv.Env, namespace, app string) *sidecar {
 	t.Helper()
 	var s *sidecar
-	waitUntil(t, "an injected "+app+" pod and its bootstrap Secret", func() bool {
+	testenv.Eventually(t, "an injected "+app+" pod and its bootstrap Secret", func() bool {
 		var pods corev1.PodList
 		if err := env.Client.List(context.Background(), &pods, client.InNamespace(namespace), client.MatchingLabels{"app": app}); err != nil {
 			return false
@@ -344,22 +327,4 @@ func weightedClusters(t *testing.T, resp *discovery.DiscoveryResponse) string {
 		}
 	}
 	return strings.Join(parts, " ")
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[len(s)-n:]
 }

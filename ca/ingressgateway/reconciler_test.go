@@ -182,7 +182,7 @@ func TestIngressGatewaySecretOnTheAPIServer(t *testing.T) {
 		if err := env.Client.Create(ctx, mc); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the Secret is created", func() bool {
+		testenv.Eventually(t, "the Secret is created", func() bool {
 			sec, err := getRaw(ctx, env.Client, appNS, "gateway-cert")
 			return err == nil && strings.Contains(string(sec.Data["tls.crt"]), "CERTIFICATE")
 		})
@@ -190,7 +190,7 @@ func TestIngressGatewaySecretOnTheAPIServer(t *testing.T) {
 		if err := env.Client.Update(ctx, mc); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the Secret holds the new SAN", func() bool {
+		testenv.Eventually(t, "the Secret holds the new SAN", func() bool {
 			sec, err := getRaw(ctx, env.Client, appNS, "gateway-cert")
 			if err != nil {
 				return false
@@ -202,7 +202,7 @@ func TestIngressGatewaySecretOnTheAPIServer(t *testing.T) {
 		if err := env.Client.Update(ctx, mc); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the Secret is removed", func() bool {
+		testenv.Eventually(t, "the Secret is removed", func() bool {
 			_, err := getRaw(ctx, env.Client, appNS, "gateway-cert")
 			return apierrors.IsNotFound(err)
 		})
@@ -213,17 +213,4 @@ func getRaw(ctx context.Context, c client.Client, ns, name string) (*corev1.Secr
 	var sec corev1.Secret
 	err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &sec)
 	return &sec, err
-}
-
-// eventually polls the API server until cond holds (API effects are
-// asynchronous); it never waits on the CA's clock.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"github.com/weft-mesh/weft/injector"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -105,7 +106,7 @@ func (o *uninstallOptions) run(ctx context.Context, out io.Writer) error {
 // mesh's root: a reinstall reuses it, and --delete-namespace removes it.
 func deleteManagedSecrets(ctx context.Context, c client.Client) error {
 	var secrets corev1.SecretList
-	if err := c.List(ctx, &secrets, client.MatchingLabels{"app.kubernetes.io/managed-by": "weft"}); err != nil {
+	if err := c.List(ctx, &secrets, client.MatchingLabels{injector.LabelManagedBy: "weft"}); err != nil {
 		return fmt.Errorf("listing weft's Secrets: %w", err)
 	}
 	var errs []error

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,7 +27,6 @@ import (
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/internal/testenv"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
-	"github.com/weft-mesh/weft/pkg/k8s"
 )
 
 // TestWeftdServesTheBookstore runs weftd, with its webhooks, against a real API
@@ -46,7 +43,7 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 		testenv.WithWebhooks("manifests/webhooks/validating.yaml", "manifests/webhooks/mutating.yaml"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	apply(t, env, filepath.Join(env.RepoRoot, "examples/osm-system-namespace.yaml"))
+	env.ApplyFiles(t, "examples/osm-system-namespace.yaml")
 
 	ports := freePorts(t, 2)
 	o := options{
@@ -66,7 +63,7 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 			t.Errorf("weftd: %v", err)
 		}
 	})
-	eventually(t, "weftd serves its webhooks", func() bool {
+	testenv.Eventually(t, "weftd serves its webhooks", func() bool {
 		conn, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.webhookPort)), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // readiness probe only
 		if err != nil {
 			return false
@@ -75,13 +72,13 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 		return true
 	})
 	for _, f := range []string{"examples/meshconfig.yaml", "examples/bookstore", "examples/policies"} {
-		apply(t, env, filepath.Join(env.RepoRoot, f))
+		env.ApplyFiles(t, f)
 	}
 
 	// The mesh root weftd keeps in its Secret signs a proxy certificate, as
 	// the injector inside weftd would.
 	var secret corev1.Secret
-	eventually(t, "weftd creates the mesh root Secret", func() bool {
+	testenv.Eventually(t, "weftd creates the mesh root Secret", func() bool {
 		return env.Client.Get(ctx, client.ObjectKey{Namespace: "osm-system", Name: "osm-ca-bundle"}, &secret) == nil
 	})
 	roots, err := internalca.ParseRootSet(secret.Data[internalca.KeyCert], secret.Data[internalca.KeyKey], secret.Data[internalca.KeyBundle], time.Now())
@@ -111,7 +108,7 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 
 	t.Run("a bookstore proxy receives its listeners over ADS", func(t *testing.T) {
 		var resp *discovery.DiscoveryResponse
-		eventually(t, "weftd answers on its ADS port", func() bool {
+		testenv.Eventually(t, "weftd answers on its ADS port", func() bool {
 			stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 			if err != nil {
 				return false
@@ -129,7 +126,7 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 
 	t.Run("the debug endpoint shows bookstore's configuration with bookbuyer allowed", func(t *testing.T) {
 		// The model follows the Pods the controller manager makes.
-		eventually(t, "bookbuyer is admitted", func() bool {
+		testenv.Eventually(t, "bookbuyer is admitted", func() bool {
 			return strings.Contains(get(t, "http://"+o.healthAddr+"/debug/config_dump?identity=bookstore/bookstore"),
 				"spiffe://cluster.local/ns/bookbuyer/sa/bookbuyer")
 		})
@@ -137,7 +134,7 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 
 	t.Run("the bookstore's pods come out of admission with the sidecar and a bootstrap Secret", func(t *testing.T) {
 		var pods corev1.PodList
-		eventually(t, "a bookstore pod exists", func() bool {
+		testenv.Eventually(t, "a bookstore pod exists", func() bool {
 			return env.Client.List(ctx, &pods, client.InNamespace("bookstore")) == nil && len(pods.Items) > 0
 		})
 		pod := pods.Items[0]
@@ -152,7 +149,7 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 	})
 
 	t.Run("policies show whether they are in force", func(t *testing.T) {
-		eventually(t, "the Retry is rejected while the retry feature is off, the UpstreamTrafficSetting committed", func() bool {
+		testenv.Eventually(t, "the Retry is rejected while the retry feature is off, the UpstreamTrafficSetting committed", func() bool {
 			var retry policyv1alpha1.Retry
 			var uts policyv1alpha1.UpstreamTrafficSetting
 			return env.Client.Get(ctx, client.ObjectKey{Namespace: "bookbuyer", Name: "bookbuyer-retry"}, &retry) == nil &&
@@ -160,7 +157,7 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 				retry.Status.CurrentStatus == "rejected" && strings.Contains(retry.Status.Reason, "enableRetryPolicy is off") &&
 				uts.Status.CurrentStatus == "committed"
 		})
-		eventually(t, "the rejection is an event on the Retry", func() bool {
+		testenv.Eventually(t, "the rejection is an event on the Retry", func() bool {
 			var events corev1.EventList
 			if err := env.Client.List(ctx, &events, client.InNamespace("bookbuyer")); err != nil {
 				return false
@@ -201,34 +198,10 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 	})
 }
 
-func apply(t *testing.T, env *testenv.Env, path string) {
-	t.Helper()
-	var files []string
-	if info, err := os.Stat(path); err == nil && info.IsDir() {
-		entries, _ := os.ReadDir(path)
-		for _, e := range entries {
-			files = append(files, filepath.Join(path, e.Name()))
-		}
-	} else {
-		files = []string{path}
-	}
-	for _, f := range files {
-		objs, err := k8s.DecodeYAMLFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, obj := range objs {
-			if err := env.Client.Create(context.Background(), obj); err != nil {
-				t.Fatalf("%s: creating %s %s: %v", f, obj.GetKind(), obj.GetName(), err)
-			}
-		}
-	}
-}
-
 func get(t *testing.T, url string) string {
 	t.Helper()
 	var body []byte
-	eventually(t, "GET "+url, func() bool {
+	testenv.Eventually(t, "GET "+url, func() bool {
 		resp, err := http.Get(url)
 		if err != nil {
 			return false
@@ -253,15 +226,4 @@ func freePorts(t *testing.T, n int) []int {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

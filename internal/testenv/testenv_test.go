@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -23,7 +22,7 @@ func TestControllerManagerRunsControllers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	eventually(t, "the default service account appears", func() bool {
+	Eventually(t, "the default service account appears", func() bool {
 		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: "default"}, &corev1.ServiceAccount{}) == nil
 	})
 
@@ -41,7 +40,7 @@ func TestControllerManagerRunsControllers(t *testing.T) {
 	if err := env.Client.Create(ctx, deploy); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the Deployment makes a Pod", func() bool {
+	Eventually(t, "the Deployment makes a Pod", func() bool {
 		var pods corev1.PodList
 		return env.Client.List(ctx, &pods, client.InNamespace(ns.Name)) == nil && len(pods.Items) == 1
 	})
@@ -49,18 +48,7 @@ func TestControllerManagerRunsControllers(t *testing.T) {
 	if err := env.Client.Delete(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the namespace finishes deleting", func() bool {
+	Eventually(t, "the namespace finishes deleting", func() bool {
 		return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKeyFromObject(ns), &corev1.Namespace{}))
 	})
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
