@@ -1,9 +1,12 @@
 package ca
 
 import (
+	"bytes"
 	"crypto/x509"
+	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // trustBundle is the set of roots peers validate against.
@@ -13,8 +16,10 @@ type trustBundle struct {
 	pool  *x509.CertPool
 	// fingerprint identifies the set (sorted root fingerprints).
 	fingerprint string
-	// signing is the fingerprint of the CA signing new leaves.
-	signing string
+	// signing is the fingerprint of the CA signing new leaves, and
+	// signingCert that CA; empty and nil until the signer reports one.
+	signing     string
+	signingCert *x509.Certificate
 }
 
 // Bundle returns the trust bundle as PEM: every root a peer must trust. During
@@ -48,6 +53,45 @@ func (m *Manager) SigningRootFingerprint() string {
 // The xDS server calls it for each stream.
 func (m *Manager) VerifyProxyCertificate(chain []*x509.Certificate) (Proxy, error) {
 	return VerifyProxyCertificate(chain, m.BundlePool(), m.trustDomain, m.clock.Now())
+}
+
+// CheckProxyCertificate reports whether a proxy certificate kept outside the
+// Manager (chainPEM: the leaf first, as in a bootstrap Secret) may still be
+// used by want at now, by the rules for the Manager's own cached
+// certificates. It returns nil only if the chain verifies against the current
+// trust bundle for client auth, the leaf names exactly want, it was signed by
+// the CA that signs now (a new signing CA makes every cached certificate due;
+// see refreshRoots), and its renewal time (RenewalTime) has not come.
+// Otherwise the error says why it must be replaced.
+func (m *Manager) CheckProxyCertificate(chainPEM []byte, want Proxy, now time.Time) error {
+	chain, err := ParseCertificatesPEM(chainPEM)
+	if err != nil {
+		return fmt.Errorf("proxy certificate does not parse: %w", err)
+	}
+	m.refreshRoots()
+	m.mu.RLock()
+	pool, signing := m.bundle.pool, m.bundle.signingCert
+	m.mu.RUnlock()
+	if err := verifyClientChain(chain, pool, now); err != nil {
+		return fmt.Errorf("proxy certificate does not verify against the trust bundle: %w", err)
+	}
+	leaf := chain[0]
+	got, err := ParseProxyCertificate(leaf, m.trustDomain)
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("proxy certificate names proxy %s, want %s", got, want)
+	}
+	// Issuer names alone do not tell roots apart: a re-minted root may
+	// carry the same subject. The signature does.
+	if signing != nil && (!bytes.Equal(leaf.RawIssuer, signing.RawSubject) || leaf.CheckSignatureFrom(signing) != nil) {
+		return fmt.Errorf("proxy certificate %q was issued by a CA that no longer signs (%q signs now)", leaf.Subject.CommonName, signing.Subject)
+	}
+	if renewAt := m.RenewalTime(leaf); !now.Before(renewAt) {
+		return fmt.Errorf("proxy certificate %q is due for renewal at %s", leaf.Subject.CommonName, renewAt)
+	}
+	return nil
 }
 
 // refreshRoots reads the signer's roots. A changed bundle is announced; a new
@@ -89,7 +133,7 @@ func (m *Manager) refreshRoots() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if fingerprint != m.bundle.fingerprint {
-		b := trustBundle{roots: all, fingerprint: fingerprint, signing: m.bundle.signing}
+		b := trustBundle{roots: all, fingerprint: fingerprint, signing: m.bundle.signing, signingCert: m.bundle.signingCert}
 		if len(all) > 0 {
 			b.pem = EncodeCertificatesPEM(all...)
 			b.pool = x509.NewCertPool()
@@ -111,6 +155,6 @@ func (m *Manager) refreshRoots() {
 			m.log.Info("signing CA changed; reissuing every cached certificate", "from", m.bundle.signing, "to", signing)
 			m.markAllDueLocked()
 		}
-		m.bundle.signing = signing
+		m.bundle.signing, m.bundle.signingCert = signing, roots.Signing
 	}
 }

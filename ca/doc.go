@@ -16,6 +16,13 @@
 //  4. Manager.Run (or RenewDue, driven by an injected clock) renews certificates
 //     that are due and follows root changes; every renewal and bundle change is
 //     announced to Subscriptions, which never block the CA.
+//  5. A proxy certificate kept outside the Manager (the injector's bootstrap
+//     Secret) is judged by CheckProxyCertificate with the same rules: trusted,
+//     from the CA that signs now, and not yet due.
+//
+// Certificate lifetimes are at least MinValidity, and ValidateMeshConfig is
+// the one rule set for MeshConfig spec.certificate, applied by the CA and by
+// the validating webhook alike.
 //
 // The Kubernetes-facing parts live in subpackages (internalca's Secret store,
 // ingressgateway's Secret reconciler). Package ca itself holds no Kubernetes

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/clock"
 
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
@@ -200,10 +201,11 @@ type LeafRequest struct {
 
 // Issue issues a certificate that the Manager does not cache or renew: the
 // caller keeps it (and may use RenewalTime and TrackExpiry). It uses the
-// current key settings and is verified against the trust bundle.
+// current key settings and is verified against the trust bundle. Its validity
+// must be at least MinValidity.
 func (m *Manager) Issue(ctx context.Context, req LeafRequest) (*Certificate, error) {
-	if req.Validity <= 0 {
-		return nil, fmt.Errorf("certificate %q: validity must be positive", req.CommonName)
+	if err := validateValidity(field.NewPath("Validity"), req.Validity, req.Validity.String()); err != nil {
+		return nil, fmt.Errorf("certificate %q: %w", req.CommonName, err)
 	}
 	c, err := m.issue(ctx, req)
 	if err != nil {
@@ -257,35 +259,54 @@ func (m *Manager) ApplyMeshConfig(mc *configv1alpha2.MeshConfig) error {
 func serviceKey(id Identity) string { return "service:" + id.String() }
 func proxyKey(p Proxy) string       { return "proxy:" + p.ID }
 
+// flightResult is the one result type of m.flight. cached and renew share a
+// key per certificate, so either may receive the other's result.
+type flightResult struct {
+	// cert is the certificate at the key afterwards; nil when renew found
+	// nothing cached.
+	cert *Certificate
+	// renewed says a cached certificate was replaced.
+	renewed bool
+}
+
 // cached returns the entry at key when it matches and is not due; otherwise
 // one caller issues a replacement while concurrent callers wait for it.
 func (m *Manager) cached(ctx context.Context, key string, matches func(*Certificate) bool, issue func(context.Context) (*Certificate, error)) (*Certificate, error) {
-	if c := m.fresh(key, matches); c != nil {
-		return c, nil
-	}
-	v, err, _ := m.flight.Do(key, func() (any, error) {
+	for {
 		if c := m.fresh(key, matches); c != nil {
 			return c, nil
 		}
-		m.mu.RLock()
-		old := m.certs[key]
-		m.mu.RUnlock()
-		c, err := issue(ctx)
-		if err != nil {
-			if old != nil && matches(old.cert) && !old.cert.ExpiredAt(m.clock.Now()) {
-				m.log.Warn("renewing a certificate failed; serving the current one until it expires",
-					"certificate", key, "notAfter", old.cert.NotAfter, "error", err)
-				return old.cert, nil
+		ran := false
+		v, err, _ := m.flight.Do(key, func() (any, error) {
+			ran = true
+			if c := m.fresh(key, matches); c != nil {
+				return flightResult{cert: c}, nil
 			}
-			return nil, err
+			m.mu.RLock()
+			old := m.certs[key]
+			m.mu.RUnlock()
+			c, err := issue(ctx)
+			if err != nil {
+				if old != nil && matches(old.cert) && !old.cert.ExpiredAt(m.clock.Now()) {
+					m.log.Warn("renewing a certificate failed; serving the current one until it expires",
+						"certificate", key, "notAfter", old.cert.NotAfter, "error", err)
+					return flightResult{cert: old.cert}, nil
+				}
+				return flightResult{}, err
+			}
+			return flightResult{cert: c, renewed: m.store(key, old, c)}, nil
+		})
+		r := v.(flightResult)
+		if ran {
+			return r.cert, err
 		}
-		m.store(key, old, c)
-		return c, nil
-	})
-	if err != nil {
-		return nil, err
+		// We waited on another caller's flight. A renew may have failed,
+		// found nothing to do, or issued for another proxy of the same ID:
+		// use its certificate only if it is the one asked for.
+		if err == nil && r.cert != nil && matches(r.cert) && !r.cert.ExpiredAt(m.clock.Now()) {
+			return r.cert, nil
+		}
 	}
-	return v.(*Certificate), nil
 }
 
 // fresh returns the cached certificate at key if it matches and is not due.
@@ -301,14 +322,14 @@ func (m *Manager) fresh(key string, matches func(*Certificate) bool) *Certificat
 }
 
 // store caches c at key in place of old (nil for a first issue) and, for a
-// replacement, counts and announces the renewal. A replacement whose entry was
-// forgotten meanwhile is not resurrected.
-func (m *Manager) store(key string, old *entry, c *Certificate) {
+// replacement, counts and announces the renewal and returns true. A
+// replacement whose entry was forgotten meanwhile is not resurrected.
+func (m *Manager) store(key string, old *entry, c *Certificate) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cur := m.certs[key]
 	if old != nil && cur != old {
-		return
+		return false
 	}
 	m.certs[key] = &entry{cert: c, renewAt: c.RenewAt}
 	if old != nil {
@@ -318,6 +339,7 @@ func (m *Manager) store(key string, old *entry, c *Certificate) {
 			s.addRenewal(key, c)
 		}
 	}
+	return old != nil
 }
 
 func (m *Manager) markAllDueLocked() {
@@ -408,7 +430,7 @@ func (m *Manager) issue(ctx context.Context, req LeafRequest) (c *Certificate, e
 		Leaf:           leaf,
 		NotBefore:      leaf.NotBefore,
 		NotAfter:       leaf.NotAfter,
-		RenewAt:        m.RenewalTime(leaf),
+		RenewAt:        m.renewalTime(leaf, now),
 	}, nil
 }
 

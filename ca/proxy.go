@@ -114,8 +114,21 @@ func ParseProxyCertificate(cert *x509.Certificate, trustDomain string) (Proxy, e
 // authentication, and returns the proxy it names. The xDS server calls it (or
 // Manager.VerifyProxyCertificate) for every stream.
 func VerifyProxyCertificate(chain []*x509.Certificate, roots *x509.CertPool, trustDomain string, now time.Time) (Proxy, error) {
+	if err := verifyClientChain(chain, roots, now); err != nil {
+		return Proxy{}, err
+	}
+	return ParseProxyCertificate(chain[0], trustDomain)
+}
+
+// verifyClientChain verifies chain (leaf first) against roots at now for
+// client authentication.
+func verifyClientChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
 	if len(chain) == 0 {
-		return Proxy{}, fmt.Errorf("no client certificate")
+		return fmt.Errorf("no client certificate")
+	}
+	// x509 would verify against the system roots: never trust those here.
+	if roots == nil {
+		return fmt.Errorf("certificate %q: no trust bundle to verify it against", chain[0].Subject.CommonName)
 	}
 	intermediates := x509.NewCertPool()
 	for _, c := range chain[1:] {
@@ -125,9 +138,9 @@ func VerifyProxyCertificate(chain []*x509.Certificate, roots *x509.CertPool, tru
 		Roots: roots, Intermediates: intermediates, CurrentTime: now,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}); err != nil {
-		return Proxy{}, fmt.Errorf("certificate %q: %w", chain[0].Subject.CommonName, err)
+		return fmt.Errorf("certificate %q: %w", chain[0].Subject.CommonName, err)
 	}
-	return ParseProxyCertificate(chain[0], trustDomain)
+	return nil
 }
 
 var (

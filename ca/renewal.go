@@ -16,9 +16,24 @@ import (
 // RenewalTime is when a certificate is replaced: once RenewWhenRemaining of
 // its lifetime is left, moved earlier by up to Jitter of the lifetime. The
 // jitter comes from the serial number, so it is stable for a certificate and
-// spread across certificates issued at the same moment.
+// spread across certificates issued at the same moment. The lifetime counts
+// from issue, taken as NotBefore plus the signer's Backdate: counted from the
+// backdated NotBefore, a short certificate would be due when issued.
 func (m *Manager) RenewalTime(leaf *x509.Certificate) time.Time {
-	lifetime := leaf.NotAfter.Sub(leaf.NotBefore)
+	var backdate time.Duration
+	if b, ok := m.signer.(Backdater); ok {
+		backdate = b.Backdate()
+	}
+	return m.renewalTime(leaf, leaf.NotBefore.Add(backdate))
+}
+
+// renewalTime is RenewalTime for a leaf issued at issued. A leaf that ends
+// before it counts its lifetime from NotBefore.
+func (m *Manager) renewalTime(leaf *x509.Certificate, issued time.Time) time.Time {
+	if !issued.Before(leaf.NotAfter) {
+		issued = leaf.NotBefore
+	}
+	lifetime := leaf.NotAfter.Sub(issued)
 	sum := sha256.Sum256(leaf.SerialNumber.Bytes())
 	share := float64(binary.BigEndian.Uint64(sum[:8])) / math.MaxUint64 // [0, 1]
 	early := m.renewWhenRemaining + m.jitter*share
@@ -69,8 +84,11 @@ func (m *Manager) renew(ctx context.Context, key string) (bool, error) {
 		m.mu.RLock()
 		old := m.certs[key]
 		m.mu.RUnlock()
-		if old == nil || m.clock.Now().Before(old.renewAt) {
-			return false, nil
+		if old == nil {
+			return flightResult{}, nil
+		}
+		if m.clock.Now().Before(old.renewAt) {
+			return flightResult{cert: old.cert}, nil
 		}
 		var c *Certificate
 		var err error
@@ -82,15 +100,11 @@ func (m *Manager) renew(ctx context.Context, key string) (bool, error) {
 		}
 		if err != nil {
 			m.log.Error("renewing a certificate failed", "certificate", key, "notAfter", old.cert.NotAfter, "error", err)
-			return false, err
+			return flightResult{}, err
 		}
-		m.store(key, old, c)
-		return true, nil
+		return flightResult{cert: c, renewed: m.store(key, old, c)}, nil
 	})
-	if err != nil {
-		return false, err
-	}
-	return v.(bool), nil
+	return v.(flightResult).renewed, err
 }
 
 // Run renews certificates until ctx ends: it calls RenewDue when the soonest

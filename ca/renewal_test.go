@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -258,4 +259,47 @@ func gauge(t *testing.T, f *fixture, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// Requests and RenewDue share one in-flight issue per certificate: whichever
+// starts it, the other waits for it and gets a usable answer, never a panic.
+func TestRequestsAndRenewDueOverlapOnADueCertificate(t *testing.T) {
+	ctx := context.Background()
+	proxy := ca.Proxy{ID: "0b7d4c2e-8f0a-4a43-9d7e-5b2f3c1a9e11", Kind: ca.ProxySidecar, Identity: bookbuyer}
+	tests := []struct {
+		name    string
+		request func(*ca.Manager) (*ca.Certificate, error)
+		matches func(*ca.Certificate) bool
+	}{
+		{"ServiceCertificate while RenewDue renews it",
+			func(m *ca.Manager) (*ca.Certificate, error) { return m.ServiceCertificate(ctx, bookbuyer) },
+			func(c *ca.Certificate) bool { return c.Kind == ca.KindService && c.Identity == bookbuyer }},
+		{"ProxyCertificate while RenewDue renews it",
+			func(m *ca.Manager) (*ca.Certificate, error) { return m.ProxyCertificate(ctx, proxy) },
+			func(c *ca.Certificate) bool { return c.Kind == ca.KindProxy && c.Proxy == proxy }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, ca.Options{})
+			for range 200 {
+				old, err := tt.request(f.manager)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.clock.SetTime(old.RenewAt)
+				var wg sync.WaitGroup
+				var got *ca.Certificate
+				var gotErr, renewErr error
+				wg.Go(func() { got, gotErr = tt.request(f.manager) })
+				wg.Go(func() { _, renewErr = f.manager.RenewDue(ctx) })
+				wg.Wait()
+				if gotErr != nil || renewErr != nil {
+					t.Fatalf("request: %v; RenewDue: %v", gotErr, renewErr)
+				}
+				if got == nil || !tt.matches(got) || !f.clock.Now().Before(got.RenewAt) {
+					t.Fatalf("got %+v, want a fresh certificate for the request", got)
+				}
+			}
+		})
+	}
 }

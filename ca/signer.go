@@ -59,6 +59,13 @@ type SignedCertificate struct {
 	Verified bool
 }
 
+// Backdater is implemented by signers that set a leaf's NotBefore earlier
+// than its issue, for peers whose clocks run behind. The Manager counts a
+// leaf's lifetime from NotBefore plus Backdate (see RenewalTime).
+type Backdater interface {
+	Backdate() time.Duration
+}
+
 // RootProvider is implemented by signers that know which roots they chain to.
 // The Manager reads it to build the trust bundle and to follow a root
 // rotation: a new root in Bundle is announced, a new Signing root makes the

@@ -131,7 +131,7 @@ func startWeftd(t *testing.T, ctx context.Context, env *testenv.Env) int {
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(ctx, bin, "--kubeconfig", env.KubeconfigPath,
-		"--xds-port", strconv.Itoa(ports[0]), "--health-addr", "127.0.0.1:"+strconv.Itoa(ports[1]),
+		"--xds-port", strconv.Itoa(ports[0]), "--health-addr", "127.0.0.1:"+strconv.Itoa(ports[1]), "--debug-addr", "127.0.0.1:0",
 		"--webhook-port", strconv.Itoa(env.Webhook.LocalServingPort), "--webhook-cert-dir", env.Webhook.LocalServingCertDir,
 		"--coalesce-quiet", "50ms", "--coalesce-max-delay", "500ms")
 	cmd.Stdout, cmd.Stderr = logs, logs

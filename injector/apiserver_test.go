@@ -1,6 +1,7 @@
 package injector_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -8,7 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -21,10 +22,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/types/known/durationpb"
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	testingclock "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weft-mesh/weft/ca"
@@ -37,9 +39,10 @@ import (
 // TestInjectionOnAPIServer installs manifests/webhooks/mutating.yaml on a real
 // API server (envtest points it at the test's webhook server) and creates pods:
 // the webhook configuration's selectors and the webhook's decisions together
-// give each pod its sidecar or leave it alone; the bootstrap Secret's proxy
-// certificate opens an ADS stream on a real xDS server; and the collector
-// deletes only Secrets no pod uses.
+// give each pod its sidecar or leave it alone; BootstrapSecrets writes each
+// injected pod's Secret once the pod exists, and its proxy certificate opens
+// an ADS stream on a real xDS server; an admission review posted by anyone
+// but the API server makes nothing.
 func TestInjectionOnAPIServer(t *testing.T) {
 	env := testenv.Start(t, testenv.WithWebhooks("manifests/webhooks/mutating.yaml"))
 	ctx := context.Background()
@@ -76,6 +79,10 @@ func TestInjectionOnAPIServer(t *testing.T) {
 	createPod := func(t *testing.T, ns string, pod *corev1.Pod, opts ...client.CreateOption) (*corev1.Pod, error) {
 		t.Helper()
 		pod.Namespace = ns
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: pod.Spec.ServiceAccountName}}
+		if err := env.Client.Create(ctx, sa); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
 		err := env.Client.Create(ctx, pod, opts...)
 		return pod, err
 	}
@@ -96,13 +103,32 @@ func TestInjectionOnAPIServer(t *testing.T) {
 
 	webhook, err := injector.NewWebhook(injector.Options{
 		MeshName: "osm", MeshNamespace: "osm-system",
-		Certificates: authority, Secrets: env.Client, Namespaces: injector.NamespacesFrom(env.Client),
+		Namespaces: injector.NamespacesFrom(env.Client), ServiceAccounts: injector.ServiceAccountsFrom(env.Client),
 		MeshConfig: func() *configv1alpha2.MeshConfig { return nil },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	env.ServeWebhooks(t, map[string]http.Handler{injector.Path: webhook.HTTPHandler()})
+	secrets := &injector.BootstrapSecrets{
+		MeshName: "osm", XDS: injector.XDSEndpointFor("", "osm-system", "", 0),
+		Certificates: authority, Client: env.Client, Namespaces: injector.NamespacesFrom(env.Client),
+	}
+	pods, err := cache.New(env.Config, cache.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	go func() { _ = pods.Start(runCtx) }()
+	go func() { _ = secrets.Run(runCtx, pods, 0) }()
+	bootstrapSecret := func(t *testing.T, pod *corev1.Pod) *corev1.Secret {
+		t.Helper()
+		var secret corev1.Secret
+		key := client.ObjectKey{Namespace: pod.Namespace, Name: injector.BootstrapSecretName(pod.Labels[injector.LabelProxyUUID])}
+		testenv.Eventually(t, "bootstrap Secret "+key.String(), func() bool { return env.Client.Get(ctx, key, &secret) == nil })
+		return &secret
+	}
 
 	injectedPods := map[string]*corev1.Pod{}
 	t.Run("pods are patched or left alone", func(t *testing.T) {
@@ -151,10 +177,7 @@ func TestInjectionOnAPIServer(t *testing.T) {
 					return
 				}
 				injectedPods[id] = got
-				var secret corev1.Secret
-				if err := env.Client.Get(ctx, client.ObjectKey{Namespace: tt.namespace, Name: injector.BootstrapSecretName(id)}, &secret); err != nil {
-					t.Fatalf("bootstrap Secret of proxy %s: %v", id, err)
-				}
+				bootstrapSecret(t, got)
 			})
 		}
 	})
@@ -181,11 +204,7 @@ func TestInjectionOnAPIServer(t *testing.T) {
 		}
 		addr := startXDS(t, authority)
 		for id, pod := range injectedPods {
-			var secret corev1.Secret
-			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: injector.BootstrapSecretName(id)}, &secret); err != nil {
-				t.Fatal(err)
-			}
-			resp, err := adsRequest(addr, &secret)
+			resp, err := adsRequest(addr, bootstrapSecret(t, pod))
 			if err != nil {
 				t.Fatalf("proxy %s of pod %s/%s: %v", id, pod.Namespace, pod.Name, err)
 			}
@@ -195,97 +214,48 @@ func TestInjectionOnAPIServer(t *testing.T) {
 		}
 	})
 
-	t.Run("the collector deletes only old Secrets that no pod uses", func(t *testing.T) {
-		orphan := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
-			Name: injector.BootstrapSecretName("0d6e3f0a-1111-4c2b-8d2e-5f9a7b3c1d00"), Namespace: meshedNS,
-			Labels: map[string]string{injector.LabelProxyUUID: "0d6e3f0a-1111-4c2b-8d2e-5f9a7b3c1d00", injector.LabelManagedBy: "weft"},
-		}}
-		notOurs := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
-			Name: "ca-root", Namespace: meshedNS, Labels: map[string]string{injector.LabelManagedBy: "weft"},
-		}}
-		userSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
-			Name: injector.BootstrapSecretName("a-user-copy"), Namespace: meshedNS, Labels: map[string]string{injector.LabelProxyUUID: "a-user-copy"},
-		}}
-		for _, s := range []*corev1.Secret{orphan, notOurs, userSecret} {
-			if err := env.Client.Create(ctx, s); err != nil {
-				t.Fatal(err)
-			}
-		}
-		// A deleted pod leaves its Secret behind. Unscheduled pods are
-		// deleted at once.
-		var gone *corev1.Pod
-		for _, p := range injectedPods {
-			gone = p
-			break
-		}
-		if err := env.Client.Delete(ctx, gone); err != nil {
-			t.Fatal(err)
-		}
-
-		deleted, err := injector.CollectBootstrapSecrets(ctx, env.Client, time.Now(), injector.DefaultBootstrapSecretGracePeriod)
-		if err != nil || len(deleted) != 0 {
-			t.Fatalf("within the grace period deleted %v (err %v), want nothing", deleted, err)
-		}
-		deleted, err = injector.CollectBootstrapSecrets(ctx, env.Client, time.Now().Add(10*time.Minute), injector.DefaultBootstrapSecretGracePeriod)
+	t.Run("an admission review posted by a caller that is not the API server makes nothing", func(t *testing.T) {
+		forged := createRequest(t, meshedNS, appPod("forged"), false).AdmissionRequest
+		raw, err := json.Marshal(admissionv1.AdmissionReview{
+			TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+			Request:  &forged,
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []string{meshedNS + "/" + orphan.Name, gone.Namespace + "/" + injector.BootstrapSecretName(gone.Labels[injector.LabelProxyUUID])}
-		slices.Sort(want)
-		slices.Sort(deleted)
-		if !slices.Equal(deleted, want) {
-			t.Errorf("deleted %v, want %v", deleted, want)
-		}
-		var left corev1.SecretList
-		if err := env.Client.List(ctx, &left, client.HasLabels{injector.LabelProxyUUID}); err != nil {
+		if err := env.Client.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: meshedNS, Name: "forged"}}); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := len(left.Items), len(injectedPods)-1+1; got != want {
-			t.Errorf("%d Secrets with a proxy label left, want %d (the live pods' and the user's own)", got, want)
-		}
-	})
-
-	t.Run("the collector's loop collects on every tick of its clock", func(t *testing.T) {
-		late := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
-			Name: injector.BootstrapSecretName("7c1d2e3f-2222-4c2b-8d2e-5f9a7b3c1d00"), Namespace: meshedNS,
-			Labels: map[string]string{injector.LabelProxyUUID: "7c1d2e3f-2222-4c2b-8d2e-5f9a7b3c1d00", injector.LabelManagedBy: "weft"},
-		}}
-		if err := env.Client.Create(ctx, late); err != nil {
+		server := httptest.NewServer(webhook.HTTPHandler())
+		defer server.Close()
+		var issued, secretsBefore corev1.SecretList
+		if err := env.Client.List(ctx, &secretsBefore, client.InNamespace(meshedNS)); err != nil {
 			t.Fatal(err)
 		}
-		clk := testingclock.NewFakeClock(time.Now().Add(10 * time.Minute))
-		runCtx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() {
-			done <- (&injector.SecretCollector{Client: env.Client, Clock: clk, Interval: time.Minute}).Run(runCtx)
-		}()
-		for !clk.HasWaiters() {
-			time.Sleep(time.Millisecond)
+		for range 50 {
+			resp, err := http.Post(server.URL, "application/json", bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var review admissionv1.AdmissionReview
+			if err := json.NewDecoder(resp.Body).Decode(&review); err != nil || !review.Response.Allowed || len(review.Response.Patch) == 0 {
+				t.Fatalf("answer %+v (err %v), want a patch", review.Response, err)
+			}
+			resp.Body.Close()
 		}
-		clk.Step(time.Minute)
-		waitGone(t, env.Client, client.ObjectKeyFromObject(late))
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run returned %v after its context ended, want nil", err)
+		// A pod created now is served; the forged ones never were.
+		later, err := createPod(t, meshedNS, appPod("later"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bootstrapSecret(t, later)
+		if err := env.Client.List(ctx, &issued, client.InNamespace(meshedNS)); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(issued.Items), len(secretsBefore.Items)+1; got != want {
+			t.Errorf("%d Secrets in %s, want %d: only the created pod's", got, meshedNS, want)
 		}
 	})
-}
-
-// waitGone polls until the Secret is deleted.
-func waitGone(t *testing.T, c client.Client, key client.ObjectKey) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var s corev1.Secret
-		err := c.Get(context.Background(), key, &s)
-		if apierrors.IsNotFound(err) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Secret %s still there (err %v)", key, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // startXDS serves ADS on loopback with a trivial configuration (one cluster),

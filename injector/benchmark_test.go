@@ -19,21 +19,19 @@ import (
 
 // BenchmarkAdmission measures the webhook's own latency per pod admission with
 // 20 admissions in flight: decoding the request, the decision, a fresh proxy
-// UUID, issuing an ECDSA proxy certificate from a ca.Manager on an internal
-// root (every admission is a cache miss), building and validating the Envoy
-// bootstrap, the patch and its JSON diff. It calls Handle directly with an
-// admission.Request built in code; the API server's round trip (TLS, the
-// AdmissionReview encoding) and the Secret's create are excluded, since a fake
-// creator accepts the Secret (BenchmarkAdmissionThroughAPIServer measures
-// the whole path). The namespace comes from memory, as from weftd's informer
+// UUID, the patch and its JSON diff. Admission issues no certificate: the
+// bootstrap Secret is written once the pod exists (BootstrapSecrets). It
+// calls Handle directly with an admission.Request built in code; the API
+// server's round trip (TLS, the AdmissionReview encoding) is excluded
+// (BenchmarkAdmissionThroughAPIServer measures the whole path). The
+// namespace and service account come from memory, as from weftd's informer
 // cache. It reports p50 and p99 of the per-admission latency; ns/op is the
 // wall time per admission with 20 in flight.
 func BenchmarkAdmission(b *testing.B) {
 	const concurrency = 20
 	w, err := injector.NewWebhook(injector.Options{
 		MeshName: "osm", MeshNamespace: "osm-system",
-		Certificates: newCA(b), Secrets: discardSecrets{},
-		Namespaces: namespaces(meshed("bookstore")),
+		Namespaces: namespaces(meshed("bookstore")), ServiceAccounts: serviceAccounts(),
 		MeshConfig: func() *configv1alpha2.MeshConfig { return &configv1alpha2.MeshConfig{} },
 	})
 	if err != nil {
@@ -82,8 +80,8 @@ func BenchmarkAdmission(b *testing.B) {
 
 // BenchmarkAdmissionThroughAPIServer measures what BenchmarkAdmission leaves
 // out: pods created through a real kube-apiserver and etcd with the injection
-// webhook installed (TLS to the webhook, the AdmissionReview, the bootstrap
-// Secret's create, the pod's own validation and storage). Pods are created in
+// webhook installed (TLS to the webhook, the AdmissionReview, the pod's own
+// validation and storage). Pods are created in
 // bursts of 20 concurrent creates, in a meshed namespace (p50-ms, p99-ms) and,
 // for comparison, in one the webhook's selector skips (plain-p50-ms,
 // plain-p99-ms). The difference is what injection adds to a pod creation.
@@ -102,7 +100,7 @@ func BenchmarkAdmissionThroughAPIServer(b *testing.B) {
 	// Secret is created through the API server.
 	w, err := injector.NewWebhook(injector.Options{
 		MeshName: "osm", MeshNamespace: "osm-system",
-		Certificates: newCA(b), Secrets: env.Client, Namespaces: namespaces(meshed(meshedNS)),
+		Namespaces: namespaces(meshed(meshedNS)), ServiceAccounts: serviceAccounts(),
 		MeshConfig: func() *configv1alpha2.MeshConfig { return nil },
 	})
 	if err != nil {

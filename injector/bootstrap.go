@@ -44,8 +44,7 @@ type XDSEndpoint struct {
 // BootstrapSecret builds the proxy's bootstrap Secret in its namespace:
 // Envoy's bootstrap naming the proxy by its certificate's CN (the node ID the
 // ADS server requires), the proxy certificate and key, and the mesh's roots.
-// It carries no owner reference: the pod's UID is unknown at admission, so
-// CollectBootstrapSecrets deletes it once no pod carries its proxy UUID.
+// BootstrapSecrets writes it once the pod exists, owned by the pod.
 func BootstrapSecret(p ca.Proxy, cert *ca.Certificate, trustDomain string, xds XDSEndpoint) (*corev1.Secret, error) {
 	config := envoy.BootstrapConfig{
 		NodeID:         p.CommonName(trustDomain),

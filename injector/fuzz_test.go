@@ -1,43 +1,21 @@
 package injector_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/injector"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 )
-
-// fixedCertificate hands out one real proxy certificate whatever the proxy, so
-// fuzzing spends its time on the patch rather than on key generation.
-type fixedCertificate struct {
-	once sync.Once
-	ca   *ca.Manager
-	cert *ca.Certificate
-	err  error
-}
-
-func (f *fixedCertificate) ProxyCertificate(ctx context.Context, _ ca.Proxy) (*ca.Certificate, error) {
-	f.once.Do(func() {
-		f.cert, f.err = f.ca.ProxyCertificate(ctx, ca.Proxy{ID: "5bd7b0a6-52a4-4c35-9d0b-0c6f1f7e8a11", Kind: ca.ProxySidecar,
-			Identity: ca.Identity{Namespace: "fuzz", ServiceAccount: "default"}})
-	})
-	return f.cert, f.err
-}
-
-// discardSecrets accepts every Secret and keeps none.
-type discardSecrets struct{}
-
-func (discardSecrets) Create(context.Context, client.Object, ...client.CreateOption) error {
-	return nil
-}
 
 // FuzzPatch sends arbitrary pods (as the API server would serialize them) to
 // the webhook in a meshed namespace with metrics enabled: it never panics, and
@@ -59,8 +37,7 @@ func FuzzPatch(f *testing.F) {
 	}
 	w, err := injector.NewWebhook(injector.Options{
 		MeshName: "osm", MeshNamespace: "osm-system",
-		Certificates: &fixedCertificate{ca: newCA(f)},
-		Secrets:      discardSecrets{},
+		ServiceAccounts: serviceAccounts(),
 		Namespaces: namespaces(namespace("fuzz", map[string]string{injector.LabelMonitoredBy: "osm"},
 			map[string]string{injector.AnnotationSidecarInjection: "enabled", injector.AnnotationMetrics: "enabled"})),
 		MeshConfig: func() *configv1alpha2.MeshConfig {
@@ -112,6 +89,60 @@ func FuzzPatch(f *testing.F) {
 		}
 		if _, err := injector.HealthProbes(got.Annotations); err != nil {
 			t.Error(err)
+		}
+	})
+}
+
+// FuzzAdmissionReview posts arbitrary bytes to the webhook's HTTP handler, as
+// anyone who reaches weftd's webhook port can: it never panics, and every
+// answer is either a client error or a well-formed AdmissionReview response
+// that echoes the request's UID.
+func FuzzAdmissionReview(f *testing.F) {
+	review := func(pod string, dryRun bool) string {
+		return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"0b4c2a6e-0000-4000-8000-000000000001",` +
+			`"kind":{"version":"v1","kind":"Pod"},"resource":{"version":"v1","resource":"pods"},"namespace":"fuzz","operation":"CREATE",` +
+			`"dryRun":` + strconv.FormatBool(dryRun) + `,"object":` + pod + `}}`
+	}
+	for _, s := range []string{
+		review(`{"metadata":{"name":"bookstore"},"spec":{"serviceAccountName":"bookstore","containers":[{"name":"bookstore","image":"b"}]}}`, false),
+		review(`{"metadata":{"generateName":"x-","annotations":{"openservicemesh.io/sidecar-injection":"enable"}},"spec":{"containers":[]}}`, true),
+		review(`{"metadata":{"name":"sa"},"spec":{"serviceAccountName":"`+missingServiceAccount+`","containers":[{"name":"c"}]}}`, false),
+		review(`"not a pod"`, false),
+		`{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"1","operation":"DELETE","kind":{"kind":"Pod"}}}`,
+		`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`,
+		`{}`, `[]`, `null`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	w, err := injector.NewWebhook(injector.Options{
+		MeshName: "osm", MeshNamespace: "osm-system",
+		ServiceAccounts: serviceAccounts(),
+		Namespaces: namespaces(namespace("fuzz", map[string]string{injector.LabelMonitoredBy: "osm"},
+			map[string]string{injector.AnnotationSidecarInjection: "enabled"})),
+		MeshConfig: func() *configv1alpha2.MeshConfig { return nil },
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	handler := w.HTTPHandler()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, injector.Path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		handler.ServeHTTP(rec, req)
+		if rec.Code >= 400 && rec.Code < 500 {
+			return
+		}
+		if rec.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		var out admissionv1.AdmissionReview
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Response == nil {
+			t.Fatalf("answer is not an AdmissionReview response (%v): %s", err, rec.Body)
+		}
+		var in admissionv1.AdmissionReview
+		if json.Unmarshal(body, &in) == nil && in.Request != nil && in.Request.UID != out.Response.UID {
+			t.Errorf("answer's UID %q, want the request's %q", out.Response.UID, in.Request.UID)
 		}
 	})
 }

@@ -3,7 +3,6 @@ package injector_test
 import (
 	"context"
 	"encoding/json"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/clock"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/weft-mesh/weft/ca"
@@ -38,31 +36,19 @@ func newCA(t testing.TB) *ca.Manager {
 	return m
 }
 
-// recordingSecrets records the Secrets the webhook creates; err, when set,
-// is returned instead.
-type recordingSecrets struct {
-	mu      sync.Mutex
-	created []*corev1.Secret
-	err     error
-}
+// missingServiceAccount is the one service account serviceAccounts does not
+// have.
+const missingServiceAccount = "no-such-account"
 
-var _ injector.SecretCreator = (*recordingSecrets)(nil)
-
-func (r *recordingSecrets) Create(_ context.Context, obj client.Object, _ ...client.CreateOption) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.err != nil {
-		return r.err
+// serviceAccounts serves every service account but missingServiceAccount, as
+// a cache would.
+func serviceAccounts() func(context.Context, string, string) (*corev1.ServiceAccount, error) {
+	return func(_ context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
+		if name == missingServiceAccount {
+			return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "serviceaccounts"}, name)
+		}
+		return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}, nil
 	}
-	r.created = append(r.created, obj.(*corev1.Secret))
-	return nil
-}
-
-// failingCertificates refuses every certificate.
-type failingCertificates struct{ err error }
-
-func (f failingCertificates) ProxyCertificate(context.Context, ca.Proxy) (*ca.Certificate, error) {
-	return nil, f.err
 }
 
 // namespaces serves fixed namespaces, as a cache would.

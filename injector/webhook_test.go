@@ -3,7 +3,6 @@ package injector_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 
@@ -14,11 +13,11 @@ import (
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 )
 
-func newWebhook(t testing.TB, certs injector.ProxyCertificates, secrets injector.SecretCreator, nss ...*corev1.Namespace) *injector.Webhook {
+func newWebhook(t testing.TB, nss ...*corev1.Namespace) *injector.Webhook {
 	t.Helper()
 	w, err := injector.NewWebhook(injector.Options{
 		MeshName: "osm", MeshNamespace: "osm-system",
-		Certificates: certs, Secrets: secrets, Namespaces: namespaces(nss...),
+		Namespaces: namespaces(nss...), ServiceAccounts: serviceAccounts(),
 		MeshConfig: func() *configv1alpha2.MeshConfig { return nil },
 	})
 	if err != nil {
@@ -28,48 +27,43 @@ func newWebhook(t testing.TB, certs injector.ProxyCertificates, secrets injector
 }
 
 func TestWebhookAnswers(t *testing.T) {
-	authority := newCA(t)
 	tests := []struct {
 		name      string
 		namespace string
 		pod       *corev1.Pod
 		dryRun    bool
-		certs     injector.ProxyCertificates
-		secretErr error
 		// wantPatched: allowed with the sidecar; else wantDenied (a
 		// substring of the message) or allowed untouched.
 		wantPatched bool
 		wantDenied  string
-		wantSecrets int
 	}{
-		{name: "a pod in a meshed namespace is patched and its bootstrap Secret created",
-			namespace: "bookstore", pod: appPod("bookstore"), certs: authority, wantPatched: true, wantSecrets: 1},
-		{name: "a dry run is patched but creates no Secret",
-			namespace: "bookstore", pod: appPod("bookstore"), dryRun: true, certs: authority, wantPatched: true},
+		{name: "a pod in a meshed namespace is patched",
+			namespace: "bookstore", pod: appPod("bookstore"), wantPatched: true},
+		{name: "a dry run is patched",
+			namespace: "bookstore", pod: appPod("bookstore"), dryRun: true, wantPatched: true},
 		{name: "a pod in an unmonitored namespace is allowed untouched",
-			namespace: "plain", pod: appPod("web"), certs: authority},
-		{name: "a pod whose certificate cannot be issued is denied with a message naming it and its namespace",
-			namespace: "bookstore", pod: appPod("bookstore"), certs: failingCertificates{errors.New("signer unavailable")},
-			wantDenied: "weft sidecar injection for pod bookstore in namespace bookstore: issuing the proxy certificate: signer unavailable"},
-		{name: "a pod whose Secret cannot be created is denied",
-			namespace: "bookstore", pod: appPod("bookstore"), certs: authority, secretErr: errors.New("etcd is slow"),
-			wantDenied: "creating bootstrap Secret envoy-bootstrap-config-"},
+			namespace: "plain", pod: appPod("web")},
+		{name: "a pod whose service account does not exist is denied naming it",
+			namespace: "bookstore", pod: appPod(missingServiceAccount),
+			wantDenied: "weft sidecar injection for pod " + missingServiceAccount + " in namespace bookstore: service account " + missingServiceAccount + ":"},
 		{name: "a pod with only a generateName is named by it in a denial",
-			namespace: "bookstore", pod: func() *corev1.Pod { p := appPod(""); p.GenerateName = "bookstore-7d9f-"; return p }(),
-			certs: failingCertificates{errors.New("no")}, wantDenied: "pod bookstore-7d9f-* in namespace bookstore"},
+			namespace: "bookstore", pod: func() *corev1.Pod {
+				p := appPod("")
+				p.GenerateName, p.Spec.ServiceAccountName = "bookstore-7d9f-", missingServiceAccount
+				return p
+			}(), wantDenied: "pod bookstore-7d9f-* in namespace bookstore"},
 		{name: "a pod with a malformed exclusion annotation is denied naming the annotation",
 			namespace: "bookstore", pod: func() *corev1.Pod {
 				p := appPod("bookstore")
 				p.Annotations = map[string]string{"openservicemesh.io/inbound-port-exclusion-list": "http"}
 				return p
-			}(), certs: authority, wantDenied: `annotation openservicemesh.io/inbound-port-exclusion-list: "http" is not a port number`},
+			}(), wantDenied: `annotation openservicemesh.io/inbound-port-exclusion-list: "http" is not a port number`},
 		{name: "a pod in a namespace that cannot be read is denied",
-			namespace: "missing", pod: appPod("x"), certs: authority, wantDenied: `reading the namespace: namespaces "missing" not found`},
+			namespace: "missing", pod: appPod("x"), wantDenied: `reading the namespace: namespaces "missing" not found`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			secrets := &recordingSecrets{err: tt.secretErr}
-			w := newWebhook(t, tt.certs, secrets, meshed("bookstore"), namespace("plain", nil, nil))
+			w := newWebhook(t, meshed("bookstore"), namespace("plain", nil, nil))
 			req := createRequest(t, tt.namespace, tt.pod, tt.dryRun)
 			resp := w.Handle(context.Background(), req)
 			switch {
@@ -90,42 +84,42 @@ func TestWebhookAnswers(t *testing.T) {
 					t.Fatalf("response allowed=%v with %d patches, want allowed untouched", resp.Allowed, len(resp.Patches))
 				}
 			}
-			if len(secrets.created) != tt.wantSecrets {
-				t.Errorf("created %d Secrets, want %d", len(secrets.created), tt.wantSecrets)
-			}
 		})
 	}
 }
 
+// TestBootstrapSecretNamesTheProxyOfThePatchedPod: the proxy read back from a
+// patched pod is the one its bootstrap volume mounts, and the Secret built
+// for it names that proxy in its certificate and its bootstrap.
 func TestBootstrapSecretNamesTheProxyOfThePatchedPod(t *testing.T) {
 	authority := newCA(t)
-	secrets := &recordingSecrets{}
-	w := newWebhook(t, authority, secrets, meshed("bookstore"))
+	w := newWebhook(t, meshed("bookstore"))
 	req := createRequest(t, "bookstore", appPod("bookstore-v1"), false)
 	resp := w.Handle(context.Background(), req)
 	pod := applyPatch(t, req.Object.Raw, resp)
+	pod.Namespace = "bookstore"
 	id := pod.Labels[injector.LabelProxyUUID]
-	if len(secrets.created) != 1 {
-		t.Fatalf("created %d Secrets, want 1", len(secrets.created))
-	}
-	s := secrets.created[0]
-	if s.Name != "envoy-bootstrap-config-"+id || s.Namespace != "bookstore" || s.Labels[injector.LabelProxyUUID] != id || s.Labels["app.kubernetes.io/managed-by"] != "weft" {
-		t.Errorf("Secret %s/%s labelled %v; want envoy-bootstrap-config-%s in bookstore labelled with the proxy and managed-by weft", s.Namespace, s.Name, s.Labels, id)
-	}
-	if v := pod.Spec.Volumes[len(pod.Spec.Volumes)-1]; v.Secret == nil || v.Secret.SecretName != s.Name {
-		t.Errorf("pod's bootstrap volume %+v does not mount Secret %s", v, s.Name)
-	}
-	chain, err := ca.ParseCertificatesPEM(s.Data["tls.crt"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := authority.VerifyProxyCertificate(chain)
+	proxy, err := injector.ProxyOfPod(pod)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := ca.Proxy{ID: id, Kind: ca.ProxySidecar, Identity: ca.Identity{Namespace: "bookstore", ServiceAccount: "bookstore-v1"}}
 	if proxy != want {
-		t.Errorf("certificate names proxy %v, want %v", proxy, want)
+		t.Fatalf("ProxyOfPod = %v, want %v", proxy, want)
+	}
+	cert, err := authority.ProxyCertificate(context.Background(), proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := injector.BootstrapSecret(proxy, cert, "cluster.local", injector.XDSEndpointFor("", "osm-system", "", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "envoy-bootstrap-config-"+id || s.Namespace != "bookstore" || s.Labels[injector.LabelProxyUUID] != id || s.Labels["app.kubernetes.io/managed-by"] != "weft" {
+		t.Errorf("Secret %s/%s labelled %v; want envoy-bootstrap-config-%s in bookstore labelled with the proxy and managed-by weft", s.Namespace, s.Name, s.Labels, id)
+	}
+	if v := pod.Spec.Volumes[len(pod.Spec.Volumes)-1]; v.Secret == nil || v.Secret.SecretName != s.Name {
+		t.Errorf("pod's bootstrap volume %+v does not mount Secret %s", v, s.Name)
 	}
 	var bootstrap struct {
 		Node struct {
@@ -168,9 +162,43 @@ func TestBootstrapSecretNamesTheProxyOfThePatchedPod(t *testing.T) {
 
 func TestNewWebhookNamesMissingOptions(t *testing.T) {
 	_, err := injector.NewWebhook(injector.Options{MeshName: "osm"})
-	for _, want := range []string{"missing Options.MeshNamespace", "missing Options.Certificates", "missing Options.Secrets", "missing Options.Namespaces", "missing Options.MeshConfig"} {
+	for _, want := range []string{"missing Options.MeshNamespace", "missing Options.Namespaces", "missing Options.ServiceAccounts", "missing Options.MeshConfig"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error = %v, want it to say %q", err, want)
 		}
+	}
+}
+
+func TestProxyOfPodRefusesPodsWeftDidNotInject(t *testing.T) {
+	w := newWebhook(t, meshed("bookstore"))
+	req := createRequest(t, "bookstore", appPod("bookstore"), false)
+	injected := applyPatch(t, req.Object.Raw, w.Handle(context.Background(), req))
+	injected.Namespace = "bookstore"
+	tests := []struct {
+		name   string
+		change func(p *corev1.Pod)
+		want   string
+	}{
+		{name: "a pod without the proxy label", change: func(p *corev1.Pod) { delete(p.Labels, injector.LabelProxyUUID) }, want: "no osm-proxy-uuid label"},
+		{name: "a pod without the envoy container", change: func(p *corev1.Pod) { p.Spec.Containers = p.Spec.Containers[:1] }, want: "no envoy container"},
+		{name: "a pod whose bootstrap volume mounts another proxy's Secret", change: func(p *corev1.Pod) {
+			p.Spec.Volumes[len(p.Spec.Volumes)-1].Secret.SecretName = injector.BootstrapSecretName("0d6e3f0a-1111-4c2b-8d2e-5f9a7b3c1d00")
+		}, want: "no envoy-bootstrap-config-volume volume mounting Secret"},
+		{name: "a pod whose proxy label is not a UUID", change: func(p *corev1.Pod) {
+			p.Labels[injector.LabelProxyUUID] = "bookstore"
+			p.Spec.Volumes[len(p.Spec.Volumes)-1].Secret.SecretName = injector.BootstrapSecretName("bookstore")
+		}, want: "is not a lower-case UUID"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := injected.DeepCopy()
+			tt.change(p)
+			if _, err := injector.ProxyOfPod(p); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ProxyOfPod error = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := injector.ProxyOfPod(injected); err != nil {
+		t.Errorf("the injected pod itself: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	k8sfield "k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -113,9 +114,10 @@ func (r *Reconciler) desired(mc *configv1alpha2.MeshConfig, spec *configv1alpha2
 	if len(d.sans) == 0 || slicesContainsEmpty(d.sans) {
 		return d, errors.New(field("subjectAltNames") + " must list at least one non-empty name")
 	}
-	v, err := time.ParseDuration(spec.ValidityDuration)
-	if err != nil || v <= 0 {
-		return d, fmt.Errorf("%s %q: want a positive duration such as 24h", field("validityDuration"), spec.ValidityDuration)
+	// The rule admission applies too (ca.ValidateMeshConfig).
+	v, ferr := ca.ParseValidity(k8sfield.NewPath("spec", "certificate", "ingressGateway", "validityDuration"), spec.ValidityDuration)
+	if ferr != nil {
+		return d, fmt.Errorf("MeshConfig %s/%s: %w", mc.Namespace, mc.Name, ferr)
 	}
 	d.validity = v
 	sum := sha256.Sum256([]byte(strings.Join(d.sans, "\n") + "\n" + v.String()))

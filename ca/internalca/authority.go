@@ -36,6 +36,7 @@ type Authority struct {
 var (
 	_ ca.Signer       = (*Authority)(nil)
 	_ ca.RootProvider = (*Authority)(nil)
+	_ ca.Backdater    = (*Authority)(nil)
 )
 
 // New returns an Authority signing with set. A nil clock is the real one.
@@ -68,6 +69,10 @@ func (a *Authority) RootSet() *RootSet {
 	defer a.mu.RUnlock()
 	return a.set
 }
+
+// Backdate returns Backdate, how far before its issue a leaf's NotBefore is
+// (ca.Backdater).
+func (a *Authority) Backdate() time.Duration { return Backdate }
 
 // Roots reports the trust bundle and the signing CA.
 func (a *Authority) Roots() ca.Roots {

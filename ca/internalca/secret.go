@@ -25,15 +25,28 @@ const (
 	KeyBundle = "ca.crt"                // ca.crt: every trusted root
 )
 
+// AllowNewRootFlag is weftd's flag that lets LoadOrCreate mint a new root
+// although something still trusts the lost one (SecretStore.AllowNewRoot).
+const AllowNewRootFlag = "allow-new-root"
+
 // MalformedSecretError says the root Secret exists but cannot be used. Weft
-// never overwrites such a Secret: fix it or delete it.
+// never overwrites such a Secret. It must be repaired, not deleted: every
+// proxy trusts the root it holds.
 type MalformedSecretError struct {
 	Namespace, Name string
 	Err             error
 }
 
 func (e *MalformedSecretError) Error() string {
-	return fmt.Sprintf("root CA Secret %s/%s is malformed (fix or delete it; Weft will not overwrite it): %v", e.Namespace, e.Name, e.Err)
+	key := "the key named above"
+	var fe fieldError
+	if errors.As(e.Err, &fe) {
+		key = fe.key
+	}
+	return fmt.Sprintf("root CA Secret %s/%s is malformed: %v. Weft will not overwrite it: restore %s from a backup of the Secret. "+
+		"Do not delete it: every proxy trusts the root it holds, so deleting the Secret cuts every proxy off, "+
+		"unless weftd is then started with --%s and every meshed workload is restarted",
+		e.Namespace, e.Name, e.Err, key, AllowNewRootFlag)
 }
 
 func (e *MalformedSecretError) Unwrap() error { return e.Err }
@@ -45,6 +58,17 @@ type SecretStore struct {
 	Name      string
 	// Clock tells the time for validity checks; default the real clock.
 	Clock clock.PassiveClock
+	// TrustedElsewhere, when set, says what in the cluster still trusts a
+	// root (such as "the caBundle of webhook configuration
+	// weft-sidecar-injector"), or "" when nothing does (a first install).
+	// LoadOrCreate asks it when the Secret is missing.
+	TrustedElsewhere func(ctx context.Context) (string, error)
+	// AllowNewRoot lets LoadOrCreate mint a new root although
+	// TrustedElsewhere reports that the lost one is still trusted (weftd's
+	// --allow-new-root). Every meshed workload must then be restarted.
+	AllowNewRoot bool
+	// Logger logs a new root minted over a lost one; default discards.
+	Logger *slog.Logger
 }
 
 func (s *SecretStore) now() time.Time {
@@ -52,6 +76,13 @@ func (s *SecretStore) now() time.Time {
 		return time.Now()
 	}
 	return s.Clock.Now()
+}
+
+func (s *SecretStore) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
 }
 
 func (s *SecretStore) key() types.NamespacedName {
@@ -88,18 +119,59 @@ func (s *SecretStore) parse(sec *corev1.Secret) (*RootSet, error) {
 // returns it. If another replica creates the Secret first, that one is used.
 // A malformed Secret is an error and is left as it is. To bring your own CA,
 // create the Secret before Weft starts.
+//
+// A missing Secret is not always a first install: when TrustedElsewhere says
+// that something still trusts the root it held, a new root would cut every
+// proxy off, so LoadOrCreate refuses unless AllowNewRoot is set.
 func (s *SecretStore) LoadOrCreate(ctx context.Context) (*RootSet, error) {
 	set, err := s.Load(ctx)
 	if err == nil || !apierrors.IsNotFound(err) {
 		return set, err
 	}
+	if err := s.checkNewRootIsSafe(ctx); err != nil {
+		return nil, err
+	}
 	set, err = NewRoot(DefaultRootCommonName, DefaultRootValidity, s.now())
 	if err != nil {
 		return nil, fmt.Errorf("generating a root CA: %w", err)
 	}
+	if err := s.create(ctx, set); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return s.Load(ctx)
+		}
+		return nil, err
+	}
+	return set, nil
+}
+
+// checkNewRootIsSafe asks TrustedElsewhere whether the missing Secret's root
+// is still trusted, and refuses a new root then, unless AllowNewRoot.
+func (s *SecretStore) checkNewRootIsSafe(ctx context.Context) error {
+	if s.TrustedElsewhere == nil {
+		return nil
+	}
+	evidence, err := s.TrustedElsewhere(ctx)
+	switch {
+	case (err != nil || evidence != "") && s.AllowNewRoot:
+		s.log().Warn("the mesh root Secret is missing and the root it held may still be trusted; minting a new root as --"+AllowNewRootFlag+
+			" asks: restart every meshed workload so its proxy trusts it", "secret", s.key().String(), "trustedBy", evidence, "error", err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("the mesh root Secret %s is missing, and whether anything still trusts the root it held cannot be told, so no new root is minted: %w", s.key(), err)
+	case evidence != "":
+		return fmt.Errorf("the mesh root Secret %s is missing, but %s trusts the root it held: "+
+			"restore the Secret from a backup (kubectl apply -f <backup>), or start weftd with --%s to mint a new root, "+
+			"then restart every meshed workload (kubectl rollout restart deployment -n <namespace>) so its proxy trusts it",
+			s.key(), evidence, AllowNewRootFlag)
+	}
+	return nil
+}
+
+// create writes set as a new Secret.
+func (s *SecretStore) create(ctx context.Context, set *RootSet) error {
 	crt, key, bundle, err := set.Encode()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sec := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
@@ -110,19 +182,18 @@ func (s *SecretStore) LoadOrCreate(ctx context.Context) (*RootSet, error) {
 		Data: map[string][]byte{KeyCert: crt, KeyKey: key, KeyBundle: bundle},
 	}
 	if err := s.Client.Create(ctx, sec); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			return s.Load(ctx)
-		}
-		return nil, fmt.Errorf("creating root CA Secret %s/%s: %w", s.Namespace, s.name(), err)
+		return fmt.Errorf("creating root CA Secret %s: %w", s.key(), err)
 	}
-	return set, nil
+	return nil
 }
 
 // Follow re-reads the Secret every interval until ctx ends and hands changed,
 // valid contents to a.SetRoots: this is how a root rotation done by editing
 // the Secret (see docs/root-rotation.md) reaches a running CA. A Secret that
-// turns malformed or disappears is logged and the last good roots keep
-// signing. A nil clk is the real clock.
+// turns malformed is logged and the last good roots keep signing. A deleted
+// Secret is re-created from the running roots, with a warning: without it, the
+// next start would have no root that the mesh's proxies trust. A nil clk is
+// the real clock.
 func (s *SecretStore) Follow(ctx context.Context, a *Authority, clk clock.Clock, interval time.Duration, log *slog.Logger) {
 	if clk == nil {
 		clk = clock.RealClock{}
@@ -138,7 +209,12 @@ func (s *SecretStore) Follow(ctx context.Context, a *Authority, clk clock.Clock,
 		case <-clk.After(interval):
 		}
 		var sec corev1.Secret
-		if err := s.Client.Get(ctx, s.key(), &sec); err != nil {
+		err := s.Client.Get(ctx, s.key(), &sec)
+		if apierrors.IsNotFound(err) {
+			s.restore(ctx, a.RootSet(), log)
+			continue
+		}
+		if err != nil {
 			if ctx.Err() == nil {
 				log.Error("reading the root CA Secret; keeping the current roots", "secret", s.key().String(), "error", err)
 			}
@@ -162,6 +238,18 @@ func (s *SecretStore) Follow(ctx context.Context, a *Authority, clk clock.Clock,
 				"signing", set.Signing.Cert.Subject.CommonName)
 			a.SetRoots(set)
 		}
+	}
+}
+
+// restore re-creates the deleted Secret from the running roots.
+func (s *SecretStore) restore(ctx context.Context, set *RootSet, log *slog.Logger) {
+	err := s.create(ctx, set)
+	switch {
+	case err == nil:
+		log.Warn("the root CA Secret was deleted; restored it from the running root (to replace the root, rotate it: docs/root-rotation.md)",
+			"secret", s.key().String(), "signing", set.Signing.Cert.Subject.CommonName)
+	case !apierrors.IsAlreadyExists(err) && ctx.Err() == nil:
+		log.Error("the root CA Secret was deleted and restoring it failed; keeping the current roots", "secret", s.key().String(), "error", err)
 	}
 }
 

@@ -1,15 +1,19 @@
 package internalca_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	testingclock "k8s.io/utils/clock/testing"
@@ -84,10 +88,15 @@ func TestRootSecretOnTheAPIServer(t *testing.T) {
 		if !errors.As(err, &malformed) {
 			t.Fatalf("error = %v, want a MalformedSecretError", err)
 		}
-		for _, want := range []string{ns + "/broken-root", "malformed", "tls.crt"} {
+		// The advice must not be to delete it: every proxy trusts the root it holds.
+		for _, want := range []string{ns + "/broken-root", "malformed", "tls.crt", "restore tls.crt from a backup",
+			"deleting the Secret cuts every proxy off", "--" + internalca.AllowNewRootFlag} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not mention %q", err, want)
 			}
+		}
+		if strings.Contains(err.Error(), "fix or delete") {
+			t.Errorf("error %q advises deleting the Secret", err)
 		}
 		var after corev1.Secret
 		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "broken-root"}, &after); err != nil {
@@ -180,6 +189,148 @@ func TestRootSecretOnTheAPIServer(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestALostRootSecret runs against a real kube-apiserver: the root Secret is
+// what every proxy's trust rests on, so losing it must not silently change the
+// root.
+func TestALostRootSecret(t *testing.T) {
+	env := testenv.Start(t)
+	ctx := context.Background()
+	ns := fmt.Sprintf("weft-ca-lost-%d", time.Now().UnixNano())
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("a root Secret deleted while the CA runs is restored from the running root, with a warning", func(t *testing.T) {
+		store := &internalca.SecretStore{Client: env.Client, Namespace: ns, Name: "deleted-root"}
+		set, err := store.LoadOrCreate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := secretData(t, env.Client, ns, "deleted-root")
+		authority := internalca.New(set, nil)
+		clk := testingclock.NewFakeClock(time.Now())
+		var logs syncBuffer
+		fctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			store.Follow(fctx, authority, clk, 10*time.Second, slog.New(slog.NewTextHandler(&logs, nil)))
+			close(done)
+		}()
+		defer func() { cancel(); <-done }()
+
+		if err := env.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "deleted-root"}}); err != nil {
+			t.Fatal(err)
+		}
+		var after map[string][]byte
+		testenv.Eventually(t, "the deleted root Secret is restored", func() bool {
+			if clk.HasWaiters() {
+				clk.Step(10 * time.Second)
+			}
+			var sec corev1.Secret
+			if env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "deleted-root"}, &sec) != nil {
+				return false
+			}
+			after = sec.Data
+			return true
+		})
+		for _, k := range []string{internalca.KeyCert, internalca.KeyKey, internalca.KeyBundle} {
+			if string(after[k]) != string(before[k]) {
+				t.Errorf("restored %s differs from the running root's", k)
+			}
+		}
+		if !authority.RootSet().Signing.Cert.Equal(set.Signing.Cert) {
+			t.Error("the running root changed")
+		}
+		if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "restored") {
+			t.Errorf("no warning that the Secret was restored; logs:\n%s", logs.String())
+		}
+	})
+
+	tests := []struct {
+		name         string
+		evidence     string
+		evidenceErr  error
+		allowNewRoot bool
+		wantErr      []string
+		wantWarning  bool
+	}{
+		{name: "with nothing trusting an old root (a first install), a root is minted"},
+		{
+			name:     "when a webhook still trusts the old root, no new root is minted and the error says what is safe",
+			evidence: "the caBundle of webhook configuration weft-sidecar-injector",
+			wantErr: []string{"the mesh root Secret " + ns + "/missing-root-%d is missing, but the caBundle of webhook configuration weft-sidecar-injector trusts the root it held",
+				"restore the Secret from a backup (kubectl apply -f <backup>)", "start weftd with --allow-new-root to mint a new root",
+				"restart every meshed workload (kubectl rollout restart deployment -n <namespace>)"},
+		},
+		{name: "when meshed pods trust the old root and a new root is allowed, one is minted with a warning",
+			evidence: "12 meshed pods, e.g. bookstore/bookstore-v1-abc", allowNewRoot: true, wantWarning: true},
+		{name: "when what trusts the old root cannot be told, no new root is minted",
+			evidenceErr: errors.New("pods is forbidden"), wantErr: []string{"missing-root-%d is missing", "pods is forbidden"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := fmt.Sprintf("missing-root-%d", i)
+			var logs syncBuffer
+			store := &internalca.SecretStore{Client: env.Client, Namespace: ns, Name: name, AllowNewRoot: tt.allowNewRoot,
+				Logger:           slog.New(slog.NewTextHandler(&logs, nil)),
+				TrustedElsewhere: func(context.Context) (string, error) { return tt.evidence, tt.evidenceErr }}
+			set, err := store.LoadOrCreate(ctx)
+			var sec corev1.Secret
+			getErr := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &sec)
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatal("a new root was minted")
+				}
+				for _, want := range tt.wantErr {
+					if want = strings.ReplaceAll(want, "%d", fmt.Sprint(i)); !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q does not say %q", err, want)
+					}
+				}
+				if !apierrors.IsNotFound(getErr) {
+					t.Errorf("a root Secret was created (get: %v)", getErr)
+				}
+				return
+			}
+			if err != nil || set == nil || getErr != nil {
+				t.Fatalf("LoadOrCreate = %v, %v; Secret: %v", set, err, getErr)
+			}
+			if warned := strings.Contains(logs.String(), "level=WARN"); warned != tt.wantWarning {
+				t.Errorf("warning logged: %v, want %v; logs:\n%s", warned, tt.wantWarning, logs.String())
+			}
+			if tt.wantWarning && !strings.Contains(logs.String(), tt.evidence) {
+				t.Errorf("the warning does not say what trusted the old root; logs:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+func secretData(t *testing.T, c client.Client, ns, name string) map[string][]byte {
+	t.Helper()
+	var sec corev1.Secret
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, &sec); err != nil {
+		t.Fatal(err)
+	}
+	return sec.Data
+}
+
+// syncBuffer is a bytes.Buffer that a logging goroutine and the test share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func manager(t *testing.T, a *internalca.Authority) *ca.Manager {

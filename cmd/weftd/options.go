@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/weft-mesh/weft/ca/internalca"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 )
 
@@ -20,6 +21,7 @@ type options struct {
 
 	caEnabled      bool
 	caSecretName   string
+	allowNewRoot   bool
 	xdsEnabled     bool
 	xdsPort        int
 	xdsServiceName string
@@ -31,6 +33,7 @@ type options struct {
 	webhookPort     int
 	webhookCertDir  string
 	healthAddr      string
+	debugAddr       string
 }
 
 func (o *options) addFlags(cmd *cobra.Command) {
@@ -44,6 +47,7 @@ func (o *options) addFlags(cmd *cobra.Command) {
 
 	f.BoolVar(&o.caEnabled, "enable-ca", true, "run the internal certificate authority (needed by the xDS server)")
 	f.StringVar(&o.caSecretName, "ca-secret", "osm-ca-bundle", "the Secret in the mesh namespace that keeps the mesh's root")
+	f.BoolVar(&o.allowNewRoot, internalca.AllowNewRootFlag, false, "when the root Secret is missing but proxies or webhooks still trust the old root, mint a new root anyway (every meshed workload must then be restarted)")
 	f.BoolVar(&o.xdsEnabled, "enable-xds", true, "serve configuration to the proxies over ADS")
 	f.IntVar(&o.xdsPort, "xds-port", 15128, "port of the ADS server (mTLS)")
 	f.StringVar(&o.xdsServiceName, "service-name", "weftd", "weftd's Service in the mesh namespace, which proxies and the API server reach (names its serving certificate)")
@@ -54,7 +58,8 @@ func (o *options) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.injectorEnabled, "enable-injector", true, "inject sidecars into pods of meshed namespaces (a webhook; needs the CA)")
 	f.IntVar(&o.webhookPort, "webhook-port", 9443, "port of the admission webhook server (TLS)")
 	f.StringVar(&o.webhookCertDir, "webhook-cert-dir", "", "folder holding the webhook server's tls.crt and tls.key; empty: a certificate from the mesh CA, whose roots weftd writes into the webhook configurations' caBundle")
-	f.StringVar(&o.healthAddr, "health-addr", ":9091", "address serving /healthz, /readyz, /metrics and /debug/")
+	f.StringVar(&o.healthAddr, "health-addr", ":9091", "address serving /healthz, /readyz and /metrics")
+	f.StringVar(&o.debugAddr, "debug-addr", "127.0.0.1:9092", "address serving /debug/ (every identity's configuration): loopback by default, reached with kubectl port-forward")
 }
 
 func (o *options) logLevel() slog.Level {

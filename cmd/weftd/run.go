@@ -16,7 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -49,8 +52,8 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 	if err != nil {
 		return err
 	}
-	// Admissions create a bootstrap Secret each: client-go's default 5 requests
-	// a second would queue a burst of pods for seconds.
+	// Every new pod gets a bootstrap Secret: client-go's default 5 requests a
+	// second would queue a burst of pods for seconds.
 	cfg.QPS, cfg.Burst = 200, 400
 	scheme := k8s.Scheme()
 	direct, err := client.New(cfg, client.Options{Scheme: scheme})
@@ -106,14 +109,23 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 		}
 		g.Go(func() error { return server.Start(ctx) })
 	}
-	g.Go(func() error { return serveHTTP(ctx, o.healthAddr, registry, debug) })
+	health := http.NewServeMux()
+	ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }
+	health.HandleFunc("/healthz", ok)
+	health.HandleFunc("/readyz", ok)
+	health.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	g.Go(func() error { return serveHTTP(ctx, o.healthAddr, health) })
+	// /debug shows every identity's access rules and endpoints: on loopback
+	// by default, reached with kubectl port-forward (docs/security.md).
+	g.Go(func() error { return serveHTTP(ctx, o.debugAddr, debug) })
 	return g.Wait()
 }
 
 // startCA loads the mesh root and runs renewals and the ingress-gateway
 // certificate.
 func startCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, c client.Client, cfg *rest.Config, reg prometheus.Registerer) (*ca.Manager, error) {
-	store := &internalca.SecretStore{Client: c, Namespace: o.meshNamespace, Name: o.caSecretName}
+	store := &internalca.SecretStore{Client: c, Namespace: o.meshNamespace, Name: o.caSecretName, Logger: logger.With("part", "ca"),
+		TrustedElsewhere: rootTrustedElsewhere(c, o.meshName), AllowNewRoot: o.allowNewRoot}
 	roots, err := store.LoadOrCreate(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("loading the mesh root: %w", err)
@@ -187,40 +199,50 @@ func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 	return nil
 }
 
-// startInjector registers the sidecar injection webhook on server and runs the
-// collector of bootstrap Secrets whose pods are gone.
+// startInjector registers the sidecar injection webhook on server and writes
+// and renews the bootstrap Secret of every injected pod that exists.
 func startInjector(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, direct client.Client,
 	cfg *rest.Config, scheme *runtime.Scheme, server webhook.Server, meshConfig *atomic.Pointer[configv1alpha2.MeshConfig]) error {
 	if manager == nil {
 		return errors.New("sidecar injection needs the CA: drop --enable-ca=false or add --enable-injector=false")
 	}
-	// Namespaces are read on every admission: from an informer cache.
-	namespaces, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	// Namespaces and service accounts are read on every admission, pods by
+	// the bootstrap Secrets' loop: from an informer cache that holds only
+	// injected pods.
+	injected, err := labels.NewRequirement(injector.LabelProxyUUID, selection.Exists, nil)
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return namespaces.Start(ctx) })
+	objects, err := cache.New(cfg, cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
+		&corev1.Pod{}: {Label: labels.NewSelector().Add(*injected)},
+	}})
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return objects.Start(ctx) })
 	inject, err := injector.NewWebhook(injector.Options{
-		MeshName: o.meshName, MeshNamespace: o.meshNamespace, TrustDomain: o.trustDomain,
-		XDSService: o.xdsServiceName, XDSPort: uint32(o.xdsPort),
-		Certificates: manager,
-		Secrets:      direct,
-		Namespaces:   injector.NamespacesFrom(namespaces),
-		MeshConfig:   meshConfig.Load,
-		Logger:       logger.With("part", "injector"),
+		MeshName: o.meshName, MeshNamespace: o.meshNamespace,
+		Namespaces: injector.NamespacesFrom(objects),
+		// A service account created a moment before its pod may not be in
+		// the cache yet: a miss asks the API server.
+		ServiceAccounts: injector.ServiceAccountsFrom(objects, direct),
+		MeshConfig:      meshConfig.Load,
+		Logger:          logger.With("part", "injector"),
 	})
 	if err != nil {
 		return err
 	}
 	server.Register(injector.Path, inject.HTTPHandler())
-	// The collector must see every pod as it is: a direct client, never a
-	// cache that may not have synced.
-	collector := &injector.SecretCollector{Client: direct, Logger: logger.With("part", "injector")}
-	g.Go(func() error { return collector.Run(ctx) })
-	// Proxy certificates in bootstrap Secrets are renewed before they expire;
-	// sidecars reread them through file-based SDS.
-	renewer := &injector.BootstrapRenewer{Client: direct, Certificates: manager, TrustDomain: o.trustDomain, Logger: logger.With("part", "injector")}
-	g.Go(func() error { return renewer.Run(ctx) })
+	// Proxy certificates in bootstrap Secrets are written for pods that
+	// exist and renewed before they expire; sidecars reread them through
+	// file-based SDS.
+	secrets := &injector.BootstrapSecrets{
+		MeshName: o.meshName, TrustDomain: o.trustDomain,
+		XDS:          injector.XDSEndpointFor(o.xdsServiceName, o.meshNamespace, "", uint32(o.xdsPort)),
+		Certificates: manager, Client: direct, Namespaces: injector.NamespacesFrom(objects),
+		Logger: logger.With("part", "bootstrap-secrets"),
+	}
+	g.Go(func() error { return ignoreCanceled(secrets.Run(ctx, objects, 0)) })
 	return nil
 }
 
@@ -256,15 +278,9 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// serveHTTP serves health, metrics and debug endpoints.
-func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, debug *http.ServeMux) error {
-	mux := http.NewServeMux()
-	ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }
-	mux.HandleFunc("/healthz", ok)
-	mux.HandleFunc("/readyz", ok)
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/debug/", debug)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+// serveHTTP serves handler on addr until ctx ends.
+func serveHTTP(ctx context.Context, addr string, handler http.Handler) error {
+	srv := &http.Server{Addr: addr, Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)

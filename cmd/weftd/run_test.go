@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weft-mesh/weft/ca"
@@ -45,12 +46,13 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 	defer cancel()
 	env.ApplyFiles(t, "examples/osm-system-namespace.yaml")
 
-	ports := freePorts(t, 2)
+	ports := freePorts(t, 3)
 	o := options{
 		meshName: "osm", meshNamespace: "osm-system", meshConfigName: "osm-mesh-config", trustDomain: "cluster.local",
 		caEnabled: true, caSecretName: "osm-ca-bundle", xdsEnabled: true, xdsPort: ports[0], xdsServiceName: "weftd",
 		quietWindow: 20 * time.Millisecond, maxDelay: 200 * time.Millisecond,
 		healthAddr:     "127.0.0.1:" + strconv.Itoa(ports[1]),
+		debugAddr:      "127.0.0.1:" + strconv.Itoa(ports[2]),
 		kubeconfig:     env.KubeconfigPath,
 		webhookEnabled: true, injectorEnabled: true,
 		webhookPort: env.Webhook.LocalServingPort, webhookCertDir: env.Webhook.LocalServingCertDir,
@@ -127,7 +129,7 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 	t.Run("the debug endpoint shows bookstore's configuration with bookbuyer allowed", func(t *testing.T) {
 		// The model follows the Pods the controller manager makes.
 		testenv.Eventually(t, "bookbuyer is admitted", func() bool {
-			return strings.Contains(get(t, "http://"+o.healthAddr+"/debug/config_dump?identity=bookstore/bookstore"),
+			return strings.Contains(get(t, "http://"+o.debugAddr+"/debug/config_dump?identity=bookstore/bookstore"),
 				"spiffe://cluster.local/ns/bookbuyer/sa/bookbuyer")
 		})
 	})
@@ -143,8 +145,11 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 		}
 		uuid := pod.Labels["osm-proxy-uuid"]
 		var bootstrap corev1.Secret
-		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "bookstore", Name: "envoy-bootstrap-config-" + uuid}, &bootstrap); err != nil {
-			t.Fatalf("bootstrap Secret of %s: %v", pod.Name, err)
+		testenv.Eventually(t, "the bootstrap Secret of "+pod.Name, func() bool {
+			return env.Client.Get(ctx, client.ObjectKey{Namespace: "bookstore", Name: "envoy-bootstrap-config-" + uuid}, &bootstrap) == nil
+		})
+		if !metav1.IsControlledBy(&bootstrap, &pod) {
+			t.Errorf("bootstrap Secret owners %v, want the pod", bootstrap.OwnerReferences)
 		}
 	})
 
