@@ -13,12 +13,12 @@ import (
 )
 
 // rootTrustedElsewhere says what in the cluster still trusts a mesh root, for
-// a weftd that finds its root Secret missing: the caBundle weftd wrote into its
-// webhook configurations (cluster-scoped, so only an administrator could have
-// set it), or injected pods of the mesh's namespaces, whose proxies hold
-// certificates of that root. It returns "" when nothing does (a first
-// install).
-func rootTrustedElsewhere(c client.Client, meshName string) func(context.Context) (string, error) {
+// a weftd that finds its root Secret missing: injected pods of the mesh's
+// namespaces, whose proxies hold certificates of that root, and, when weftd
+// keeps the webhooks' caBundle itself (webhookCABundles), a caBundle in its
+// webhook configurations (cluster-scoped, so only weftd or an administrator
+// wrote it). It returns "" when nothing does (a first install).
+func rootTrustedElsewhere(c client.Client, meshName string, webhookCABundles bool) func(context.Context) (string, error) {
 	return func(ctx context.Context) (string, error) {
 		for _, w := range []struct {
 			name string
@@ -27,6 +27,9 @@ func rootTrustedElsewhere(c client.Client, meshName string) func(context.Context
 			{validatingWebhookName, &admissionregistrationv1.ValidatingWebhookConfiguration{}},
 			{mutatingWebhookName, &admissionregistrationv1.MutatingWebhookConfiguration{}},
 		} {
+			if !webhookCABundles {
+				break
+			}
 			err := c.Get(ctx, client.ObjectKey{Name: w.name}, w.obj)
 			if apierrors.IsNotFound(err) {
 				continue

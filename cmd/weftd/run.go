@@ -125,7 +125,7 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 // certificate.
 func startCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, c client.Client, cfg *rest.Config, reg prometheus.Registerer) (*ca.Manager, error) {
 	store := &internalca.SecretStore{Client: c, Namespace: o.meshNamespace, Name: o.caSecretName, Logger: logger.With("part", "ca"),
-		TrustedElsewhere: rootTrustedElsewhere(c, o.meshName), AllowNewRoot: o.allowNewRoot}
+		TrustedElsewhere: rootTrustedElsewhere(c, o.meshName, o.webhookEnabled && o.webhookCertDir == ""), AllowNewRoot: o.allowNewRoot}
 	roots, err := store.LoadOrCreate(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("loading the mesh root: %w", err)
