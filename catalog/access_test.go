@@ -49,7 +49,7 @@ spec: {matches: {name: db, ports: [5432]}}
 `
 
 // broken is the problem the routes fixture always has.
-const broken = "HTTPRouteGroup b/routes: spec.matches[2].pathRegex: pathRegex is not a regular expression"
+const broken = `HTTPRouteGroup b/routes: spec.matches[2].pathRegex: "(unclosed": not a regular expression`
 
 func target(name, dest string, sources []string, rules string) string {
 	src := ""
@@ -164,6 +164,50 @@ func TestAccess(t *testing.T) {
 		},
 		problems: []string{broken, "TrafficTarget b/ghost: spec.destination.name: service account b/nobody does not exist",
 			"TrafficTarget b/t: spec.sources[1].name: service account a/ghost does not exist"},
+	}, {
+		name: "a regular expression too large for Envoy skips its match, with a problem naming the field",
+		docs: []string{apps, `
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {name: big, namespace: b}
+spec:
+  matches:
+  - {name: fine, pathRegex: /books}
+  - {name: long-path, pathRegex: "/[a-z]{1,500}/books"}
+  - {name: long-header, pathRegex: /books, headers: [{x-id: "[0-9]{1,200}"}, {x-a: "(bad"}]}
+  - {name: many-methods, methods: [PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK, SEARCH, REPORT, CHECKOUT, MERGE, MKACTIVITY, BASELINE-CONTROL, VERSION-CONTROL]}
+`, target("t", "server", []string{"client"}, "[{kind: HTTPRouteGroup, name: big}]")},
+		check: func(t *testing.T, m modelT) {
+			in := inbound(m, server, svc("b", "server"), 80)
+			if len(in.Rules) != 1 || len(in.Rules[0].HTTPMatches) != 1 || in.Rules[0].HTTPMatches[0].Name != "fine" {
+				t.Fatalf("inbound: %+v", in)
+			}
+		},
+		problems: []string{
+			`HTTPRouteGroup b/big: spec.matches[1].pathRegex: "/[a-z]{1,500}/books": regular expression is too large for Envoy (program size 1010, limit 100); match "long-path" skipped`,
+			// Headers are checked in name order, so the problem is always the same one.
+			`HTTPRouteGroup b/big: spec.matches[2].headers[x-a]: "(bad": not a regular expression: error parsing regexp: missing closing ): ` + "`(bad`" + `; match "long-header" skipped`,
+			`HTTPRouteGroup b/big: spec.matches[3].methods: "BASELINE-CONTROL|CHECKOUT|COPY|LOCK|MERGE|MKACTIVITY|MKCOL|MOVE|PROPFIND|PROPPATCH|REPORT|SEARCH|UNLOCK|VERSION-CONTROL": regular expression is too large for Envoy`,
+		},
+	}, {
+		name: "a header regular expression too large for Envoy skips its match",
+		docs: []string{apps, `
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {name: big, namespace: b}
+spec:
+  matches:
+  - {name: long-header, pathRegex: /books, headers: [{x-id: "[0-9]{1,200}"}]}
+`, target("t", "server", []string{"client"}, "[{kind: HTTPRouteGroup, name: big}]")},
+		check: func(t *testing.T, m modelT) {
+			if got := reached(m, client); len(got) != 0 {
+				t.Fatalf("client reaches %v", got)
+			}
+		},
+		problems: []string{
+			`HTTPRouteGroup b/big: spec.matches[0].headers[x-id]: "[0-9]{1,200}": regular expression is too large for Envoy (program size 403, limit 100); match "long-header" skipped`,
+			"TrafficTarget b/t: spec.rules: no valid rule",
+		},
 	}, {
 		name: "a rule naming a missing route allows nothing",
 		docs: []string{apps, target("t", "server", []string{"client"}, "[{kind: HTTPRouteGroup, name: nope}]")},

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
+	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
 // buildEgress resolves Egress policies (when the feature flag is on). Sources
@@ -26,12 +27,11 @@ func (b *builder) buildEgress() {
 		}
 		rule.Sources = b.sourceAccounts(obj, e.Namespace, srcs)
 		for i, h := range e.Spec.Hosts {
-			h = strings.ToLower(strings.TrimSpace(h))
-			if h == "" || strings.ContainsAny(h, " /:") {
-				b.problems.add(obj, fieldIndex("spec.hosts", i, ""), "%q is not a host name; skipped", e.Spec.Hosts[i])
+			if err := rules.EgressHost(h); err != nil {
+				b.problems.add(obj, fieldIndex("spec.hosts", i, ""), "host %q: %v; skipped", h, err)
 				continue
 			}
-			rule.Hosts = append(rule.Hosts, h)
+			rule.Hosts = append(rule.Hosts, strings.ToLower(h))
 		}
 		for i, c := range e.Spec.IPAddresses {
 			p, ok := parseCIDR(c)

@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
+	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
 // attachUpstreamTrafficSettings attaches each UpstreamTrafficSetting to the
@@ -57,9 +58,29 @@ func (b *builder) attachUpstreamTrafficSettings() {
 			b.problems.add(obj, "spec.host", "host %s is no mesh service and no Egress names the setting; skipped", host)
 			continue
 		}
+		setting.Spec.HTTPRoutes = b.rateLimitedRoutes(obj, u.Spec.HTTPRoutes)
 		hosts[host] = obj
 		b.uts[obj] = setting
 	}
+}
+
+// rateLimitedRoutes returns a copy of a setting's per-path routes without those
+// whose path regular expression Envoy would refuse, each a problem.
+func (b *builder) rateLimitedRoutes(obj ObjectRef, routes []policyv1alpha1.HTTPRouteSpec) []policyv1alpha1.HTTPRouteSpec {
+	var out []policyv1alpha1.HTTPRouteSpec
+	for i, r := range routes {
+		field := fieldIndex("spec.httpRoutes", i, "path")
+		if r.Path == "" {
+			b.problems.add(obj, field, "empty path; route skipped")
+			continue
+		}
+		if err := rules.EnvoyRegex(r.Path); err != nil {
+			b.problems.add(obj, field, "%q: %v; route skipped", r.Path, err)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // buildRetries resolves Retry policies (when the feature flag is on): the

@@ -3,8 +3,11 @@ package catalog_test
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/weft-mesh/weft/catalog"
 )
 
 const nginx = `
@@ -119,6 +122,58 @@ func TestEgress(t *testing.T) {
 	}
 }
 
+func TestEgressHosts(t *testing.T) {
+	client := app("a", "client", "[{name: http, port: 80}]")
+	egress := func(hosts string) string {
+		return `{apiVersion: policy.openservicemesh.io/v1alpha1, kind: Egress, metadata: {name: e, namespace: a},
+  spec: {sources: [{kind: ServiceAccount, name: client, namespace: a}], hosts: ` + hosts + `, ports: [{number: 80, protocol: http}]}}`
+	}
+	for _, tc := range []struct {
+		name     string
+		hosts    string
+		want     []string // the rule's hosts; nil when the Egress is skipped
+		problems []string
+	}{{
+		name:  "a lone star is refused, pointing to egress passthrough",
+		hosts: `["*"]`,
+		problems: []string{
+			`Egress a/e: spec.hosts[0]: host "*": a lone "*" would allow every host on these ports; to allow egress to any destination, turn on egress passthrough (MeshConfig spec.traffic.enableEgress) instead; skipped`,
+			"Egress a/e: spec: no valid host or ipAddress; Egress skipped",
+		},
+	}, {
+		name:  "each malformed wildcard is a problem and the good hosts still apply",
+		hosts: `["*.", "a.*.com", "**.x", "*x.com", "a..com", "exa_mple.com", HTTPbin.org, "*.Example.com"]`,
+		want:  []string{"*.example.com", "httpbin.org"},
+		problems: []string{
+			`Egress a/e: spec.hosts[0]: host "*.": must be a host name such as httpbin.org or *.example.com: nothing follows the wildcard; skipped`,
+			`Egress a/e: spec.hosts[1]: host "a.*.com": must be a host name such as httpbin.org or *.example.com: a wildcard is allowed only as a leading "*."; skipped`,
+			`Egress a/e: spec.hosts[2]: host "**.x": must be a host name`,
+			`Egress a/e: spec.hosts[3]: host "*x.com": must be a host name`,
+			`Egress a/e: spec.hosts[4]: host "a..com": must be a host name such as httpbin.org or *.example.com: empty label; skipped`,
+			`Egress a/e: spec.hosts[5]: host "exa_mple.com": must be a host name`,
+		},
+	}, {
+		name:  "a label longer than DNS allows is a problem",
+		hosts: `[` + strings.Repeat("a", 64) + `.com, httpbin.org]`,
+		want:  []string{"httpbin.org"},
+		problems: []string{
+			`Egress a/e: spec.hosts[0]: host "` + strings.Repeat("a", 64) + `.com": must be a host name such as httpbin.org or *.example.com: label "` + strings.Repeat("a", 64) + `" is longer than 63 characters; skipped`,
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := build(t, client, egress(tc.hosts))
+			v := m.Identity(id("a", "client"))
+			switch {
+			case tc.want == nil && len(v.Egress) != 0:
+				t.Errorf("egress %+v, want none", v.Egress[0])
+			case tc.want != nil && (len(v.Egress) != 1 || !slices.Equal(v.Egress[0].Hosts, tc.want)):
+				t.Errorf("egress %+v, want one rule for hosts %v", v.Egress, tc.want)
+			}
+			checkProblems(t, m, tc.problems)
+		})
+	}
+}
+
 func TestUpstreamTrafficSettingsAndRetries(t *testing.T) {
 	apps := app("a", "client", "[{name: http, port: 80}]") + "\n---\n" + app("b", "web", "[{name: http, port: 80}]") + "\n---\n" +
 		`{apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig, metadata: {name: osm-mesh-config, namespace: osm-system},
@@ -151,6 +206,26 @@ func TestUpstreamTrafficSettingsAndRetries(t *testing.T) {
 	})
 	t.Run("a host that is no service is skipped", func(t *testing.T) {
 		checkProblems(t, build(t, apps, uts("u", "nope.b.svc.cluster.local")), []string{"is no mesh service"})
+	})
+	t.Run("a rate-limited path too large for Envoy is left out of the setting, with a problem", func(t *testing.T) {
+		doc := `{apiVersion: policy.openservicemesh.io/v1alpha1, kind: UpstreamTrafficSetting, metadata: {name: u, namespace: b},
+  spec: {host: web.b.svc.cluster.local, httpRoutes: [
+    {path: "/[a-z]{1,500}/books", rateLimit: {local: {requests: 10, unit: second}}},
+    {path: /books, rateLimit: {local: {requests: 10, unit: second}}},
+    {path: "(bad", rateLimit: {local: {requests: 10, unit: second}}}]}}`
+		s := state(t, apps, doc)
+		m := catalog.Build(s)
+		checkProblems(t, m, []string{
+			`UpstreamTrafficSetting b/u: spec.httpRoutes[0].path: "/[a-z]{1,500}/books": regular expression is too large for Envoy (program size 1010, limit 100); route skipped`,
+			`UpstreamTrafficSetting b/u: spec.httpRoutes[2].path: "(bad": not a regular expression`,
+		})
+		u := m.Service(svc("b", "web")).UpstreamTrafficSetting
+		if u == nil || len(u.Spec.HTTPRoutes) != 1 || u.Spec.HTTPRoutes[0].Path != "/books" {
+			t.Fatalf("setting: %+v", u)
+		}
+		if got := s.UpstreamTrafficSettings[0].Spec.HTTPRoutes; len(got) != 3 || got[0].Path != "/[a-z]{1,500}/books" {
+			t.Fatalf("the State's object was modified: %+v", got)
+		}
 	})
 	t.Run("a retry attaches to the source's outbound toward its destinations", func(t *testing.T) {
 		m := build(t, apps, retry("r", "web"))

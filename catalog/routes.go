@@ -2,11 +2,14 @@ package catalog
 
 import (
 	"cmp"
-	"regexp"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
 	smispecs "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/specs/v1alpha4"
+
+	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
 // routeGroups compiles each HTTPRouteGroup's matches once, checking their
@@ -46,10 +49,16 @@ func (b *builder) compileRouteGroups() *routeGroups {
 	return rg
 }
 
+// compileMatch checks one match with the rules admission applies (every
+// regular expression Weft writes into Envoy must compile and fit Envoy's RE2
+// program size limit, the methods' one included) and returns it, or the field
+// at fault and why.
 func compileMatch(group ObjectRef, m smispecs.HTTPMatch) (HTTPMatch, string, string) {
 	hm := HTTPMatch{RouteGroup: group, Name: m.Name, PathRegex: m.PathRegex}
-	if _, err := regexp.Compile(m.PathRegex); err != nil {
-		return hm, "pathRegex is not a regular expression: " + err.Error(), "pathRegex"
+	if m.PathRegex != "" {
+		if err := rules.EnvoyRegex(m.PathRegex); err != nil {
+			return hm, fmt.Sprintf("%q: %v", m.PathRegex, err), "pathRegex"
+		}
 	}
 	for _, method := range m.Methods {
 		method = strings.ToUpper(strings.TrimSpace(method))
@@ -66,12 +75,21 @@ func compileMatch(group ObjectRef, m smispecs.HTTPMatch) (HTTPMatch, string, str
 		slices.Sort(hm.Methods)
 		hm.Methods = slices.Compact(hm.Methods)
 	}
-	for name, value := range m.Headers {
+	if len(hm.Methods) > 0 {
+		// The generator matches the methods with one regular expression.
+		re := rules.MethodsRegex(hm.Methods)
+		if err := rules.EnvoyRegex(re); err != nil {
+			return hm, fmt.Sprintf("%q: %v", re, err), "methods"
+		}
+	}
+	// In name order, so that the same input always gives the same problem.
+	for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
+		value := m.Headers[name]
 		if name == "" {
 			return hm, "empty header name", "headers"
 		}
-		if _, err := regexp.Compile(value); err != nil {
-			return hm, "header " + name + " value is not a regular expression: " + err.Error(), "headers"
+		if err := rules.EnvoyRegex(value); err != nil {
+			return hm, fmt.Sprintf("%q: %v", value, err), "headers[" + name + "]"
 		}
 		hm.Headers = append(hm.Headers, HeaderMatch{Name: strings.ToLower(name), ValueRegex: value})
 	}

@@ -2,7 +2,6 @@ package envoy
 
 import (
 	"net/netip"
-	"regexp"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
 // routeConfig returns (making it once) the route configuration called name.
@@ -164,11 +164,7 @@ func httpMatchRoute(m catalog.HTTPMatch) (rm *routev3.RouteMatch, ok bool) {
 		rm.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: regex(m.PathRegex)}
 	}
 	if len(m.Methods) > 0 {
-		quoted := make([]string, len(m.Methods))
-		for i, meth := range m.Methods {
-			quoted[i] = regexp.QuoteMeta(meth)
-		}
-		rm.Headers = append(rm.Headers, headerRegex(":method", strings.Join(quoted, "|")))
+		rm.Headers = append(rm.Headers, headerRegex(":method", rules.MethodsRegex(m.Methods)))
 	}
 	for _, h := range m.Headers {
 		if !validRegex(h.ValueRegex) {
@@ -190,12 +186,7 @@ func headerRegex(name, re string) *routev3.HeaderMatcher {
 
 func regex(re string) *matcherv3.RegexMatcher { return &matcherv3.RegexMatcher{Regex: re} }
 
-// validRegex reports whether Envoy's RE2 can compile re; Go's regexp is RE2
-// syntax, so it is the judge here.
-func validRegex(re string) bool {
-	if re == "" {
-		return false
-	}
-	_, err := regexp.Compile(re)
-	return err == nil
-}
+// validRegex reports whether Envoy takes re, by the rule admission and the
+// catalog apply (the catalog has already skipped what fails it; this keeps the
+// generator safe on its own).
+func validRegex(re string) bool { return re != "" && rules.EnvoyRegex(re) == nil }

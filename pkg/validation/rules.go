@@ -2,8 +2,9 @@ package validation
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
-	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,9 +14,11 @@ import (
 	smiaccess "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/access/v1alpha3"
 	smispecs "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/specs/v1alpha4"
 
+	"github.com/weft-mesh/weft/ca"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
 var spec = field.NewPath("spec")
@@ -37,8 +40,10 @@ func TrafficTarget(tt *smiaccess.TrafficTarget) field.ErrorList {
 	return errs
 }
 
-// HTTPRouteGroup checks that match names are unique and that every path and
-// header regular expression compiles (Envoy uses RE2, as Go's regexp does).
+// HTTPRouteGroup checks that match names are unique and that Envoy takes
+// every regular expression Weft makes of a match (path, headers, methods):
+// RE2 syntax, and a program within Envoy's size limit (rules.EnvoyRegex, the
+// catalog's rule too).
 func HTTPRouteGroup(g *smispecs.HTTPRouteGroup) field.ErrorList {
 	var errs field.ErrorList
 	seen := map[string]bool{}
@@ -48,13 +53,10 @@ func HTTPRouteGroup(g *smispecs.HTTPRouteGroup) field.ErrorList {
 			errs = append(errs, field.Duplicate(p.Child("name"), m.Name))
 		}
 		seen[m.Name] = true
-		if _, err := regexp.Compile(m.PathRegex); err != nil {
-			errs = append(errs, field.Invalid(p.Child("pathRegex"), m.PathRegex, "not a regular expression: "+err.Error()))
-		}
-		for name, value := range m.Headers {
-			if _, err := regexp.Compile(value); err != nil {
-				errs = append(errs, field.Invalid(p.Child("headers").Key(name), value, "not a regular expression: "+err.Error()))
-			}
+		errs = append(errs, envoyRegex(p.Child("pathRegex"), m.PathRegex)...)
+		errs = append(errs, methods(p.Child("methods"), m.Methods)...)
+		for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
+			errs = append(errs, envoyRegex(p.Child("headers").Key(name), m.Headers[name])...)
 		}
 	}
 	return errs
@@ -128,9 +130,8 @@ func Egress(eg *policyv1alpha1.Egress) field.ErrorList {
 		errs = append(errs, field.Required(spec.Child("hosts"), "an Egress names hosts or ipAddresses"))
 	}
 	for i, h := range eg.Spec.Hosts {
-		host := strings.TrimPrefix(h, "*.")
-		if msgs := validation.IsDNS1123Subdomain(host); len(msgs) > 0 {
-			errs = append(errs, field.Invalid(spec.Child("hosts").Index(i), h, "must be a host name such as httpbin.org or *.example.com"))
+		if err := rules.EgressHost(h); err != nil {
+			errs = append(errs, field.Invalid(spec.Child("hosts").Index(i), h, err.Error()))
 		}
 	}
 	for i, a := range eg.Spec.IPAddresses {
@@ -156,9 +157,7 @@ func UpstreamTrafficSetting(u *policyv1alpha1.UpstreamTrafficSetting) field.Erro
 		errs = append(errs, field.Invalid(spec.Child("host"), u.Spec.Host, "must be a service's host name such as bookstore.bookstore.svc.cluster.local"))
 	}
 	for i, r := range u.Spec.HTTPRoutes {
-		if _, err := regexp.Compile(r.Path); err != nil {
-			errs = append(errs, field.Invalid(spec.Child("httpRoutes").Index(i).Child("path"), r.Path, "not a regular expression: "+err.Error()))
-		}
+		errs = append(errs, envoyRegex(spec.Child("httpRoutes").Index(i).Child("path"), r.Path)...)
 	}
 	return errs
 }
@@ -190,12 +189,14 @@ func Retry(r *policyv1alpha1.Retry) field.ErrorList {
 	return errs
 }
 
-// MeshConfig checks durations and address lists.
+// MeshConfig checks durations and address lists, and spec.certificate with
+// ca.ValidateMeshConfig.
 func MeshConfig(mc *configv1alpha2.MeshConfig) field.ErrorList {
 	var errs field.ErrorList
 	s := mc.Spec
 	errs = append(errs, duration(spec.Child("sidecar", "configResyncInterval"), s.Sidecar.ConfigResyncInterval, false)...)
-	errs = append(errs, duration(spec.Child("certificate", "serviceCertValidityDuration"), s.Certificate.ServiceCertValidityDuration, true)...)
+	// What the CA reads from spec.certificate is checked by the CA's own rules.
+	errs = append(errs, ca.ValidateMeshConfig(mc)...)
 	errs = append(errs, duration(spec.Child("traffic", "inboundExternalAuthorization", "timeout"), s.Traffic.InboundExternalAuthorization.Timeout, false)...)
 	traffic := spec.Child("traffic")
 	for i, c := range s.Traffic.OutboundIPRangeExclusionList {
@@ -206,7 +207,6 @@ func MeshConfig(mc *configv1alpha2.MeshConfig) field.ErrorList {
 	}
 	if gw := s.Certificate.IngressGateway; gw != nil {
 		p := spec.Child("certificate", "ingressGateway")
-		errs = append(errs, duration(p.Child("validityDuration"), gw.ValidityDuration, true)...)
 		if gw.Secret.Name == "" {
 			errs = append(errs, field.Required(p.Child("secret", "name"), "name the Secret that keeps the ingress gateway's certificate"))
 		}
@@ -217,6 +217,32 @@ func MeshConfig(mc *configv1alpha2.MeshConfig) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+// envoyRegex refuses a regular expression Envoy would not take.
+func envoyRegex(p *field.Path, re string) field.ErrorList {
+	if err := rules.EnvoyRegex(re); err != nil {
+		return field.ErrorList{field.Invalid(p, re, err.Error())}
+	}
+	return nil
+}
+
+// methods refuses the methods of a match whose regular expression (the
+// generator matches :method with one) Envoy would not take. "*" is any method.
+func methods(p *field.Path, ms []string) field.ErrorList {
+	var upper []string
+	for _, m := range ms {
+		m = strings.ToUpper(strings.TrimSpace(m))
+		if m == "*" {
+			return nil
+		}
+		upper = append(upper, m)
+	}
+	if len(upper) == 0 {
+		return nil
+	}
+	slices.Sort(upper)
+	return envoyRegex(p, rules.MethodsRegex(slices.Compact(upper)))
 }
 
 func protocol(p *field.Path, got string, allowed ...string) field.ErrorList {

@@ -31,6 +31,33 @@ func TestRules(t *testing.T) {
 			want: `spec.matches[0].pathRegex: Invalid value: "/books/([": not a regular expression`,
 		},
 		{
+			name: "an HTTPRouteGroup path regex too large for Envoy's RE2 is refused",
+			errs: HTTPRouteGroup(&smispecs.HTTPRouteGroup{Spec: smispecs.HTTPRouteGroupSpec{Matches: []smispecs.HTTPMatch{{Name: "a", PathRegex: "/[a-z]{1,500}/books"}}}}),
+			want: `spec.matches[0].pathRegex: Invalid value: "/[a-z]{1,500}/books": regular expression is too large for Envoy (program size 1010, limit 100)`,
+		},
+		{
+			name: "an HTTPRouteGroup header regex too large for Envoy's RE2 is refused",
+			errs: HTTPRouteGroup(&smispecs.HTTPRouteGroup{Spec: smispecs.HTTPRouteGroupSpec{Matches: []smispecs.HTTPMatch{{Name: "a", Headers: map[string]string{"x-id": "[0-9]{1,200}"}}}}}),
+			want: `spec.matches[0].headers[x-id]: Invalid value: "[0-9]{1,200}": regular expression is too large for Envoy (program size 403, limit 100)`,
+		},
+		{
+			name: "HTTPRouteGroup methods Envoy cannot match in one regular expression are refused",
+			errs: HTTPRouteGroup(&smispecs.HTTPRouteGroup{Spec: smispecs.HTTPRouteGroupSpec{Matches: []smispecs.HTTPMatch{{Name: "a", Methods: []string{
+				"PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH", "REPORT", "CHECKOUT", "MERGE", "MKACTIVITY", "BASELINE-CONTROL", "VERSION-CONTROL"}}}}}),
+			want: `spec.matches[0].methods: Invalid value: "BASELINE-CONTROL|CHECKOUT|COPY|LOCK|MERGE|MKACTIVITY|MKCOL|MOVE|PROPFIND|PROPPATCH|REPORT|SEARCH|UNLOCK|VERSION-CONTROL": regular expression is too large for Envoy`,
+		},
+		{
+			name: "HTTPRouteGroup methods and paths within Envoy's limit are fine",
+			errs: HTTPRouteGroup(&smispecs.HTTPRouteGroup{Spec: smispecs.HTTPRouteGroupSpec{Matches: []smispecs.HTTPMatch{{Name: "a", PathRegex: "/books/[0-9]+",
+				Methods: []string{"GET", "post", "*"}, Headers: map[string]string{"user-agent": ".*Mozilla.*"}}}}}),
+		},
+		{
+			name: "an UpstreamTrafficSetting path too large for Envoy's RE2 is refused",
+			errs: UpstreamTrafficSetting(&policyv1alpha1.UpstreamTrafficSetting{ObjectMeta: meta, Spec: policyv1alpha1.UpstreamTrafficSettingSpec{
+				Host: "bookstore.bookstore.svc.cluster.local", HTTPRoutes: []policyv1alpha1.HTTPRouteSpec{{Path: "/books"}, {Path: "/.{1,30}"}}}}),
+			want: `spec.httpRoutes[1].path: Invalid value: "/.{1,30}": regular expression is too large for Envoy (program size 274, limit 100)`,
+		},
+		{
 			name: "HTTPRouteGroup match names are unique",
 			errs: HTTPRouteGroup(&smispecs.HTTPRouteGroup{Spec: smispecs.HTTPRouteGroupSpec{Matches: []smispecs.HTTPMatch{{Name: "a"}, {Name: "a"}}}}),
 			want: `spec.matches[1].name: Duplicate value: "a"`,
@@ -74,6 +101,36 @@ func TestRules(t *testing.T) {
 				Ports: []policyv1alpha1.PortSpec{{Number: 443, Protocol: "https"}},
 			}}),
 			want: `spec.hosts[1]: Invalid value: "https://httpbin.org"`,
+		},
+		{
+			name: "an Egress host of a lone star is refused, pointing to egress passthrough",
+			errs: Egress(&policyv1alpha1.Egress{ObjectMeta: meta, Spec: policyv1alpha1.EgressSpec{
+				Hosts: []string{"*"}, Ports: []policyv1alpha1.PortSpec{{Number: 80, Protocol: "http"}},
+			}}),
+			want: `spec.hosts[0]: Invalid value: "*": a lone "*" would allow every host on these ports; to allow egress to any destination, turn on egress passthrough (MeshConfig spec.traffic.enableEgress) instead`,
+		},
+		{
+			name: "an Egress host label longer than DNS allows is refused",
+			errs: Egress(&policyv1alpha1.Egress{ObjectMeta: meta, Spec: policyv1alpha1.EgressSpec{
+				Hosts: []string{strings.Repeat("a", 64) + ".com"}, Ports: []policyv1alpha1.PortSpec{{Number: 80, Protocol: "http"}},
+			}}),
+			want: `is longer than 63 characters`,
+		},
+		{
+			name: "malformed Egress wildcards are refused, each with its reason",
+			errs: Egress(&policyv1alpha1.Egress{ObjectMeta: meta, Spec: policyv1alpha1.EgressSpec{
+				Hosts: []string{"*.", "a.*.com", "*x.com"}, Ports: []policyv1alpha1.PortSpec{{Number: 80, Protocol: "http"}},
+			}}),
+			want: `spec.hosts[0]: Invalid value: "*.": must be a host name such as httpbin.org or *.example.com: nothing follows the wildcard, ` +
+				`spec.hosts[1]: Invalid value: "a.*.com": must be a host name such as httpbin.org or *.example.com: a wildcard is allowed only as a leading "*.", ` +
+				`spec.hosts[2]: Invalid value: "*x.com": must be a host name such as httpbin.org or *.example.com: a wildcard is allowed only as a leading "*."`,
+		},
+		{
+			name: "Egress hosts are names in any case, under a leading wildcard or not",
+			errs: Egress(&policyv1alpha1.Egress{ObjectMeta: meta, Spec: policyv1alpha1.EgressSpec{
+				Sources: []policyv1alpha1.EgressSourceSpec{{Kind: "ServiceAccount", Name: "bookbuyer", Namespace: "bookbuyer"}},
+				Hosts:   []string{"HTTPbin.org", "*.Example.com", "localhost"}, Ports: []policyv1alpha1.PortSpec{{Number: 80, Protocol: "http"}},
+			}}),
 		},
 		{
 			name: "Egress IP addresses are CIDRs",

@@ -132,6 +132,28 @@ spec:
 			wantErr: `admission webhook "policy.validate.weft-mesh.io" denied the request: Egress.policy.openservicemesh.io "nowhere" is invalid: spec.hosts: Required value: an Egress names hosts or ipAddresses`,
 		},
 		{
+			name: "a path regex too large for Envoy's RE2 is refused by the webhook",
+			yaml: `
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {name: too-large, namespace: bookstore}
+spec:
+  matches: [{name: books, pathRegex: "/[a-z]{1,500}/books", methods: [GET]}]`,
+			wantErr: `admission webhook "policy.validate.weft-mesh.io" denied the request: HTTPRouteGroup.specs.smi-spec.io "too-large" is invalid: spec.matches[0].pathRegex: Invalid value: "/[a-z]{1,500}/books": regular expression is too large for Envoy (program size 1010, limit 100)`,
+		},
+		{
+			name: "an Egress to host * is refused by the webhook, pointing to egress passthrough",
+			yaml: `
+apiVersion: policy.openservicemesh.io/v1alpha1
+kind: Egress
+metadata: {name: everywhere, namespace: bookbuyer}
+spec:
+  sources: [{kind: ServiceAccount, name: bookbuyer, namespace: bookbuyer}]
+  hosts: ["*", "a.*.com"]
+  ports: [{number: 80, protocol: http}]`,
+			wantErr: `admission webhook "policy.validate.weft-mesh.io" denied the request: Egress.policy.openservicemesh.io "everywhere" is invalid: [spec.hosts[0]: Invalid value: "*": a lone "*" would allow every host on these ports; to allow egress to any destination, turn on egress passthrough (MeshConfig spec.traffic.enableEgress) instead, spec.hosts[1]: Invalid value: "a.*.com": must be a host name such as httpbin.org or *.example.com: a wildcard is allowed only as a leading "*."]`,
+		},
+		{
 			name: "a second UpstreamTrafficSetting for one host is refused by the webhook",
 			yaml: `
 apiVersion: policy.openservicemesh.io/v1alpha1
@@ -149,7 +171,7 @@ kind: MeshConfig
 metadata: {name: osm-mesh-config, namespace: bookstore}
 spec:
   certificate: {serviceCertValidityDuration: one day}`,
-			wantErr: `admission webhook "policy.validate.weft-mesh.io" denied the request: MeshConfig.config.openservicemesh.io "osm-mesh-config" is invalid: spec.certificate.serviceCertValidityDuration: Invalid value: "one day": must be a duration such as "24h" or "90s"`,
+			wantErr: `admission webhook "meshconfig.validate.weft-mesh.io" denied the request: MeshConfig.config.openservicemesh.io "osm-mesh-config" is invalid: spec.certificate.serviceCertValidityDuration: Invalid value: "one day": must be a duration such as "24h" or "90s"`,
 		},
 	}
 	for _, tt := range tests {
