@@ -1,19 +1,16 @@
 package injector_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 
-	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/weft-mesh/weft/injector"
+	"github.com/weft-mesh/weft/internal/admissiontest"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 )
 
@@ -94,9 +91,11 @@ func FuzzPatch(f *testing.F) {
 }
 
 // FuzzAdmissionReview posts arbitrary bytes to the webhook's HTTP handler, as
-// anyone who reaches weftd's webhook port can: it never panics, and every
-// answer is either a client error or a well-formed AdmissionReview response
-// that echoes the request's UID.
+// anyone who reaches weftd's webhook port can: it never panics, answers in
+// bounded time, and every answer is a client error or a well-formed
+// AdmissionReview response (admissiontest.Post) with a reason for a denial.
+//
+//	go test -run '^$' -fuzz '^FuzzAdmissionReview$' -fuzztime 10m ./injector/
 func FuzzAdmissionReview(f *testing.F) {
 	review := func(pod string, dryRun bool) string {
 		return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"0b4c2a6e-0000-4000-8000-000000000001",` +
@@ -126,23 +125,9 @@ func FuzzAdmissionReview(f *testing.F) {
 	}
 	handler := w.HTTPHandler()
 	f.Fuzz(func(t *testing.T, body []byte) {
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest(http.MethodPost, injector.Path, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		handler.ServeHTTP(rec, req)
-		if rec.Code >= 400 && rec.Code < 500 {
-			return
-		}
-		if rec.Code != http.StatusOK {
-			t.Fatalf("status %d: %s", rec.Code, rec.Body)
-		}
-		var out admissionv1.AdmissionReview
-		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Response == nil {
-			t.Fatalf("answer is not an AdmissionReview response (%v): %s", err, rec.Body)
-		}
-		var in admissionv1.AdmissionReview
-		if json.Unmarshal(body, &in) == nil && in.Request != nil && in.Request.UID != out.Response.UID {
-			t.Errorf("answer's UID %q, want the request's %q", out.Response.UID, in.Request.UID)
+		r := admissiontest.Post(t, handler, injector.Path, body)
+		if r != nil && !r.Allowed && (r.Result == nil || r.Result.Message == "") {
+			t.Errorf("denied without a reason: %+v", r)
 		}
 	})
 }
