@@ -2,10 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 
-	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/pkg/envoy"
 	"github.com/weft-mesh/weft/pkg/xds"
 )
@@ -13,8 +14,10 @@ import (
 // registerDebug serves:
 //
 //	/debug/proxies                          the connected proxies
-//	/debug/config_dump?identity=<ns>/<sa>   what a proxy of that identity is
-//	                                        configured with, as Envoy's /config_dump
+//	/debug/config_dump?identity=<ns>/<sa>   what the server last sent a connected proxy
+//	                                        of that identity, as Envoy's /config_dump
+//	                                        (secrets by name only); 404 when none is
+//	                                        connected
 //	/debug/problems                         the policies the catalog skipped, and why
 func registerDebug(mux *http.ServeMux, server *xds.Server, mesh *xds.Mesh) {
 	mux.HandleFunc("/debug/proxies", func(w http.ResponseWriter, _ *http.Request) {
@@ -31,17 +34,15 @@ func registerDebug(mux *http.ServeMux, server *xds.Server, mesh *xds.Mesh) {
 			http.Error(w, "name the proxy's identity: ?identity=<namespace>/<serviceaccount>", http.StatusBadRequest)
 			return
 		}
-		model := mesh.Model()
-		if model == nil {
-			http.Error(w, "no mesh model yet", http.StatusServiceUnavailable)
+		// What the server last sent, never generated here: a request costs
+		// a lookup and a marshalling, whoever asks and however often.
+		id := ca.Identity{Namespace: ns, ServiceAccount: sa}
+		res, ok := server.IdentityResources(id)
+		if !ok {
+			http.Error(w, fmt.Sprintf("no proxy of identity %s is connected: the dump shows what the server last sent to a connected proxy", id), http.StatusNotFound)
 			return
 		}
-		res, err := envoy.Generate(model, envoy.Proxy{Identity: catalog.Identity{Namespace: ns, Name: sa}})
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		dump, err := envoy.ConfigDumpJSON(res, envoy.DumpOptions{})
+		dump, err := envoy.ConfigDumpJSON(xds.EnvoyResources(res), envoy.DumpOptions{})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return

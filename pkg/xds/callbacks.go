@@ -3,10 +3,13 @@ package xds
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc/codes"
@@ -19,6 +22,13 @@ import (
 
 var _ serverv3.Callbacks = (*Server)(nil)
 
+// streamKey names an open stream. go-control-plane numbers state-of-the-world
+// and delta streams apart, from 1 each, so an ID alone names two streams.
+type streamKey struct {
+	id    int64
+	delta bool
+}
+
 // stream is one open xDS stream of an authenticated proxy.
 type stream struct {
 	proxy *proxyState
@@ -30,24 +40,29 @@ type stream struct {
 // OnStreamOpen authenticates the stream by its client certificate and makes
 // sure the proxy has a configuration before its first request.
 func (s *Server) OnStreamOpen(ctx context.Context, id int64, _ string) error {
-	return s.open(ctx, id)
+	return s.open(ctx, streamKey{id: id})
 }
 
 // OnDeltaStreamOpen is OnStreamOpen for incremental xDS.
 func (s *Server) OnDeltaStreamOpen(ctx context.Context, id int64, _ string) error {
-	return s.open(ctx, id)
+	return s.open(ctx, streamKey{id: id, delta: true})
 }
 
-func (s *Server) open(ctx context.Context, id int64) error {
+func (s *Server) open(ctx context.Context, id streamKey) error {
 	proxy, err := s.peerProxy(ctx)
 	if err != nil {
-		s.metrics.refusals.WithLabelValues("unauthenticated").Inc()
-		s.log.Warn("refused an xDS stream", "error", err)
-		return status.Error(codes.Unauthenticated, err.Error())
+		return s.refuse("unauthenticated", "unauthenticated", status.Error(codes.Unauthenticated, err.Error()),
+			"refused an xDS stream", "error", cut(err.Error(), maxDetail))
 	}
 	nodeID := proxy.CommonName(s.trustDomain)
 	s.mu.Lock()
 	p, ok := s.proxies[nodeID]
+	if ok && p.streams >= s.maxStreamsPerProxy {
+		s.mu.Unlock()
+		return s.refuse(nodeID, "too_many_streams",
+			status.Errorf(codes.ResourceExhausted, "%s already has %d xDS streams open, the most it may", proxy, s.maxStreamsPerProxy),
+			"refused an xDS stream: the proxy has as many open as it may", "proxy", proxy.String(), "max", s.maxStreamsPerProxy)
+	}
 	if !ok {
 		p = &proxyState{proxy: proxy, nodeID: nodeID, pushedAt: map[resource.Type]pushed{}}
 		s.proxies[nodeID] = p
@@ -57,13 +72,21 @@ func (s *Server) open(ctx context.Context, id int64) error {
 	s.streams[id] = &stream{proxy: p, lastSent: map[string]string{}}
 	needsConfig := p.current == nil
 	s.mu.Unlock()
-	s.log.Info("proxy connected", "proxy", proxy.String(), "stream", id)
+	s.logs.Log(slog.LevelInfo, nodeID, "proxy connected", "proxy", proxy.String(), "stream", id.id, "delta", id.delta)
 	if needsConfig {
 		if _, err := s.recompute(ctx, p, nil); err != nil {
 			return status.Errorf(codes.Unavailable, "computing the configuration of %s: %v", proxy, err)
 		}
 	}
 	return nil
+}
+
+// refuse counts a refused stream or request by reason, logs it (within the
+// node's log budget) and returns err, which ends the stream.
+func (s *Server) refuse(nodeID, reason string, err error, msg string, args ...any) error {
+	s.metrics.refusals.WithLabelValues(reason).Inc()
+	s.logs.Log(slog.LevelWarn, nodeID, msg, args...)
+	return err
 }
 
 func (s *Server) peerProxy(ctx context.Context) (ca.Proxy, error) {
@@ -83,32 +106,38 @@ func (s *Server) peerProxy(ctx context.Context) (ca.Proxy, error) {
 }
 
 // OnStreamClosed forgets the stream, and the proxy with its last stream.
-func (s *Server) OnStreamClosed(id int64, _ *core.Node) { s.closed(id) }
+func (s *Server) OnStreamClosed(id int64, _ *core.Node) { s.closed(streamKey{id: id}) }
 
 // OnDeltaStreamClosed is OnStreamClosed for incremental xDS.
-func (s *Server) OnDeltaStreamClosed(id int64, _ *core.Node) { s.closed(id) }
+func (s *Server) OnDeltaStreamClosed(id int64, _ *core.Node) {
+	s.closed(streamKey{id: id, delta: true})
+}
 
-func (s *Server) closed(id int64) {
+func (s *Server) closed(id streamKey) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	st, ok := s.streams[id]
 	if !ok {
+		s.mu.Unlock()
 		return
 	}
 	delete(s.streams, id)
 	st.proxy.streams--
-	if st.proxy.streams == 0 {
+	last := st.proxy.streams == 0
+	if last {
 		delete(s.proxies, st.proxy.nodeID)
 		s.cache.ClearSnapshot(st.proxy.nodeID)
 		s.metrics.connected.Dec()
-		s.log.Info("proxy disconnected", "proxy", st.proxy.proxy.String())
+	}
+	s.mu.Unlock()
+	if last {
+		s.logs.Log(slog.LevelInfo, st.proxy.nodeID, "proxy disconnected", "proxy", st.proxy.proxy.String())
 	}
 }
 
 // OnStreamRequest checks the node and the secrets asked for, counts NACKs and
 // records convergence on ACKs.
 func (s *Server) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) error {
-	st, err := s.check(id, req.GetNode(), req.GetTypeUrl(), req.GetResourceNames())
+	st, err := s.check(streamKey{id: id}, req.GetNode(), req.GetTypeUrl(), req.GetResourceNames(), len(req.GetResourceNames()))
 	if err != nil {
 		return err
 	}
@@ -131,9 +160,16 @@ func (s *Server) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) erro
 // OnStreamDeltaRequest is OnStreamRequest for incremental xDS. The delta
 // server tracks what each stream holds, so a NACK causes no resend.
 func (s *Server) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
-	st, err := s.check(id, req.GetNode(), req.GetTypeUrl(), req.GetResourceNamesSubscribe())
+	names := len(req.GetResourceNamesSubscribe()) + len(req.GetResourceNamesUnsubscribe()) + len(req.GetInitialResourceVersions())
+	st, err := s.check(streamKey{id: id, delta: true}, req.GetNode(), req.GetTypeUrl(), req.GetResourceNamesSubscribe(), names)
 	if err != nil {
 		return err
+	}
+	if req.GetNode() == nil {
+		// The delta server keys its watches by the request's node, or the
+		// first request's; a stream that never names one would watch the node
+		// "". It is the authenticated proxy's, whatever the request says.
+		req.Node = &core.Node{Id: st.proxy.nodeID}
 	}
 	if req.GetErrorDetail() != nil {
 		s.nack(st, req.GetTypeUrl(), req.GetErrorDetail().GetMessage())
@@ -145,36 +181,65 @@ func (s *Server) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryReq
 	return nil
 }
 
-// check confirms the request comes from the authenticated proxy and asks only
-// for secrets of its own configuration.
-func (s *Server) check(id int64, node *core.Node, typeURL string, names []string) (*stream, error) {
+// check confirms the request comes from the authenticated proxy, is for a type
+// the server serves, names at most MaxResourceNames resources (count), and asks
+// only for secrets of the proxy's own configuration.
+func (s *Server) check(id streamKey, node *core.Node, typeURL string, names []string, count int) (*stream, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	st, ok := s.streams[id]
+	var own map[string]bool
+	if ok && typeURL == resource.SecretType && st.proxy.current != nil {
+		own = st.proxy.current.names(resource.SecretType)
+	}
+	s.mu.Unlock()
 	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "unknown stream")
 	}
 	p := st.proxy
 	if node != nil && node.GetId() != p.nodeID {
-		s.metrics.refusals.WithLabelValues("node_mismatch").Inc()
-		s.log.Warn("refused a request whose node ID is not its certificate's", "proxy", p.proxy.String(), "node", node.GetId(), "want", p.nodeID)
-		return nil, status.Errorf(codes.PermissionDenied, "node ID %q does not match the client certificate (want %q)", node.GetId(), p.nodeID)
+		return nil, s.refuse(p.nodeID, "node_mismatch",
+			status.Errorf(codes.PermissionDenied, "node ID %q does not match the client certificate (want %q)", cut(node.GetId(), maxLogged), p.nodeID),
+			"refused a request whose node ID is not its certificate's", "proxy", p.proxy.String(), "node", cut(node.GetId(), maxLogged), "want", p.nodeID)
 	}
-	if typeURL == resource.SecretType && p.current != nil {
-		own := p.current.names(resource.SecretType)
+	if !served(typeURL) {
+		// Refused before it reaches go-control-plane, which would keep a watch
+		// (and a select case) per type URL for the stream's life.
+		return nil, s.refuse(p.nodeID, "unknown_type",
+			status.Errorf(codes.InvalidArgument, "type %q is not served", cut(typeURL, maxLogged)),
+			"refused a request for a type the server does not serve", "proxy", p.proxy.String(), "type", cut(typeURL, maxLogged))
+	}
+	if count > s.maxResourceNames {
+		return nil, s.refuse(p.nodeID, "too_many_names",
+			status.Errorf(codes.InvalidArgument, "%d resource names in one request, more than the %d allowed", count, s.maxResourceNames),
+			"refused a request naming too many resources", "proxy", p.proxy.String(), "type", typeURL, "names", count, "max", s.maxResourceNames)
+	}
+	if own != nil {
 		if i := slices.IndexFunc(names, func(n string) bool { return !own[n] }); i >= 0 {
-			s.metrics.refusals.WithLabelValues("foreign_secret").Inc()
-			s.log.Warn("refused a request for a secret that is not the proxy's", "proxy", p.proxy.String(), "secret", names[i])
-			return nil, status.Errorf(codes.PermissionDenied, "secret %q is not served to %s", names[i], p.proxy)
+			return nil, s.refuse(p.nodeID, "foreign_secret",
+				status.Errorf(codes.PermissionDenied, "secret %q is not served to %s", cut(names[i], maxLogged), p.proxy),
+				"refused a request for a secret that is not the proxy's", "proxy", p.proxy.String(), "secret", cut(names[i], maxLogged))
 		}
 	}
 	return st, nil
 }
 
 func (s *Server) nack(st *stream, typeURL, detail string) {
-	s.metrics.nacks.WithLabelValues(typeURL).Inc()
-	s.log.Warn("proxy rejected its configuration (NACK); it keeps its last good configuration",
-		"proxy", st.proxy.proxy.String(), "type", typeURL, "error", detail)
+	s.metrics.nacks.WithLabelValues(typeLabel(typeURL)).Inc()
+	s.logs.Log(slog.LevelWarn, st.proxy.nodeID, "proxy rejected its configuration (NACK); it keeps its last good configuration",
+		"proxy", st.proxy.proxy.String(), "type", typeLabel(typeURL), "error", cut(detail, maxDetail))
+}
+
+// served reports whether typeURL is a type the server can serve: one a
+// go-control-plane snapshot holds. It bounds every per-type map and metric
+// label to these few.
+func served(typeURL string) bool { return cachev3.GetResponseType(typeURL) != types.UnknownType }
+
+// typeLabel is typeURL as a metric label: a served type, or "unknown".
+func typeLabel(typeURL string) string {
+	if served(typeURL) {
+		return typeURL
+	}
+	return "unknown"
 }
 
 // acked records convergence: the time from publishing a type's version to the
@@ -193,16 +258,16 @@ func (s *Server) acked(st *stream, typeURL, version string) {
 // OnStreamResponse records what was sent, for NACK handling and metrics.
 func (s *Server) OnStreamResponse(_ context.Context, id int64, _ *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
 	s.mu.Lock()
-	if st, ok := s.streams[id]; ok {
+	if st, ok := s.streams[streamKey{id: id}]; ok {
 		st.lastSent[resp.GetTypeUrl()] = resp.GetVersionInfo()
 	}
 	s.mu.Unlock()
-	s.metrics.responses.WithLabelValues(resp.GetTypeUrl()).Inc()
+	s.metrics.responses.WithLabelValues(typeLabel(resp.GetTypeUrl())).Inc()
 }
 
 // OnStreamDeltaResponse counts what was sent.
 func (s *Server) OnStreamDeltaResponse(_ int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
-	s.metrics.responses.WithLabelValues(resp.GetTypeUrl()).Inc()
+	s.metrics.responses.WithLabelValues(typeLabel(resp.GetTypeUrl())).Inc()
 }
 
 // OnFetchRequest refuses REST fetches: every proxy must use an authenticated stream.

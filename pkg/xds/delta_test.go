@@ -17,7 +17,7 @@ import (
 )
 
 type deltaStream struct {
-	t         *testing.T
+	t         testing.TB
 	p         *proxy
 	stream    discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
 	responses chan deltaReceived
@@ -128,4 +128,69 @@ func TestADSDelta(t *testing.T) {
 			t.Errorf("error = %v, want PermissionDenied naming bookbuyer's certificate", err)
 		}
 	})
+}
+
+func TestStateOfTheWorldAndDeltaStreamsAreKeptApart(t *testing.T) {
+	// go-control-plane numbers state-of-the-world and delta streams
+	// separately, so the first stream of each has the same ID.
+	m := newMesh(t)
+	bookstore := m.connect("bookstore", "bookstore")
+	bookbuyer := m.connect("bookbuyer", "bookbuyer")
+	s := bookstore.sotw()
+	bookstore.request(s, resource.ClusterType, nil, nil, "")
+	recv(t, s)
+	d := bookbuyer.delta()
+	d.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resource.ClusterType})
+	if _, err := d.recv(); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("a proxy's state-of-the-world stream is still its own after another proxy opens a delta stream", func(t *testing.T) {
+		bookstore.request(s, resource.ListenerType, nil, nil, "")
+		if resp, err := recvErr(s); err != nil || resp.GetTypeUrl() != resource.ListenerType {
+			t.Errorf("got %s, %v: want bookstore's listeners", resp.GetTypeUrl(), err)
+		}
+	})
+
+	t.Run("a delta request without a node is the delta stream's proxy's", func(t *testing.T) {
+		if err := d.stream.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: resource.SecretType,
+			ResourceNamesSubscribe: []string{serviceCertName(bookbuyer.proxy.Identity)}}); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := d.recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range resp.GetResources() {
+			if r.GetName() != serviceCertName(bookbuyer.proxy.Identity) {
+				t.Errorf("bookbuyer received %s", r.GetName())
+			}
+		}
+	})
+}
+
+func TestADeltaStreamNeverServesAnotherProxysSecrets(t *testing.T) {
+	// bookbuyer's delta stream and then bookstore's state-of-the-world
+	// stream: the first of each kind, with the same stream ID.
+	m := newMesh(t)
+	bookstore := m.connect("bookstore", "bookstore")
+	bookbuyer := m.connect("bookbuyer", "bookbuyer")
+	d := bookbuyer.delta()
+	d.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resource.ClusterType})
+	if _, err := d.recv(); err != nil {
+		t.Fatal(err)
+	}
+	s := bookstore.sotw()
+	bookstore.request(s, resource.ClusterType, nil, nil, "")
+	recv(t, s)
+
+	// Without a node, asking for bookstore's certificate.
+	want := serviceCertName(bookstore.proxy.Identity)
+	if err := d.stream.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: resource.SecretType, ResourceNamesSubscribe: []string{want}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := d.recv()
+	if grpcstatus.Code(err) != codes.PermissionDenied {
+		t.Errorf("got %v and %d resources, want PermissionDenied for bookstore's certificate", err, len(resp.GetResources()))
+	}
 }

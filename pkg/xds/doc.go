@@ -15,5 +15,25 @@
 //     stream callbacks here authenticate every stream, confine each proxy to
 //     its own secrets, and turn NACKs into counted, logged, non-repeating events.
 //
+// What one proxy can cost is bounded, so that an authenticated but hostile or
+// broken proxy cannot exhaust weftd (each limit is an Options field, with the
+// default in brackets):
+//
+//   - streams on one gRPC connection, MaxStreamsPerConnection [16], and open
+//     xDS streams of one proxy certificate, MaxStreamsPerProxy [8]; a stream
+//     beyond the latter is refused with ResourceExhausted;
+//   - the size of a request, MaxMessageBytes [4 MiB], and the resource names
+//     in it, MaxResourceNames [20,000];
+//   - type URLs: a request for a type the server cannot serve (one a
+//     go-control-plane snapshot does not hold) is refused before it creates a
+//     watch, and metrics label types by the served ones or "unknown";
+//   - the log: at most LogLines [10] lines about one proxy each LogInterval [1m],
+//     the next saying how many were suppressed, and the values a proxy chooses
+//     (node IDs, names, type URLs, NACK details) cut to a few hundred bytes.
+//
+// Refusals are counted in weft_xds_refused_requests_total by reason:
+// unauthenticated, node_mismatch, unknown_type, too_many_names, foreign_secret,
+// too_many_streams.
+//
 // The package holds no Kubernetes client and never imports client-go.
 package xds

@@ -33,11 +33,14 @@ func TLSConfig(serverCert func() (*tls.Certificate, error), roots func() *x509.C
 }
 
 // NewGRPCServer returns a gRPC server speaking mTLS with the ADS service of s
-// registered (state-of-the-world and delta on the same service).
+// registered (state-of-the-world and delta on the same service). It bounds the
+// concurrent streams of a connection and the size of a request by the
+// Options' MaxStreamsPerConnection and MaxMessageBytes.
 func (s *Server) NewGRPCServer(tlsConfig *tls.Config) *grpc.Server {
 	g := grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(tlsConfig)),
-		grpc.MaxConcurrentStreams(1<<20),
+		grpc.MaxConcurrentStreams(s.maxStreamsPerConnection),
+		grpc.MaxRecvMsgSize(s.maxMessageBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)

@@ -7,7 +7,12 @@ import (
 	"sync"
 	"sync/atomic"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/weft-mesh/weft/ca"
@@ -184,4 +189,36 @@ func (m *Mesh) secrets(ctx context.Context, p ca.Proxy, names []string) ([]types
 
 func catalogIdentity(id ca.Identity) catalog.Identity {
 	return catalog.Identity{Namespace: id.Namespace, Name: id.ServiceAccount}
+}
+
+// EnvoyResources is generate's inverse, for showing a proxy's configuration as
+// Envoy's /config_dump does (envoy.ConfigDump): the listeners, routes,
+// clusters and endpoints of r, and its secrets by name only, so no key leaves
+// the server. Resources of other types are left out.
+func EnvoyResources(r Resources) *envoy.Resources {
+	out := &envoy.Resources{}
+	for _, item := range r[resource.ListenerType] {
+		if l, ok := item.(*listenerv3.Listener); ok {
+			out.Listeners = append(out.Listeners, l)
+		}
+	}
+	for _, item := range r[resource.RouteType] {
+		if rc, ok := item.(*routev3.RouteConfiguration); ok {
+			out.Routes = append(out.Routes, rc)
+		}
+	}
+	for _, item := range r[resource.ClusterType] {
+		if c, ok := item.(*clusterv3.Cluster); ok {
+			out.Clusters = append(out.Clusters, c)
+		}
+	}
+	for _, item := range r[resource.EndpointType] {
+		if e, ok := item.(*endpointv3.ClusterLoadAssignment); ok {
+			out.Endpoints = append(out.Endpoints, e)
+		}
+	}
+	for _, item := range r[resource.SecretType] {
+		out.Secrets = append(out.Secrets, cachev3.GetResourceName(item))
+	}
+	return out
 }

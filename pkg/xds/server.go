@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"fmt"
@@ -35,12 +36,41 @@ type Options struct {
 	TrustDomain string
 	// Workers bound the proxies recomputed at once; default GOMAXPROCS.
 	Workers int
-	// Clock times pushes and convergence; default the real clock.
+	// Clock times pushes, convergence and log intervals; default the real
+	// clock.
 	Clock clock.PassiveClock
-	// Logger logs streams, refusals and NACKs; default discards.
+	// Logger logs streams, refusals and NACKs, at most LogLines a proxy each
+	// LogInterval; default discards.
 	Logger *slog.Logger
 	// Registerer receives the server's metrics; nil registers none.
 	Registerer prometheus.Registerer
+
+	// The limits below bound what one authenticated proxy can cost weftd.
+	// Zero means the default.
+
+	// MaxStreamsPerConnection bounds the concurrent streams on one gRPC client
+	// connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); a client waits for
+	// a free slot. Default 16: an Envoy sidecar uses one ADS stream, a
+	// proxyless gRPC client a few.
+	MaxStreamsPerConnection uint32
+	// MaxStreamsPerProxy bounds the open xDS streams of one proxy (one proxy
+	// certificate) across all its connections; one more is refused with
+	// ResourceExhausted and counted as refused, reason "too_many_streams".
+	// Default 8.
+	MaxStreamsPerProxy int
+	// MaxMessageBytes bounds the size of one received request; a larger one
+	// ends its stream with ResourceExhausted. Default 4 MiB.
+	MaxMessageBytes int
+	// MaxResourceNames bounds the resource names one request may carry (for
+	// delta, subscribed, unsubscribed and initial versions together); a request
+	// with more is refused with InvalidArgument, reason "too_many_names".
+	// Default 20,000, well above the clusters of any one proxy's configuration.
+	MaxResourceNames int
+	// LogLines bounds the lines logged about one proxy (NACKs, refusals,
+	// connects) in LogInterval; the next interval's first line says how many
+	// were suppressed. Defaults 10 lines a minute.
+	LogLines    int
+	LogInterval time.Duration
 }
 
 // Server is the ADS server. It implements go-control-plane's server callbacks
@@ -51,15 +81,31 @@ type Server struct {
 	trustDomain  string
 	workers      int
 	clock        clock.PassiveClock
-	log          *slog.Logger
 	metrics      *metrics
 	cache        cachev3.SnapshotCache
 	xds          serverv3.Server
 
+	maxStreamsPerConnection uint32
+	maxStreamsPerProxy      int
+	maxMessageBytes         int
+	maxResourceNames        int
+	// logs rate-limits the lines about each proxy, keyed by node ID.
+	logs *logLimiter
+
 	mu      sync.Mutex
-	streams map[int64]*stream
+	streams map[streamKey]*stream
 	proxies map[string]*proxyState // by node ID
 }
+
+// Defaults of the Options limits.
+const (
+	DefaultMaxStreamsPerConnection = 16
+	DefaultMaxStreamsPerProxy      = 8
+	DefaultMaxMessageBytes         = 4 << 20
+	DefaultMaxResourceNames        = 20_000
+	DefaultLogLines                = 10
+	DefaultLogInterval             = time.Minute
+)
 
 // proxyState is a connected proxy and what it was last sent.
 type proxyState struct {
@@ -75,6 +121,8 @@ type proxyState struct {
 	// pushedAt records when each (type, version) was published, for the
 	// convergence metric; guarded by Server.mu.
 	pushedAt map[resource.Type]pushed
+	// publishedAt is when current was published; guarded by Server.mu.
+	publishedAt time.Time
 }
 
 type pushed struct {
@@ -93,9 +141,13 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		trustDomain:  opts.TrustDomain,
 		workers:      opts.Workers,
 		clock:        opts.Clock,
-		log:          opts.Logger,
-		streams:      map[int64]*stream{},
+		streams:      map[streamKey]*stream{},
 		proxies:      map[string]*proxyState{},
+
+		maxStreamsPerConnection: cmp.Or(opts.MaxStreamsPerConnection, DefaultMaxStreamsPerConnection),
+		maxStreamsPerProxy:      cmp.Or(max(opts.MaxStreamsPerProxy, 0), DefaultMaxStreamsPerProxy),
+		maxMessageBytes:         cmp.Or(max(opts.MaxMessageBytes, 0), DefaultMaxMessageBytes),
+		maxResourceNames:        cmp.Or(max(opts.MaxResourceNames, 0), DefaultMaxResourceNames),
 	}
 	if s.trustDomain == "" {
 		s.trustDomain = "cluster.local"
@@ -106,9 +158,12 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	if s.clock == nil {
 		s.clock = clock.RealClock{}
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	s.logs = newLogLimiter(log, s.clock, cmp.Or(max(opts.LogLines, 0), DefaultLogLines),
+		cmp.Or(max(opts.LogInterval, 0), DefaultLogInterval))
 	var err error
 	if s.metrics, err = newMetrics(opts.Registerer); err != nil {
 		return nil, err
@@ -196,7 +251,7 @@ func (s *Server) recompute(ctx context.Context, p *proxyState, memo *versionMemo
 		}
 	}
 	s.metrics.configErrors.Inc()
-	s.log.Error("computing a proxy's configuration failed; it keeps its last good configuration", "proxy", p.proxy.String(), "error", err)
+	s.logs.Log(slog.LevelError, p.nodeID, "computing a proxy's configuration failed; it keeps its last good configuration", "proxy", p.proxy.String(), "error", err)
 	return false, err
 }
 
@@ -219,6 +274,7 @@ func (s *Server) publish(ctx context.Context, p *proxyState, v *versioned, start
 	}
 	s.mu.Lock()
 	p.current = v
+	p.publishedAt = s.clock.Now()
 	for _, typ := range changed {
 		p.pushedAt[typ] = pushed{version: v.versions[typ], at: start}
 	}
@@ -239,6 +295,30 @@ func (s *Server) ConnectedProxies() []ca.Proxy {
 		out = append(out, p.proxy)
 	}
 	return out
+}
+
+// IdentityResources returns what the server last published to a connected
+// proxy of identity id (the most recently published, when several are
+// connected), for the debug endpoint; ok is false when none is connected.
+// Nothing is computed: every proxy of an identity is sent the same
+// configuration, and this is the one the server holds.
+func (s *Server) IdentityResources(id ca.Identity) (Resources, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var latest *proxyState
+	for _, p := range s.proxies {
+		if p.proxy.Identity != id || p.current == nil {
+			continue
+		}
+		if latest == nil || p.publishedAt.After(latest.publishedAt) ||
+			(p.publishedAt.Equal(latest.publishedAt) && p.nodeID < latest.nodeID) {
+			latest = p
+		}
+	}
+	if latest == nil {
+		return nil, false
+	}
+	return latest.current.resources, true
 }
 
 // Resources returns what a connected proxy was last sent, for the debug

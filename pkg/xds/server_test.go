@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -39,22 +40,26 @@ import (
 // proxy is a cluster and a listener whose timeouts carry the mesh's generation
 // (so a test can change it), and the proxy's service certificate and root.
 type mesh struct {
-	t          *testing.T
-	clock      *testingclock.FakeClock
-	ca         *ca.Manager
-	server     *xds.Server
-	registry   *prometheus.Registry
-	addr       string
-	generation atomic.Int64
+	t           testing.TB
+	clock       *testingclock.FakeClock
+	ca          *ca.Manager
+	server      *xds.Server
+	registry    *prometheus.Registry
+	logs        *logBuffer
+	addr        string
+	generation  atomic.Int64
+	configCalls atomic.Int64
 }
 
-func newMesh(t *testing.T) *mesh {
+// newMesh starts the server with the test's clock, logger and registry; opts
+// change its Options further.
+func newMesh(t testing.TB, opts ...func(*xds.Options)) *mesh {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	// The fake clock starts now: the TLS handshakes check certificates
 	// against the real time.
-	m := &mesh{t: t, clock: testingclock.NewFakeClock(time.Now()), registry: prometheus.NewRegistry()}
+	m := &mesh{t: t, clock: testingclock.NewFakeClock(time.Now()), registry: prometheus.NewRegistry(), logs: &logBuffer{}}
 	roots, err := internalca.NewRoot("weft test root", internalca.DefaultRootValidity, m.clock.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -62,11 +67,17 @@ func newMesh(t *testing.T) *mesh {
 	if m.ca, err = ca.NewManager(ca.Options{Signer: internalca.New(roots, m.clock), Clock: m.clock}); err != nil {
 		t.Fatal(err)
 	}
-	m.server, err = xds.NewServer(ctx, xds.Options{
+	o := xds.Options{
 		Config:       m.config,
 		Authenticate: m.ca.VerifyProxyCertificate,
 		Registerer:   m.registry,
-	})
+		Clock:        m.clock,
+		Logger:       slog.New(slog.NewTextHandler(m.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	m.server, err = xds.NewServer(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +107,7 @@ func serviceCertName(id ca.Identity) string { return "service-cert:" + id.String
 func rootCertName(id ca.Identity) string    { return "root-cert-for-mtls-inbound:" + id.String() }
 
 func (m *mesh) config(ctx context.Context, p ca.Proxy) (xds.Resources, error) {
+	m.configCalls.Add(1)
 	cert, err := m.ca.ServiceCertificate(ctx, p.Identity)
 	if err != nil {
 		return nil, err
@@ -119,7 +131,7 @@ func (m *mesh) config(ctx context.Context, p ca.Proxy) (xds.Resources, error) {
 
 // proxy is a data-plane client: a proxy certificate and an mTLS connection.
 type proxy struct {
-	t      *testing.T
+	t      testing.TB
 	proxy  ca.Proxy
 	nodeID string
 	conn   *grpc.ClientConn
@@ -195,7 +207,7 @@ func (p *proxy) request(s *adsStream, typeURL string, names []string, ack *disco
 	}
 }
 
-func recv(t *testing.T, s *adsStream) *discovery.DiscoveryResponse {
+func recv(t testing.TB, s *adsStream) *discovery.DiscoveryResponse {
 	t.Helper()
 	resp, err := recvErr(s)
 	if err != nil {
@@ -405,7 +417,7 @@ func TestPushTouchesOnlyAffectedProxies(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
