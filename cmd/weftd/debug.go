@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/pkg/envoy"
@@ -18,7 +19,9 @@ import (
 //	                                        of that identity, as Envoy's /config_dump
 //	                                        (secrets by name only); 404 when none is
 //	                                        connected
-//	/debug/problems                         the policies the catalog skipped, and why
+//	/debug/problems                         the policies the catalog skipped, and why,
+//	                                        and the proxies whose new configuration
+//	                                        failed validation
 func registerDebug(mux *http.ServeMux, server *xds.Server, mesh *xds.Mesh) {
 	mux.HandleFunc("/debug/proxies", func(w http.ResponseWriter, _ *http.Request) {
 		type proxy struct{ ID, Kind, Namespace, ServiceAccount string }
@@ -59,6 +62,14 @@ func registerDebug(mux *http.ServeMux, server *xds.Server, mesh *xds.Mesh) {
 		var out []string
 		for _, p := range model.Problems {
 			out = append(out, p.String())
+		}
+		for _, c := range server.InvalidConfigs() {
+			keeps := "it keeps its last good configuration"
+			if !c.Serving {
+				keeps = "it has no configuration yet"
+			}
+			out = append(out, fmt.Sprintf("proxy %s: its new configuration fails validation since %s (%s): %s",
+				c.Proxy, c.Since.UTC().Format(time.RFC3339), keeps, c.Error))
 		}
 		writeJSON(w, out)
 	})

@@ -74,6 +74,8 @@ func (s *Server) open(ctx context.Context, id streamKey) error {
 	s.mu.Unlock()
 	s.logs.Log(slog.LevelInfo, nodeID, "proxy connected", "proxy", proxy.String(), "stream", id.id, "delta", id.delta)
 	if needsConfig {
+		// An invalid configuration does not end the stream: the proxy waits,
+		// with none, for the next valid one, and InvalidConfigs reports it.
 		if _, err := s.recompute(ctx, p, nil); err != nil {
 			return status.Errorf(codes.Unavailable, "computing the configuration of %s: %v", proxy, err)
 		}
@@ -125,7 +127,15 @@ func (s *Server) closed(id streamKey) {
 	last := st.proxy.streams == 0
 	if last {
 		delete(s.proxies, st.proxy.nodeID)
+		// Cleared under s.mu, before a reconnecting proxy can register and
+		// publish again, and under cacheMu with gone set, so that a push
+		// that computed this proxyState's configuration does not set it
+		// again (see publish).
+		st.proxy.cacheMu.Lock()
+		st.proxy.gone = true
 		s.cache.ClearSnapshot(st.proxy.nodeID)
+		st.proxy.cacheMu.Unlock()
+		s.clearRejection(st.proxy)
 		s.metrics.connected.Dec()
 	}
 	s.mu.Unlock()

@@ -11,7 +11,16 @@
 //     ConfigFunc the caller supplied (the pure generator in pkg/envoy).
 //  3. The Publisher versions each resource type by the hash of its content, so
 //     identical configuration keeps its version and nothing is sent.
-//  4. go-control-plane's snapshot cache answers the proxies' watches; the
+//  4. A configuration whose content changed is validated (Options.Validate,
+//     by default ValidateEnvoy: Envoy's constraints and closed references)
+//     before it is published. One that fails is not: the proxy keeps its last
+//     good configuration, or gets none, and the failure is counted in
+//     weft_xds_invalid_configs_total, logged once per identity and failure,
+//     and listed by InvalidConfigs until a valid one replaces it.
+//  5. The snapshot is set in go-control-plane's snapshot cache, unless the
+//     proxy disconnected while it was computed: the last stream's close
+//     clears the proxy's snapshot, and nothing sets it again.
+//  6. go-control-plane's snapshot cache answers the proxies' watches; the
 //     stream callbacks here authenticate every stream, confine each proxy to
 //     its own secrets, and turn NACKs into counted, logged, non-repeating events.
 //

@@ -8,6 +8,7 @@ type metrics struct {
 	nacks              *prometheus.CounterVec
 	refusals           *prometheus.CounterVec
 	configErrors       prometheus.Counter
+	invalidConfigs     prometheus.Counter
 	pushSeconds        prometheus.Histogram
 	convergenceSeconds prometheus.Histogram
 	configBytes        prometheus.Histogram
@@ -30,6 +31,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		configErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "weft_xds_config_errors_total", Help: "Proxy configurations that could not be computed.",
 		}),
+		invalidConfigs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weft_xds_invalid_configs_total",
+			Help: "Proxy configurations that failed validation and were not published; each distinct configuration of a proxy counts once.",
+		}),
 		pushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "weft_xds_push_seconds", Help: "Time to compute and publish one proxy's configuration.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
@@ -46,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.connected, m.responses, m.nacks, m.refusals, m.configErrors, m.pushSeconds, m.convergenceSeconds, m.configBytes} {
+	for _, c := range []prometheus.Collector{m.connected, m.responses, m.nacks, m.refusals, m.configErrors, m.invalidConfigs, m.pushSeconds, m.convergenceSeconds, m.configBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
@@ -32,6 +34,9 @@ type versioned struct {
 type versionMemo struct {
 	mu sync.Mutex
 	m  map[*types.Resource]memoized
+
+	// validated memoizes validation (see validate).
+	validated validations
 }
 
 type memoized struct {
@@ -107,6 +112,18 @@ func (v *versioned) snapshot() (*cachev3.Snapshot, error) {
 		s.Resources[index] = cachev3.NewResources(v.versions[typ], items)
 	}
 	return s, nil
+}
+
+// key names v's content: its types and their versions.
+func (v *versioned) key() string {
+	var b strings.Builder
+	for _, typ := range slices.Sorted(maps.Keys(v.versions)) {
+		b.WriteString(typ)
+		b.WriteByte('=')
+		b.WriteString(v.versions[typ])
+		b.WriteByte(';')
+	}
+	return b.String()
 }
 
 // names returns the resource names of one type.

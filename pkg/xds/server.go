@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
 	"sync"
 	"time"
@@ -44,6 +45,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the server's metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// Validate checks a proxy's newly computed configuration, Config's
+	// result, before it is published. A configuration it rejects is not
+	// published: the proxy keeps its last good one (or, with none yet, gets
+	// none), and the failure is counted, logged once and reported by
+	// InvalidConfigs. It is called only for a configuration whose content
+	// changed, once per distinct configuration in a Push, and concurrently.
+	// Default ValidateEnvoy.
+	Validate func(Resources) error
 
 	// The limits below bound what one authenticated proxy can cost weftd.
 	// Zero means the default.
@@ -77,6 +86,7 @@ type Options struct {
 // (see callbacks.go) and serves through its snapshot cache.
 type Server struct {
 	config       ConfigFunc
+	validate     func(Resources) error
 	authenticate func([]*x509.Certificate) (ca.Proxy, error)
 	trustDomain  string
 	workers      int
@@ -95,6 +105,9 @@ type Server struct {
 	mu      sync.Mutex
 	streams map[streamKey]*stream
 	proxies map[string]*proxyState // by node ID
+	// failing are the identities with a proxy whose configuration failed
+	// validation, so that a failure is logged once, not once per proxy.
+	failing map[ca.Identity]*identityFailure
 }
 
 // Defaults of the Options limits.
@@ -123,6 +136,17 @@ type proxyState struct {
 	pushedAt map[resource.Type]pushed
 	// publishedAt is when current was published; guarded by Server.mu.
 	publishedAt time.Time
+	// rejected is the newest configuration, when it failed validation;
+	// guarded by Server.mu.
+	rejected *rejection
+
+	// cacheMu orders publishing the proxy's snapshot with clearing it when
+	// the proxy's last stream closes. gone is set then; it is written with
+	// both Server.mu and cacheMu held, so either suffices to read it. A
+	// proxyState that is gone is never registered again: a reconnecting
+	// proxy gets a new one.
+	cacheMu sync.Mutex
+	gone    bool
 }
 
 type pushed struct {
@@ -137,17 +161,22 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s := &Server{
 		config:       opts.Config,
+		validate:     opts.Validate,
 		authenticate: opts.Authenticate,
 		trustDomain:  opts.TrustDomain,
 		workers:      opts.Workers,
 		clock:        opts.Clock,
 		streams:      map[streamKey]*stream{},
 		proxies:      map[string]*proxyState{},
+		failing:      map[ca.Identity]*identityFailure{},
 
 		maxStreamsPerConnection: cmp.Or(opts.MaxStreamsPerConnection, DefaultMaxStreamsPerConnection),
 		maxStreamsPerProxy:      cmp.Or(max(opts.MaxStreamsPerProxy, 0), DefaultMaxStreamsPerProxy),
 		maxMessageBytes:         cmp.Or(max(opts.MaxMessageBytes, 0), DefaultMaxMessageBytes),
 		maxResourceNames:        cmp.Or(max(opts.MaxResourceNames, 0), DefaultMaxResourceNames),
+	}
+	if s.validate == nil {
+		s.validate = ValidateEnvoy
 	}
 	if s.trustDomain == "" {
 		s.trustDomain = "cluster.local"
@@ -185,6 +214,9 @@ type PushResult struct {
 	// Failed proxies' configuration could not be computed; they keep their last
 	// good configuration.
 	Failed int
+	// Invalid proxies' new configuration failed validation (Options.Validate);
+	// they keep their last good configuration. InvalidConfigs lists them.
+	Invalid int
 }
 
 // Push recomputes the connected proxies that affected selects and publishes
@@ -212,13 +244,15 @@ func (s *Server) Push(ctx context.Context, affected func(ca.Proxy) bool) PushRes
 		go func() {
 			defer wg.Done()
 			for p := range next {
-				updated, err := s.recompute(ctx, p, &memo)
+				out, err := s.recompute(ctx, p, &memo)
 				mu.Lock()
 				switch {
 				case err != nil:
 					result.Failed++
-				case updated:
+				case out == updated:
 					result.Updated++
+				case out == invalid:
+					result.Invalid++
 				}
 				mu.Unlock()
 			}
@@ -232,9 +266,23 @@ func (s *Server) Push(ctx context.Context, affected func(ca.Proxy) bool) PushRes
 	return result
 }
 
-// recompute computes p's configuration and publishes it if it changed. On
-// error the last good configuration keeps serving.
-func (s *Server) recompute(ctx context.Context, p *proxyState, memo *versionMemo) (bool, error) {
+// outcome is what recomputing a proxy's configuration did.
+type outcome int
+
+const (
+	// unchanged: nothing was published, the configuration being the same, or
+	// the proxy gone.
+	unchanged outcome = iota
+	// updated: a new configuration was published.
+	updated
+	// invalid: the new configuration failed validation and was not published.
+	invalid
+)
+
+// recompute computes p's configuration and publishes it if it changed and is
+// valid. On error, or when it is invalid, the last good configuration keeps
+// serving.
+func (s *Server) recompute(ctx context.Context, p *proxyState, memo *versionMemo) (outcome, error) {
 	p.publish.Lock()
 	defer p.publish.Unlock()
 	start := s.clock.Now()
@@ -242,21 +290,27 @@ func (s *Server) recompute(ctx context.Context, p *proxyState, memo *versionMemo
 	if err == nil {
 		var v *versioned
 		if v, err = version(res, memo); err == nil {
-			var updated bool
-			updated, err = s.publish(ctx, p, v, start)
+			var out outcome
+			out, err = s.publish(ctx, p, v, start, memo)
 			s.metrics.pushSeconds.Observe(s.clock.Since(start).Seconds())
 			if err == nil {
-				return updated, nil
+				return out, nil
 			}
 		}
 	}
 	s.metrics.configErrors.Inc()
 	s.logs.Log(slog.LevelError, p.nodeID, "computing a proxy's configuration failed; it keeps its last good configuration", "proxy", p.proxy.String(), "error", err)
-	return false, err
+	return unchanged, err
 }
 
-func (s *Server) publish(ctx context.Context, p *proxyState, v *versioned, start time.Time) (bool, error) {
+// publish validates v if its content differs from what p was last sent, and
+// publishes it if it is valid and p is still connected.
+func (s *Server) publish(ctx context.Context, p *proxyState, v *versioned, start time.Time, memo *versionMemo) (outcome, error) {
 	s.mu.Lock()
+	if p.gone {
+		s.mu.Unlock()
+		return unchanged, nil
+	}
 	var changed []resource.Type
 	for typ, ver := range v.versions {
 		if p.current == nil || p.current.versions[typ] != ver {
@@ -264,26 +318,54 @@ func (s *Server) publish(ctx context.Context, p *proxyState, v *versioned, start
 		}
 	}
 	removed := p.current != nil && len(p.current.versions) != len(v.versions)
-	s.mu.Unlock()
 	if len(changed) == 0 && !removed {
-		return false, nil
+		// Back to, or still at, what the proxy was sent: a failure of a
+		// configuration computed in between no longer matters.
+		s.clearRejection(p)
+		s.mu.Unlock()
+		return unchanged, nil
+	}
+	// The content validated last time and rejected is not validated again.
+	again := p.rejected != nil && maps.Equal(p.rejected.versions, v.versions)
+	s.mu.Unlock()
+	if again {
+		return invalid, nil
 	}
 	snap, err := v.snapshot()
 	if err != nil {
-		return false, err
+		return unchanged, err
+	}
+	if err := memo.validate(v, s.validate); err != nil {
+		s.reject(p, v, err)
+		return invalid, nil
 	}
 	s.mu.Lock()
+	if p.gone {
+		s.mu.Unlock()
+		return unchanged, nil
+	}
 	p.current = v
 	p.publishedAt = s.clock.Now()
 	for _, typ := range changed {
 		p.pushedAt[typ] = pushed{version: v.versions[typ], at: start}
 	}
+	s.clearRejection(p)
 	s.mu.Unlock()
 	s.metrics.configBytes.Observe(float64(v.bytes))
-	if err := s.cache.SetSnapshot(ctx, p.nodeID, snap); err != nil {
-		return false, fmt.Errorf("publishing the snapshot of %s: %w", p.proxy, err)
+
+	p.cacheMu.Lock()
+	defer p.cacheMu.Unlock()
+	if p.gone {
+		// The proxy's last stream closed while this was computed, and closed
+		// cleared its snapshot: setting it again would keep it in the cache
+		// for good (node IDs are per pod). A reconnected proxy has a new
+		// proxyState, which publishes its own.
+		return unchanged, nil
 	}
-	return true, nil
+	if err := s.cache.SetSnapshot(ctx, p.nodeID, snap); err != nil {
+		return unchanged, fmt.Errorf("publishing the snapshot of %s: %w", p.proxy, err)
+	}
+	return updated, nil
 }
 
 // ConnectedProxies returns the proxies with an open stream.

@@ -16,6 +16,7 @@ import (
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -37,8 +38,10 @@ import (
 )
 
 // mesh is an ADS server on loopback with a real CA. Its configuration for a
-// proxy is a cluster and a listener whose timeouts carry the mesh's generation
-// (so a test can change it), and the proxy's service certificate and root.
+// proxy is a cluster and a listener that proxies TCP to it, whose timeouts
+// carry the mesh's generation (so a test can change it), and the proxy's
+// service certificate and root. It passes Envoy's validation unless dangling
+// is set, which points the listener at a cluster that does not exist.
 type mesh struct {
 	t           testing.TB
 	clock       *testingclock.FakeClock
@@ -48,6 +51,7 @@ type mesh struct {
 	logs        *logBuffer
 	addr        string
 	generation  atomic.Int64
+	dangling    atomic.Bool
 	configCalls atomic.Int64
 }
 
@@ -113,10 +117,21 @@ func (m *mesh) config(ctx context.Context, p ca.Proxy) (xds.Resources, error) {
 		return nil, err
 	}
 	timeout := durationpb.New(time.Duration(1+m.generation.Load()) * time.Second)
+	upstream := "bookstore"
+	if m.dangling.Load() {
+		upstream = "no-such-cluster"
+	}
+	tcp, err := anypb.New(&tcpproxy.TcpProxy{StatPrefix: "outbound", ClusterSpecifier: &tcpproxy.TcpProxy_Cluster{Cluster: upstream}})
+	if err != nil {
+		return nil, err
+	}
 	return xds.Resources{
 		resource.ClusterType: {&cluster.Cluster{Name: "bookstore", ConnectTimeout: timeout}},
 		resource.ListenerType: {&listener.Listener{Name: "outbound-listener", ListenerFiltersTimeout: timeout,
-			Address: &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{Address: "0.0.0.0", PortSpecifier: &core.SocketAddress_PortValue{PortValue: 15001}}}}}},
+			Address: &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{Address: "0.0.0.0", PortSpecifier: &core.SocketAddress_PortValue{PortValue: 15001}}}},
+			FilterChains: []*listener.FilterChain{{Name: "outbound", Filters: []*listener.Filter{
+				{Name: "envoy.filters.network.tcp_proxy", ConfigType: &listener.Filter_TypedConfig{TypedConfig: tcp}},
+			}}}}},
 		resource.SecretType: {
 			&tlsv3.Secret{Name: serviceCertName(p.Identity), Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
 				CertificateChain: &core.DataSource{Specifier: &core.DataSource_InlineBytes{InlineBytes: cert.CertChainPEM}},
