@@ -2,7 +2,8 @@ package catalog
 
 import (
 	"slices"
-	"strconv"
+
+	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
 // grant is one TrafficTarget resolved: its sources may reach its destination's
@@ -28,32 +29,33 @@ func (b *builder) buildGrants() {
 			continue
 		}
 		obj := ObjectRef{"TrafficTarget", tt.Namespace, tt.Name}
+		refused := b.refuse(obj, rules.TrafficTarget(tt), map[string]string{"spec.sources": "source", "spec.rules": "rule"})
+		if refused.whole {
+			continue
+		}
 		d := tt.Spec.Destination
-		if d.Kind != "ServiceAccount" {
-			b.problems.add(obj, "spec.destination.kind", "kind %q is not ServiceAccount; TrafficTarget skipped", d.Kind)
-			continue
-		}
 		dest := Identity{orDefault(d.Namespace, tt.Namespace), d.Name}
-		if dest.Namespace != tt.Namespace {
-			b.problems.add(obj, "spec.destination.namespace", "the destination %s is not in the TrafficTarget's namespace; TrafficTarget skipped", dest)
-			continue
-		}
 		if !b.identities[dest] {
 			b.problems.add(obj, "spec.destination.name", "service account %s does not exist; TrafficTarget skipped", dest)
 			continue
 		}
 		g := grant{policy: obj}
-		srcs := make([]subject, len(tt.Spec.Sources))
+		var srcs []subject
 		for i, s := range tt.Spec.Sources {
-			srcs[i] = subject{s.Kind, s.Namespace, s.Name}
+			if !refused.skips("spec.sources", i) {
+				srcs = append(srcs, subject{i, s.Namespace, s.Name})
+			}
 		}
-		g.sources = b.sourceAccounts(obj, tt.Namespace, srcs)
+		g.sources = b.sourceAccounts(obj, srcs)
 		if len(g.sources) == 0 {
 			b.problems.add(obj, "spec.sources", "no valid source; TrafficTarget skipped")
 			continue
 		}
 		slices.SortFunc(g.sources, compareIdentities)
 		for i, rule := range tt.Spec.Rules {
+			if refused.skips("spec.rules", i) {
+				continue
+			}
 			field := fieldIndex("spec.rules", i, "")
 			ref := ObjectRef{rule.Kind, tt.Namespace, rule.Name}
 			switch rule.Kind {
@@ -84,8 +86,6 @@ func (b *builder) buildGrants() {
 				for _, p := range ports {
 					g.tcpPorts[p] = true
 				}
-			default:
-				b.problems.add(obj, field+".kind", "kind %q is neither HTTPRouteGroup nor TCPRoute; rule skipped", rule.Kind)
 			}
 		}
 		if len(g.http) == 0 && !g.tcpAll && len(g.tcpPorts) == 0 {
@@ -102,21 +102,22 @@ func (b *builder) buildGrants() {
 	}
 }
 
-// subject is a policy's source as SMI and OSM write it.
-type subject struct{ kind, namespace, name string }
+// subject is a policy's source service account that passed the policy's rule,
+// with its index in spec.sources.
+type subject struct {
+	index           int
+	namespace, name string
+}
 
-// sourceAccounts resolves a policy's spec.sources to the existing service
-// accounts they name (namespace defaulting to ns), without duplicates; each
-// source of another kind, or naming no service account, is a Problem.
-func (b *builder) sourceAccounts(obj ObjectRef, ns string, sources []subject) []Identity {
+// sourceAccounts resolves a policy's sources to the existing service accounts
+// they name, without duplicates; each naming no service account is a Problem.
+func (b *builder) sourceAccounts(obj ObjectRef, sources []subject) []Identity {
 	var out []Identity
-	for i, s := range sources {
-		id := Identity{orDefault(s.namespace, ns), s.name}
+	for _, s := range sources {
+		id := Identity{s.namespace, s.name}
 		switch {
-		case s.kind != "ServiceAccount":
-			b.problems.add(obj, fieldIndex("spec.sources", i, "kind"), "kind %q is not ServiceAccount; source skipped", s.kind)
 		case !b.identities[id]:
-			b.problems.add(obj, fieldIndex("spec.sources", i, "name"), "service account %s does not exist; source skipped", id)
+			b.problems.add(obj, fieldIndex("spec.sources", s.index, "name"), "service account %s does not exist; source skipped", id)
 		case !slices.Contains(out, id):
 			out = append(out, id)
 		}
@@ -131,7 +132,8 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// tcpRoutes are the TCPRoutes' valid ports; nil (not empty) means every port.
+// tcpRoutes are the TCPRoutes' valid ports (rules.TCPRoute skips the others);
+// nil (not empty) means every port.
 func (b *builder) tcpRoutes() map[ObjectRef][]int32 {
 	out := map[ObjectRef][]int32{}
 	for _, r := range b.state.TCPRoutes {
@@ -139,13 +141,15 @@ func (b *builder) tcpRoutes() map[ObjectRef][]int32 {
 			continue
 		}
 		ref := ObjectRef{"TCPRoute", r.Namespace, r.Name}
+		refused := b.refuse(ref, rules.TCPRoute(r), map[string]string{"spec.matches.ports": "port"})
+		if refused.whole {
+			continue
+		}
 		var ports []int32
 		for i, p := range r.Spec.Matches.Ports {
-			if p < 1 || p > 65535 {
-				b.problems.add(ref, fieldIndex("spec.matches.ports", i, ""), "port %s is out of range; skipped", strconv.Itoa(p))
-				continue
+			if !refused.skips("spec.matches.ports", i) {
+				ports = append(ports, int32(p))
 			}
-			ports = append(ports, int32(p))
 		}
 		if ports == nil && len(r.Spec.Matches.Ports) > 0 {
 			ports = []int32{} // every listed port was invalid: allow none

@@ -18,7 +18,6 @@ func Build(s *state.State) *Model {
 	}
 	b := &builder{
 		state:      s,
-		settings:   settingsFrom(s.MeshConfig),
 		monitored:  map[string]bool{},
 		identities: map[Identity]bool{},
 		pods:       map[podKey]*corev1.Pod{},
@@ -29,6 +28,7 @@ func Build(s *state.State) *Model {
 		b.problems.add(ObjectRef{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}, "",
 			"not read%s: %s", fromFile(r.Source), r.Reason)
 	}
+	b.settings = b.settingsFrom(s.MeshConfig)
 	b.indexNamespaces()
 	b.indexIdentities()
 	b.buildServices()

@@ -10,7 +10,10 @@
 //  4. IngressBackend rules with their sources resolved, Egress rules and
 //     egress passthrough;
 //  5. Problems: every piece of input skipped, and why, so that it can become a
-//     status condition and an event;
+//     status condition and an event. What admission refuses is decided by the
+//     webhook's own functions (pkg/validation/rules), which the catalog calls on
+//     every object it reads: their errors become problems with the webhook's
+//     field path and message, and skip the object or the element at fault;
 //  6. a hash per identity of everything its proxies depend on, so that
 //     ChangedIdentities tells the generator which proxies a change touched.
 //

@@ -1,57 +1,56 @@
 package catalog
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 
-	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
-// buildEgress resolves Egress policies (when the feature flag is on). Sources
-// must be mesh service accounts; hosts and CIDRs need at least one valid port.
+// buildEgress resolves Egress policies (when the feature flag is on), skipping
+// what rules.Egress refuses: a source, host, IP range or port on its own, the
+// policy for any other fault. Sources must be mesh service accounts; hosts and
+// CIDRs need at least one valid port.
 func (b *builder) buildEgress() {
 	for _, e := range oldestFirst(b.state.Egresses) {
 		if !b.monitored[e.Namespace] {
 			continue
 		}
 		obj := ObjectRef{"Egress", e.Namespace, e.Name}
+		refused := b.refuse(obj, rules.Egress(e), map[string]string{
+			"spec.sources": "source", "spec.hosts": "host", "spec.ipAddresses": "IP range", "spec.ports": "port"})
+		if refused.whole {
+			continue
+		}
 		if !b.settings.Features.EnableEgressPolicy {
 			b.problems.add(obj, "", "MeshConfig featureFlags.enableEgressPolicy is off; Egress ignored")
 			continue
 		}
 		rule := &EgressRule{Policy: obj}
-		srcs := make([]subject, len(e.Spec.Sources))
+		var srcs []subject
 		for i, s := range e.Spec.Sources {
-			srcs[i] = subject{s.Kind, s.Namespace, s.Name}
-		}
-		rule.Sources = b.sourceAccounts(obj, e.Namespace, srcs)
-		for i, h := range e.Spec.Hosts {
-			if err := rules.EgressHost(h); err != nil {
-				b.problems.add(obj, fieldIndex("spec.hosts", i, ""), "host %q: %v; skipped", h, err)
-				continue
+			if !refused.skips("spec.sources", i) {
+				srcs = append(srcs, subject{i, s.Namespace, s.Name})
 			}
-			rule.Hosts = append(rule.Hosts, strings.ToLower(h))
+		}
+		rule.Sources = b.sourceAccounts(obj, srcs)
+		for i, h := range e.Spec.Hosts {
+			if !refused.skips("spec.hosts", i) {
+				rule.Hosts = append(rule.Hosts, strings.ToLower(h))
+			}
 		}
 		for i, c := range e.Spec.IPAddresses {
-			p, ok := parseCIDR(c)
-			if !ok {
-				b.problems.add(obj, fieldIndex("spec.ipAddresses", i, ""), "%q is not a CIDR; skipped", c)
-				continue
+			// rules.Egress refused what does not parse.
+			if p, err := netip.ParsePrefix(c); err == nil && !refused.skips("spec.ipAddresses", i) {
+				rule.IPRanges = append(rule.IPRanges, p.Masked())
 			}
-			rule.IPRanges = append(rule.IPRanges, p)
 		}
 		for i, p := range e.Spec.Ports {
-			proto := strings.ToLower(p.Protocol)
-			switch {
-			case p.Number < 1 || p.Number > 65535:
-				b.problems.add(obj, fieldIndex("spec.ports", i, "number"), "port %d is out of range; skipped", p.Number)
-				continue
-			case proto != policyv1alpha1.ProtocolHTTP && proto != policyv1alpha1.ProtocolHTTPS && proto != policyv1alpha1.ProtocolTCP:
-				b.problems.add(obj, fieldIndex("spec.ports", i, "protocol"), "protocol %q is not http, https or tcp; skipped", p.Protocol)
+			if refused.skips("spec.ports", i) {
 				continue
 			}
-			pp := PolicyPort{Number: int32(p.Number), Protocol: proto}
+			pp := PolicyPort{Number: int32(p.Number), Protocol: p.Protocol}
 			if !slices.Contains(rule.Ports, pp) {
 				rule.Ports = append(rule.Ports, pp)
 			}

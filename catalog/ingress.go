@@ -3,17 +3,19 @@ package catalog
 import (
 	"net/netip"
 	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
+	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
 // buildIngress resolves IngressBackends (when the feature flag is on): one rule
 // per backend, with Service sources turned into their endpoints' addresses,
-// AuthenticatedPrincipals into certificate names and IPRanges into CIDRs. A
-// backend port taken by an older IngressBackend is skipped.
+// AuthenticatedPrincipals into certificate names and IPRanges into CIDRs. What
+// rules.IngressBackend refuses is skipped: a source or a backend on its own,
+// the policy for any other fault. A backend port taken by an older
+// IngressBackend is skipped.
 func (b *builder) buildIngress() {
 	taken := map[ServiceRef]map[int32]ObjectRef{}
 	for _, ib := range oldestFirst(b.state.IngressBackends) {
@@ -21,6 +23,10 @@ func (b *builder) buildIngress() {
 			continue
 		}
 		obj := ObjectRef{"IngressBackend", ib.Namespace, ib.Name}
+		refused := b.refuse(obj, rules.IngressBackend(ib), map[string]string{"spec.sources": "source", "spec.backends": "backend"})
+		if refused.whole {
+			continue
+		}
 		if !b.settings.Features.EnableIngressBackendPolicy {
 			b.problems.add(obj, "", "MeshConfig featureFlags.enableIngressBackendPolicy is off; IngressBackend ignored")
 			continue
@@ -29,16 +35,18 @@ func (b *builder) buildIngress() {
 		var principals []string
 		var services []ServiceRef
 		for i, src := range ib.Spec.Sources {
-			field := fieldIndex("spec.sources", i, "")
+			if refused.skips("spec.sources", i) {
+				continue
+			}
 			switch src.Kind {
 			case policyv1alpha1.KindService:
-				ref := ServiceRef{orDefault(src.Namespace, ib.Namespace), src.Name}
+				ref := ServiceRef{src.Namespace, src.Name}
 				svc := b.services[ref]
 				if svc == nil {
 					svc = b.outside[ref]
 				}
 				if svc == nil {
-					b.problems.add(obj, field+".name", "service %s does not exist; source skipped", ref)
+					b.problems.add(obj, fieldIndex("spec.sources", i, "name"), "service %s does not exist; source skipped", ref)
 					continue
 				}
 				services = append(services, ref)
@@ -48,20 +56,12 @@ func (b *builder) buildIngress() {
 					}
 				}
 			case policyv1alpha1.KindAuthenticatedPrincipal:
-				if strings.TrimSpace(src.Name) == "" {
-					b.problems.add(obj, field+".name", "empty principal; source skipped")
-					continue
-				}
 				principals = append(principals, src.Name)
 			case policyv1alpha1.KindIPRange:
-				p, ok := parseCIDR(src.Name)
-				if !ok {
-					b.problems.add(obj, field+".name", "%q is not a CIDR; source skipped", src.Name)
-					continue
+				// rules.IngressBackend refused what does not parse.
+				if p, err := netip.ParsePrefix(src.Name); err == nil {
+					ranges = append(ranges, p.Masked())
 				}
-				ranges = append(ranges, p)
-			default:
-				b.problems.add(obj, field+".kind", "kind %q is not Service, AuthenticatedPrincipal or IPRange; source skipped", src.Kind)
 			}
 		}
 		if len(ranges) == 0 && len(principals) == 0 && len(services) == 0 {
@@ -73,6 +73,9 @@ func (b *builder) buildIngress() {
 		slices.Sort(principals)
 		principals = slices.Compact(principals)
 		for i, be := range ib.Spec.Backends {
+			if refused.skips("spec.backends", i) {
+				continue
+			}
 			field := fieldIndex("spec.backends", i, "")
 			ref := ServiceRef{ib.Namespace, be.Name}
 			svc := b.services[ref]
@@ -80,16 +83,9 @@ func (b *builder) buildIngress() {
 				b.problems.add(obj, field+".name", "service %s does not exist; backend skipped", ref)
 				continue
 			}
-			port, ok := backendPort(svc, int32(min(max(be.Port.Number, 0), 65536)))
+			port, ok := backendPort(svc, int32(be.Port.Number))
 			if !ok {
 				b.problems.add(obj, field+".port.number", "service %s has no port %d; backend skipped", ref, be.Port.Number)
-				continue
-			}
-			proto := strings.ToLower(orDefault(be.Port.Protocol, policyv1alpha1.ProtocolHTTP))
-			switch proto {
-			case policyv1alpha1.ProtocolHTTP, policyv1alpha1.ProtocolHTTPS, policyv1alpha1.ProtocolTCP, policyv1alpha1.ProtocolGRPC:
-			default:
-				b.problems.add(obj, field+".port.protocol", "protocol %q is not http, https, tcp or grpc; backend skipped", be.Port.Protocol)
 				continue
 			}
 			if taken[ref] == nil {
@@ -101,7 +97,7 @@ func (b *builder) buildIngress() {
 			}
 			taken[ref][port.Port] = obj
 			b.ingress = append(b.ingress, &IngressRule{
-				Policy: obj, Backend: ref, Port: port, Protocol: proto,
+				Policy: obj, Backend: ref, Port: port, Protocol: be.Port.Protocol,
 				SkipClientCertValidation: be.TLS.SkipClientCertValidation,
 				SNIHosts:                 slices.Clone(be.TLS.SNIHosts),
 				SourceIPRanges:           ranges, SourcePrincipals: principals, SourceServices: services,
@@ -143,17 +139,6 @@ func (b *builder) policyMatches(obj ObjectRef, refs []corev1.TypedLocalObjectRef
 		out = append(out, g.matches...)
 	}
 	return out
-}
-
-func parseCIDR(s string) (netip.Prefix, bool) {
-	s = strings.TrimSpace(s)
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Masked(), true
-	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return netip.PrefixFrom(a, a.BitLen()), true
-	}
-	return netip.Prefix{}, false
 }
 
 func sortedPrefixes(ps []netip.Prefix) []netip.Prefix {

@@ -2,7 +2,8 @@ package catalog
 
 import (
 	"cmp"
-	"strings"
+
+	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
 // ClusterDomain is the DNS domain of the cluster's Services.
@@ -51,31 +52,11 @@ func (o ObjectRef) String() string {
 	return o.Kind + " " + o.Namespace + "/" + o.Name
 }
 
-// resolveService reads a service name as SMI and OSM users write it: "name"
-// (in namespace ns), "name.namespace", "name.namespace.svc" or the full DNS name
-// "name.namespace.svc.cluster.local". It reports false for an empty or
+// resolveService reads a service name as SMI and OSM users write it
+// (rules.ServiceName): "name" (in namespace ns), "name.namespace",
+// "name.namespace.svc" or the full DNS name. It reports false for an empty or
 // malformed name.
 func resolveService(name, ns string) (ServiceRef, bool) {
-	name = strings.TrimSuffix(strings.TrimSpace(name), ".")
-	if name == "" {
-		return ServiceRef{}, false
-	}
-	parts := strings.Split(name, ".")
-	for _, p := range parts {
-		if p == "" {
-			return ServiceRef{}, false
-		}
-	}
-	switch {
-	case len(parts) == 1:
-		if ns == "" {
-			return ServiceRef{}, false
-		}
-		return ServiceRef{Namespace: ns, Name: parts[0]}, true
-	case len(parts) == 2:
-		return ServiceRef{Namespace: parts[1], Name: parts[0]}, true
-	case parts[2] == "svc":
-		return ServiceRef{Namespace: parts[1], Name: parts[0]}, true
-	}
-	return ServiceRef{}, false
+	namespace, service, ok := rules.ServiceName(name, ns)
+	return ServiceRef{Namespace: namespace, Name: service}, ok
 }

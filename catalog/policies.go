@@ -2,18 +2,20 @@ package catalog
 
 import (
 	"slices"
-	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
 // attachUpstreamTrafficSettings attaches each UpstreamTrafficSetting to the
-// Service its host names (in its own namespace). One host takes one setting: the
-// oldest wins, later ones are skipped. A host that is no mesh Service is kept
-// only if an Egress match names the setting (an external host's limits).
+// Service its host names (in its own namespace), skipping what
+// rules.UpstreamTrafficSetting refuses (a route on its own, the setting for
+// any other fault). One host takes one setting: the oldest wins, later ones
+// are skipped. A host that is no mesh Service is kept only if an Egress match
+// names the setting (an external host's limits).
 func (b *builder) attachUpstreamTrafficSettings() {
 	b.uts = map[ObjectRef]*UpstreamTrafficSetting{}
 	named := map[ObjectRef]bool{}
@@ -27,26 +29,27 @@ func (b *builder) attachUpstreamTrafficSettings() {
 			}
 		}
 	}
-	hosts := map[string]ObjectRef{}
+	// One host takes one setting, the oldest: the webhook's counterpart is
+	// its check for a second claim (pkg/validation's hostClaims), in the same
+	// words (rules.HostClaimed) and by the same key (rules.UpstreamHost).
+	claims := map[string]ObjectRef{}
 	for _, u := range oldestFirst(b.state.UpstreamTrafficSettings) {
 		if !b.monitored[u.Namespace] {
 			continue
 		}
 		obj := ObjectRef{"UpstreamTrafficSetting", u.Namespace, u.Name}
-		host := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(u.Spec.Host), "."))
-		if host == "" {
-			b.problems.add(obj, "spec.host", "empty host; skipped")
+		refused := b.refuse(obj, rules.UpstreamTrafficSetting(u), map[string]string{"spec.httpRoutes": "route"})
+		if refused.whole {
 			continue
 		}
-		ref, isName := resolveService(host, u.Namespace)
+		host := u.Spec.Host
+		claim := rules.UpstreamHost(host, u.Namespace)
+		if prev, taken := claims[claim]; taken {
+			b.refuse(obj, field.ErrorList{rules.HostClaimed(host, prev.Namespace, prev.Name)}, nil)
+			continue
+		}
+		ref, _ := resolveService(host, u.Namespace)
 		svc := b.services[ref]
-		if isName && svc != nil {
-			host = ref.FQDN()
-		}
-		if prev, taken := hosts[host]; taken {
-			b.problems.add(obj, "spec.host", "%s already sets host %s; skipped", prev, host)
-			continue
-		}
 		setting := &UpstreamTrafficSetting{Policy: obj, Spec: u.Spec}
 		switch {
 		case svc != nil && ref.Namespace != u.Namespace:
@@ -58,34 +61,23 @@ func (b *builder) attachUpstreamTrafficSettings() {
 			b.problems.add(obj, "spec.host", "host %s is no mesh service and no Egress names the setting; skipped", host)
 			continue
 		}
-		setting.Spec.HTTPRoutes = b.rateLimitedRoutes(obj, u.Spec.HTTPRoutes)
-		hosts[host] = obj
+		// A copy without the routes the rule refused; the State's object stays as it is.
+		setting.Spec.HTTPRoutes = nil
+		for i, r := range u.Spec.HTTPRoutes {
+			if !refused.skips("spec.httpRoutes", i) {
+				setting.Spec.HTTPRoutes = append(setting.Spec.HTTPRoutes, r)
+			}
+		}
+		claims[claim] = obj
 		b.uts[obj] = setting
 	}
 }
 
-// rateLimitedRoutes returns a copy of a setting's per-path routes without those
-// whose path regular expression Envoy would refuse, each a problem.
-func (b *builder) rateLimitedRoutes(obj ObjectRef, routes []policyv1alpha1.HTTPRouteSpec) []policyv1alpha1.HTTPRouteSpec {
-	var out []policyv1alpha1.HTTPRouteSpec
-	for i, r := range routes {
-		field := fieldIndex("spec.httpRoutes", i, "path")
-		if r.Path == "" {
-			b.problems.add(obj, field, "empty path; route skipped")
-			continue
-		}
-		if err := rules.EnvoyRegex(r.Path); err != nil {
-			b.problems.add(obj, field, "%q: %v; route skipped", r.Path, err)
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-// buildRetries resolves Retry policies (when the feature flag is on): the
-// source is a service account of the Retry's namespace, the destinations are
-// mesh Services. One source and destination take one policy: the oldest wins.
+// buildRetries resolves Retry policies (when the feature flag is on), skipping
+// what rules.Retry refuses (a destination on its own, the policy for any other
+// fault): the source is a service account of the Retry's namespace, the
+// destinations are mesh Services. One source and destination take one policy:
+// the oldest wins.
 func (b *builder) buildRetries() {
 	b.retries = map[Identity]map[ServiceRef]*RetryPolicy{}
 	for _, r := range oldestFirst(b.state.Retries) {
@@ -93,49 +85,34 @@ func (b *builder) buildRetries() {
 			continue
 		}
 		obj := ObjectRef{"Retry", r.Namespace, r.Name}
+		refused := b.refuse(obj, rules.Retry(r), map[string]string{"spec.destinations": "destination"})
+		if refused.whole {
+			continue
+		}
 		if !b.settings.Features.EnableRetryPolicy {
 			b.problems.add(obj, "", "MeshConfig featureFlags.enableRetryPolicy is off; Retry ignored")
 			continue
 		}
 		spec := r.Spec
-		src := Identity{orDefault(spec.Source.Namespace, r.Namespace), spec.Source.Name}
-		switch {
-		case spec.Source.Kind != "ServiceAccount":
-			b.problems.add(obj, "spec.source.kind", "kind %q is not ServiceAccount; Retry skipped", spec.Source.Kind)
-			continue
-		case src.Namespace != r.Namespace:
-			b.problems.add(obj, "spec.source.namespace", "the source %s is not in the Retry's namespace; Retry skipped", src)
-			continue
-		case !b.identities[src]:
+		src := Identity{spec.Source.Namespace, spec.Source.Name}
+		if !b.identities[src] {
 			b.problems.add(obj, "spec.source.name", "service account %s does not exist; Retry skipped", src)
-			continue
-		case strings.TrimSpace(spec.RetryPolicy.RetryOn) == "":
-			b.problems.add(obj, "spec.retryPolicy.retryOn", "empty; Retry skipped")
 			continue
 		}
 		policy := &RetryPolicy{Policy: obj, RetryOn: spec.RetryPolicy.RetryOn, NumRetries: spec.RetryPolicy.NumRetries}
 		if d := spec.RetryPolicy.PerTryTimeout; d != nil {
-			if d.Duration < 0 {
-				b.problems.add(obj, "spec.retryPolicy.perTryTimeout", "negative; Retry skipped")
-				continue
-			}
 			policy.PerTryTimeout = d.Duration
 		}
 		if d := spec.RetryPolicy.RetryBackoffBaseInterval; d != nil {
-			if d.Duration < 0 {
-				b.problems.add(obj, "spec.retryPolicy.retryBackoffBaseInterval", "negative; Retry skipped")
-				continue
-			}
 			policy.BackoffBaseInterval = d.Duration
 		}
 		for i, d := range spec.Destinations {
-			ref := ServiceRef{orDefault(d.Namespace, r.Namespace), d.Name}
-			field := fieldIndex("spec.destinations", i, "")
-			switch {
-			case d.Kind != "Service":
-				b.problems.add(obj, field+".kind", "kind %q is not Service; destination skipped", d.Kind)
+			if refused.skips("spec.destinations", i) {
 				continue
-			case b.services[ref] == nil:
+			}
+			ref := ServiceRef{d.Namespace, d.Name}
+			field := fieldIndex("spec.destinations", i, "")
+			if b.services[ref] == nil {
 				b.problems.add(obj, field+".name", "service %s does not exist; destination skipped", ref)
 				continue
 			}

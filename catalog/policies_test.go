@@ -60,10 +60,12 @@ func TestIngressBackends(t *testing.T) {
 	}{
 		{"a missing backend service is skipped", "[{name: nope, port: {number: 80, protocol: http}}]", "[{kind: IPRange, name: 10.0.0.0/8}]", 0, "service b/nope does not exist"},
 		{"a port the backend lacks is skipped", "[{name: web, port: {number: 81, protocol: http}}]", "[{kind: IPRange, name: 10.0.0.0/8}]", 0, "has no port 81"},
-		{"an unknown protocol is skipped", "[{name: web, port: {number: 80, protocol: udp}}]", "[{kind: IPRange, name: 10.0.0.0/8}]", 0, `protocol "udp"`},
+		{"an unknown protocol is skipped", "[{name: web, port: {number: 80, protocol: udp}}]", "[{kind: IPRange, name: 10.0.0.0/8}]", 0, `Unsupported value: "udp"`},
 		{"a bad CIDR leaves no source", "[{name: web, port: {number: 80, protocol: http}}]", "[{kind: IPRange, name: 10.0.0.0/33}]", 0, "no valid source"},
 		{"a missing source service is skipped, the others stay", "[{name: web, port: {number: 80, protocol: http}}]",
-			"[{kind: Service, name: gone, namespace: x}, {kind: IPRange, name: 10.0.0.1}]", 1, "service x/gone does not exist"},
+			"[{kind: Service, name: gone, namespace: x}, {kind: IPRange, name: 10.0.0.1/32}]", 1, "service x/gone does not exist"},
+		{"a bare address is no CIDR, as OSM had it", "[{name: web, port: {number: 80, protocol: http}}]",
+			"[{kind: IPRange, name: 10.0.0.1}, {kind: IPRange, name: 10.0.0.0/8}]", 1, `spec.sources[0].name: Invalid value: "10.0.0.1": must be a CIDR such as 10.0.0.0/8; source skipped`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := build(t, apps, ingressBackend("ib", tc.backends, tc.sources))
@@ -137,7 +139,7 @@ func TestEgressHosts(t *testing.T) {
 		name:  "a lone star is refused, pointing to egress passthrough",
 		hosts: `["*"]`,
 		problems: []string{
-			`Egress a/e: spec.hosts[0]: host "*": a lone "*" would allow every host on these ports; to allow egress to any destination, turn on egress passthrough (MeshConfig spec.traffic.enableEgress) instead; skipped`,
+			`Egress a/e: spec.hosts[0]: Invalid value: "*": a lone "*" would allow every host on these ports; to allow egress to any destination, turn on egress passthrough (MeshConfig spec.traffic.enableEgress) instead; host skipped`,
 			"Egress a/e: spec: no valid host or ipAddress; Egress skipped",
 		},
 	}, {
@@ -145,19 +147,19 @@ func TestEgressHosts(t *testing.T) {
 		hosts: `["*.", "a.*.com", "**.x", "*x.com", "a..com", "exa_mple.com", HTTPbin.org, "*.Example.com"]`,
 		want:  []string{"*.example.com", "httpbin.org"},
 		problems: []string{
-			`Egress a/e: spec.hosts[0]: host "*.": must be a host name such as httpbin.org or *.example.com: nothing follows the wildcard; skipped`,
-			`Egress a/e: spec.hosts[1]: host "a.*.com": must be a host name such as httpbin.org or *.example.com: a wildcard is allowed only as a leading "*."; skipped`,
-			`Egress a/e: spec.hosts[2]: host "**.x": must be a host name`,
-			`Egress a/e: spec.hosts[3]: host "*x.com": must be a host name`,
-			`Egress a/e: spec.hosts[4]: host "a..com": must be a host name such as httpbin.org or *.example.com: empty label; skipped`,
-			`Egress a/e: spec.hosts[5]: host "exa_mple.com": must be a host name`,
+			`Egress a/e: spec.hosts[0]: Invalid value: "*.": must be a host name such as httpbin.org or *.example.com: nothing follows the wildcard; host skipped`,
+			`Egress a/e: spec.hosts[1]: Invalid value: "a.*.com": must be a host name such as httpbin.org or *.example.com: a wildcard is allowed only as a leading "*."; host skipped`,
+			`Egress a/e: spec.hosts[2]: Invalid value: "**.x": must be a host name`,
+			`Egress a/e: spec.hosts[3]: Invalid value: "*x.com": must be a host name`,
+			`Egress a/e: spec.hosts[4]: Invalid value: "a..com": must be a host name such as httpbin.org or *.example.com: empty label; host skipped`,
+			`Egress a/e: spec.hosts[5]: Invalid value: "exa_mple.com": must be a host name`,
 		},
 	}, {
 		name:  "a label longer than DNS allows is a problem",
 		hosts: `[` + strings.Repeat("a", 64) + `.com, httpbin.org]`,
 		want:  []string{"httpbin.org"},
 		problems: []string{
-			`Egress a/e: spec.hosts[0]: host "` + strings.Repeat("a", 64) + `.com": must be a host name such as httpbin.org or *.example.com: label "` + strings.Repeat("a", 64) + `" is longer than 63 characters; skipped`,
+			`Egress a/e: spec.hosts[0]: Invalid value: "` + strings.Repeat("a", 64) + `.com": must be a host name such as httpbin.org or *.example.com: label "` + strings.Repeat("a", 64) + `" is longer than 63 characters; host skipped`,
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -202,7 +204,7 @@ func TestUpstreamTrafficSettingsAndRetries(t *testing.T) {
 		if s := m.Service(svc("b", "web")); s.UpstreamTrafficSetting.Policy.Name != "u1" {
 			t.Fatalf("setting: %+v", s.UpstreamTrafficSetting)
 		}
-		checkProblems(t, m, []string{"UpstreamTrafficSetting b/u2: spec.host: UpstreamTrafficSetting b/u1 already sets host web.b.svc.cluster.local"})
+		checkProblems(t, m, []string{`UpstreamTrafficSetting b/u2: spec.host: Invalid value: "web.b": already claimed by UpstreamTrafficSetting b/u1: one host takes one setting; UpstreamTrafficSetting skipped`})
 	})
 	t.Run("a host that is no service is skipped", func(t *testing.T) {
 		checkProblems(t, build(t, apps, uts("u", "nope.b.svc.cluster.local")), []string{"is no mesh service"})
@@ -216,8 +218,8 @@ func TestUpstreamTrafficSettingsAndRetries(t *testing.T) {
 		s := state(t, apps, doc)
 		m := catalog.Build(s)
 		checkProblems(t, m, []string{
-			`UpstreamTrafficSetting b/u: spec.httpRoutes[0].path: "/[a-z]{1,500}/books": regular expression is too large for Envoy (program size 1010, limit 100); route skipped`,
-			`UpstreamTrafficSetting b/u: spec.httpRoutes[2].path: "(bad": not a regular expression`,
+			`UpstreamTrafficSetting b/u: spec.httpRoutes[0].path: Invalid value: "/[a-z]{1,500}/books": regular expression is too large for Envoy (program size 1010, limit 100); route skipped`,
+			`UpstreamTrafficSetting b/u: spec.httpRoutes[2].path: Invalid value: "(bad": not a regular expression`,
 		})
 		u := m.Service(svc("b", "web")).UpstreamTrafficSetting
 		if u == nil || len(u.Spec.HTTPRoutes) != 1 || u.Spec.HTTPRoutes[0].Path != "/books" {

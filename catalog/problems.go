@@ -13,15 +13,36 @@ type Problem struct {
 	// Field is the path of the offending field, such as "spec.backends[1].service";
 	// empty when the whole object is at fault.
 	Field string
-	// Reason says what is wrong and what was skipped.
+	// Reason says what is wrong, and what was skipped unless Skipped says it.
+	// For what admission refuses too (package rules), it is the webhook's
+	// message, word for word.
 	Reason string
+	// Skipped says what the catalog left out for a rule's error, such as
+	// "source skipped" or "IngressBackend skipped".
+	Skipped string
 }
 
+// String is the problem as `weft render` and weftd's log show it: the object,
+// the field and the reason, which for a rule's error read as the webhook's
+// refusal does, then what was skipped.
 func (p Problem) String() string {
-	if p.Field == "" {
-		return fmt.Sprintf("%s: %s", p.Object, p.Reason)
+	if p.Object == (ObjectRef{}) { // a document not read may name no object
+		return p.Detail()
 	}
-	return fmt.Sprintf("%s: %s: %s", p.Object, p.Field, p.Reason)
+	return p.Object.String() + ": " + p.Detail()
+}
+
+// Detail is the problem without the object, as the object's own status and
+// events say it: the field, the reason, and what was skipped.
+func (p Problem) Detail() string {
+	s := p.Reason
+	if p.Field != "" {
+		s = p.Field + ": " + s
+	}
+	if p.Skipped != "" {
+		s += "; " + p.Skipped
+	}
+	return s
 }
 
 // ProblemsFor returns the problems of one object, for its status.

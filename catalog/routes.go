@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"cmp"
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -12,8 +11,8 @@ import (
 	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
-// routeGroups compiles each HTTPRouteGroup's matches once, checking their
-// regular expressions, and records a problem for each match it skips.
+// routeGroups compiles each HTTPRouteGroup's matches once, skipping (with a
+// problem) each match rules.HTTPRouteGroup refuses.
 type routeGroups struct {
 	groups map[ObjectRef]*routeGroup
 }
@@ -30,73 +29,37 @@ func (b *builder) compileRouteGroups() *routeGroups {
 			continue
 		}
 		ref := ObjectRef{"HTTPRouteGroup", g.Namespace, g.Name}
+		refused := b.refuse(ref, rules.HTTPRouteGroup(g), map[string]string{"spec.matches": "match"})
 		out := &routeGroup{byName: map[string]int{}}
+		rg.groups[ref] = out // a group refused whole has no match, and admits nothing
 		for i, m := range g.Spec.Matches {
-			hm, reason, field := compileMatch(ref, m)
-			if reason != "" {
-				b.problems.add(ref, fieldIndex("spec.matches", i, field), "%s; match %q skipped", reason, m.Name)
-				continue
-			}
-			if _, dup := out.byName[m.Name]; dup && m.Name != "" {
-				b.problems.add(ref, fieldIndex("spec.matches", i, "name"), "duplicate match name %q; skipped", m.Name)
+			if refused.whole || refused.skips("spec.matches", i) {
 				continue
 			}
 			out.byName[m.Name] = len(out.matches)
-			out.matches = append(out.matches, hm)
+			out.matches = append(out.matches, compileMatch(ref, m))
 		}
-		rg.groups[ref] = out
 	}
 	return rg
 }
 
-// compileMatch checks one match with the rules admission applies (every
-// regular expression Weft writes into Envoy must compile and fit Envoy's RE2
-// program size limit, the methods' one included) and returns it, or the field
-// at fault and why.
-func compileMatch(group ObjectRef, m smispecs.HTTPMatch) (HTTPMatch, string, string) {
+// compileMatch translates one match that passed rules.HTTPRouteGroup (every
+// regular expression Weft writes into Envoy compiles and fits Envoy's RE2
+// program size limit, methods are known, header names are names): "*" among
+// the methods is any method, and header names are matched in lower case.
+func compileMatch(group ObjectRef, m smispecs.HTTPMatch) HTTPMatch {
 	hm := HTTPMatch{RouteGroup: group, Name: m.Name, PathRegex: m.PathRegex}
-	if m.PathRegex != "" {
-		if err := rules.EnvoyRegex(m.PathRegex); err != nil {
-			return hm, fmt.Sprintf("%q: %v", m.PathRegex, err), "pathRegex"
-		}
-	}
-	for _, method := range m.Methods {
-		method = strings.ToUpper(strings.TrimSpace(method))
-		if method == "*" {
-			hm.Methods = nil
-			break
-		}
-		if method == "" {
-			return hm, "empty method", "methods"
-		}
-		hm.Methods = append(hm.Methods, method)
-	}
-	if len(m.Methods) > 0 && !slices.Contains(m.Methods, "*") {
-		slices.Sort(hm.Methods)
+	if !slices.Contains(m.Methods, "*") && len(m.Methods) > 0 {
+		hm.Methods = slices.Sorted(slices.Values(m.Methods))
 		hm.Methods = slices.Compact(hm.Methods)
 	}
-	if len(hm.Methods) > 0 {
-		// The generator matches the methods with one regular expression.
-		re := rules.MethodsRegex(hm.Methods)
-		if err := rules.EnvoyRegex(re); err != nil {
-			return hm, fmt.Sprintf("%q: %v", re, err), "methods"
-		}
-	}
-	// In name order, so that the same input always gives the same problem.
 	for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
-		value := m.Headers[name]
-		if name == "" {
-			return hm, "empty header name", "headers"
-		}
-		if err := rules.EnvoyRegex(value); err != nil {
-			return hm, fmt.Sprintf("%q: %v", value, err), "headers[" + name + "]"
-		}
-		hm.Headers = append(hm.Headers, HeaderMatch{Name: strings.ToLower(name), ValueRegex: value})
+		hm.Headers = append(hm.Headers, HeaderMatch{Name: strings.ToLower(name), ValueRegex: m.Headers[name]})
 	}
 	slices.SortFunc(hm.Headers, func(a, c HeaderMatch) int {
 		return cmp.Or(cmp.Compare(a.Name, c.Name), cmp.Compare(a.ValueRegex, c.ValueRegex))
 	})
-	return hm, "", ""
+	return hm
 }
 
 // selected returns the group's matches with these names (all of them when names

@@ -3,17 +3,14 @@ package catalog
 import (
 	"slices"
 
-	"k8s.io/apimachinery/pkg/api/resource"
-
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
-// maxWeight bounds a backend's weight (a million) so that thousandths fit a uint32.
-var maxWeight = resource.MustParse("1M")
-
-// attachSplits resolves TrafficSplits onto their root Services. The root and the
-// backends must be Services of the split's namespace. When two splits name one
-// root, the older one (then the first by name) wins.
+// attachSplits resolves TrafficSplits onto their root Services, skipping what
+// rules.TrafficSplit refuses (a backend on its own, the split for any other
+// fault): the root and the backends are Services of the split's namespace.
+// When two splits name one root, the older one (then the first by name) wins.
 func (b *builder) attachSplits() {
 	splits := slices.Clone(b.state.TrafficSplits)
 	slices.SortStableFunc(splits, func(x, y *splitv1alpha2.TrafficSplit) int {
@@ -28,15 +25,11 @@ func (b *builder) attachSplits() {
 			continue
 		}
 		obj := ObjectRef{"TrafficSplit", ts.Namespace, ts.Name}
-		rootRef, ok := resolveService(ts.Spec.Service, ts.Namespace)
-		if !ok {
-			b.problems.add(obj, "spec.service", "%q is not a service name; TrafficSplit skipped", ts.Spec.Service)
+		refused := b.refuse(obj, rules.TrafficSplit(ts), map[string]string{"spec.backends": "backend"})
+		if refused.whole {
 			continue
 		}
-		if rootRef.Namespace != ts.Namespace {
-			b.problems.add(obj, "spec.service", "the root service %s is not in the TrafficSplit's namespace; TrafficSplit skipped", rootRef)
-			continue
-		}
+		rootRef, _ := resolveService(ts.Spec.Service, ts.Namespace)
 		root := b.services[rootRef]
 		if root == nil {
 			b.problems.add(obj, "spec.service", "service %s does not exist; TrafficSplit skipped", rootRef)
@@ -52,27 +45,17 @@ func (b *builder) attachSplits() {
 		split := &Split{Policy: obj}
 		var total uint64
 		for i, be := range ts.Spec.Backends {
-			field := fieldIndex("spec.backends", i, "")
-			ref, ok := resolveService(be.Service, ts.Namespace)
-			switch {
-			case !ok:
-				b.problems.add(obj, field+".service", "%q is not a service name; backend skipped", be.Service)
-				continue
-			case ref.Namespace != ts.Namespace:
-				b.problems.add(obj, field+".service", "backend %s is not in the TrafficSplit's namespace; backend skipped", ref)
-				continue
-			case b.services[ref] == nil:
-				b.problems.add(obj, field+".service", "service %s does not exist; backend skipped", ref)
-				continue
-			case slices.ContainsFunc(split.Backends, func(w WeightedBackend) bool { return w.Service == ref }):
-				b.problems.add(obj, field+".service", "backend %s is listed twice; skipped", ref)
+			if refused.skips("spec.backends", i) {
 				continue
 			}
-			w, reason := weight(be.Weight)
-			if reason != "" {
-				b.problems.add(obj, field+".weight", "%s; backend skipped", reason)
+			ref, _ := resolveService(be.Service, ts.Namespace)
+			if b.services[ref] == nil {
+				b.problems.add(obj, fieldIndex("spec.backends", i, "service"), "service %s does not exist; backend skipped", ref)
 				continue
 			}
+			// Thousandths: rules.TrafficSplit keeps weights within 0 and
+			// rules.MaxWeight, so that they fit.
+			w := uint32(be.Weight.MilliValue())
 			total += uint64(w)
 			split.Backends = append(split.Backends, WeightedBackend{Service: ref, Weight: w})
 		}
@@ -88,15 +71,4 @@ func (b *builder) attachSplits() {
 		owner[rootRef] = obj
 		root.Split = split
 	}
-}
-
-// weight reads a quantity ("500m", "50", "1") as thousandths.
-func weight(q resource.Quantity) (uint32, string) {
-	if q.Sign() < 0 {
-		return 0, "weight " + q.String() + " is negative"
-	}
-	if q.Cmp(maxWeight) > 0 {
-		return 0, "weight " + q.String() + " is above 1M"
-	}
-	return uint32(q.MilliValue()), ""
 }

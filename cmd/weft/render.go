@@ -57,10 +57,10 @@ func (o *renderOptions) run(out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range state.Rejected {
-		fmt.Fprintf(errOut, "warning: %s: %s %s/%s skipped: %s\n", r.Source, r.Kind, r.Namespace, r.Name, r.Reason)
-	}
 	model := catalog.Build(state)
+	// One warning for each piece of input the catalog skipped, documents the
+	// files source could not read among them. What admission would refuse
+	// reads as the webhook refuses it: the field, then the same message.
 	for _, p := range model.Problems {
 		fmt.Fprintf(errOut, "warning: %s\n", p.String())
 	}

@@ -2,11 +2,22 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/pkg/validation"
 )
 
 // TestRenderBookstore is the acceptance check of `weft render` on the bookstore
@@ -67,6 +78,91 @@ func TestRenderBookstore(t *testing.T) {
 				t.Fatal("the output is not JSON")
 			}
 			tt.check(t, out.String())
+		})
+	}
+}
+
+// TestRenderWarnsInTheWebhooksWords checks that `weft render` warns of each
+// policy the catalog skips with the field and message the admission webhook
+// refuses it with, so that what render shows matches what the cluster takes.
+func TestRenderWarnsInTheWebhooksWords(t *testing.T) {
+	const mesh = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: b, labels: {openservicemesh.io/monitored-by: osm}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: web, namespace: b}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: b}
+spec: {selector: {app: web}, ports: [{name: http, port: 80, targetPort: 8080}]}
+`
+	tests := []struct {
+		name   string
+		policy string
+	}{
+		{
+			name: "an IngressBackend with an upper-case protocol and a bare IP source",
+			policy: `
+apiVersion: policy.openservicemesh.io/v1alpha1
+kind: IngressBackend
+metadata: {name: ib, namespace: b}
+spec:
+  backends: [{name: web, port: {number: 8080, protocol: HTTP}}]
+  sources: [{kind: IPRange, name: 10.0.0.1}]`,
+		},
+		{
+			name: "an HTTPRouteGroup with an empty method and an empty header name",
+			policy: `
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {name: routes, namespace: b}
+spec:
+  matches: [{name: books, methods: [GET, ""]}, {name: users, headers: [{"": ".*"}]}]`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "mesh.yaml"), []byte(mesh+"---"+tt.policy), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			objs, err := k8s.DecodeYAML(strings.NewReader(tt.policy))
+			if err != nil {
+				t.Fatal(err)
+			}
+			policy := objs[0]
+			raw, err := json.Marshal(policy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gvk := policy.GroupVersionKind()
+			resp := validation.NewWebhook(nil).Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+				UID: "render", Operation: admissionv1.Create, Name: policy.GetName(), Namespace: policy.GetNamespace(),
+				Kind:   metav1.GroupVersionKind{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind},
+				Object: runtime.RawExtension{Raw: raw},
+			}})
+			if resp.Allowed || resp.Result == nil || resp.Result.Details == nil || len(resp.Result.Details.Causes) == 0 {
+				t.Fatalf("the webhook allows the policy: %+v", resp.Result)
+			}
+
+			var out, errOut bytes.Buffer
+			cmd := newRootCommand()
+			cmd.SetArgs([]string{"render", "-f", dir, "--identity", "b/web"})
+			cmd.SetOut(&out)
+			cmd.SetErr(&errOut)
+			if err := cmd.Execute(); err != nil {
+				t.Fatalf("weft render: %v\n%s", err, errOut.String())
+			}
+			for _, c := range resp.Result.Details.Causes {
+				want := fmt.Sprintf("warning: %s %s/%s: %s: %s; ", policy.GetKind(), policy.GetNamespace(), policy.GetName(), c.Field, c.Message)
+				if !strings.Contains(errOut.String(), want) {
+					t.Errorf("render does not warn %q; it warns:\n%s", want, errOut.String())
+				}
+			}
 		})
 	}
 }

@@ -251,11 +251,7 @@ func problemsOf(model *catalog.Model) func(kind, namespace, name string) []strin
 	return func(kind, namespace, name string) []string {
 		var out []string
 		for _, p := range model.ProblemsFor(catalog.ObjectRef{Kind: kind, Namespace: namespace, Name: name}) {
-			if p.Field != "" {
-				out = append(out, p.Field+": "+p.Reason)
-			} else {
-				out = append(out, p.Reason)
-			}
+			out = append(out, p.Detail())
 		}
 		return out
 	}

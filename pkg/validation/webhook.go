@@ -20,6 +20,7 @@ import (
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
 // Path is where weftd serves the policy webhook.
@@ -91,22 +92,28 @@ func pure[T any](validate func(T) field.ErrorList) func(context.Context, T) fiel
 	return func(_ context.Context, obj T) field.ErrorList { return validate(obj) }
 }
 
+// rules are the webhook's checks by kind: the per-object rules of package
+// rules, which the catalog applies too, and the checks that need the cluster.
 func (w *Webhook) rules() map[schema.GroupKind]check {
 	return map[schema.GroupKind]check{
-		{Group: "access.smi-spec.io", Kind: "TrafficTarget"}:               rule(pure(TrafficTarget), func() *smiaccess.TrafficTarget { return &smiaccess.TrafficTarget{} }),
-		{Group: "specs.smi-spec.io", Kind: "HTTPRouteGroup"}:               rule(pure(HTTPRouteGroup), func() *smispecs.HTTPRouteGroup { return &smispecs.HTTPRouteGroup{} }),
-		{Group: "split.smi-spec.io", Kind: "TrafficSplit"}:                 rule(pure(TrafficSplit), func() *splitv1alpha2.TrafficSplit { return &splitv1alpha2.TrafficSplit{} }),
-		{Group: policyv1alpha1.GroupVersion.Group, Kind: "IngressBackend"}: rule(pure(IngressBackend), func() *policyv1alpha1.IngressBackend { return &policyv1alpha1.IngressBackend{} }),
-		{Group: policyv1alpha1.GroupVersion.Group, Kind: "Egress"}:         rule(pure(Egress), func() *policyv1alpha1.Egress { return &policyv1alpha1.Egress{} }),
-		{Group: policyv1alpha1.GroupVersion.Group, Kind: "Retry"}:          rule(pure(Retry), func() *policyv1alpha1.Retry { return &policyv1alpha1.Retry{} }),
+		{Group: "access.smi-spec.io", Kind: "TrafficTarget"}:               rule(pure(rules.TrafficTarget), func() *smiaccess.TrafficTarget { return &smiaccess.TrafficTarget{} }),
+		{Group: "specs.smi-spec.io", Kind: "HTTPRouteGroup"}:               rule(pure(rules.HTTPRouteGroup), func() *smispecs.HTTPRouteGroup { return &smispecs.HTTPRouteGroup{} }),
+		{Group: "specs.smi-spec.io", Kind: "TCPRoute"}:                     rule(pure(rules.TCPRoute), func() *smispecs.TCPRoute { return &smispecs.TCPRoute{} }),
+		{Group: "split.smi-spec.io", Kind: "TrafficSplit"}:                 rule(pure(rules.TrafficSplit), func() *splitv1alpha2.TrafficSplit { return &splitv1alpha2.TrafficSplit{} }),
+		{Group: policyv1alpha1.GroupVersion.Group, Kind: "IngressBackend"}: rule(pure(rules.IngressBackend), func() *policyv1alpha1.IngressBackend { return &policyv1alpha1.IngressBackend{} }),
+		{Group: policyv1alpha1.GroupVersion.Group, Kind: "Egress"}:         rule(pure(rules.Egress), func() *policyv1alpha1.Egress { return &policyv1alpha1.Egress{} }),
+		{Group: policyv1alpha1.GroupVersion.Group, Kind: "Retry"}:          rule(pure(rules.Retry), func() *policyv1alpha1.Retry { return &policyv1alpha1.Retry{} }),
 		{Group: policyv1alpha1.GroupVersion.Group, Kind: "UpstreamTrafficSetting"}: rule(func(ctx context.Context, u *policyv1alpha1.UpstreamTrafficSetting) field.ErrorList {
-			return append(UpstreamTrafficSetting(u), w.hostClaims(ctx, u)...)
+			return append(rules.UpstreamTrafficSetting(u), w.hostClaims(ctx, u)...)
 		}, func() *policyv1alpha1.UpstreamTrafficSetting { return &policyv1alpha1.UpstreamTrafficSetting{} }),
 		{Group: configv1alpha2.GroupVersion.Group, Kind: "MeshConfig"}: rule(pure(MeshConfig), func() *configv1alpha2.MeshConfig { return &configv1alpha2.MeshConfig{} }),
 	}
 }
 
-// hostClaims finds another UpstreamTrafficSetting that already claims u's host.
+// hostClaims finds another UpstreamTrafficSetting that already claims u's host
+// (rules.UpstreamHost). The catalog applies the same rule to its snapshot,
+// where the oldest setting keeps the host (catalog's
+// attachUpstreamTrafficSettings).
 func (w *Webhook) hostClaims(ctx context.Context, u *policyv1alpha1.UpstreamTrafficSetting) field.ErrorList {
 	if w.reader == nil {
 		return nil
@@ -115,10 +122,10 @@ func (w *Webhook) hostClaims(ctx context.Context, u *policyv1alpha1.UpstreamTraf
 	if err := w.reader.List(ctx, &all); err != nil {
 		return field.ErrorList{field.InternalError(spec.Child("host"), fmt.Errorf("listing UpstreamTrafficSettings to check for a second claim on the host: %w", err))}
 	}
+	claim := rules.UpstreamHost(u.Spec.Host, u.Namespace)
 	for _, other := range all.Items {
-		if other.Spec.Host == u.Spec.Host && (other.Namespace != u.Namespace || other.Name != u.Name) {
-			return field.ErrorList{field.Invalid(spec.Child("host"), u.Spec.Host,
-				fmt.Sprintf("already claimed by UpstreamTrafficSetting %s/%s: one host takes one setting", other.Namespace, other.Name))}
+		if rules.UpstreamHost(other.Spec.Host, other.Namespace) == claim && (other.Namespace != u.Namespace || other.Name != u.Name) {
+			return field.ErrorList{rules.HostClaimed(u.Spec.Host, other.Namespace, other.Name)}
 		}
 	}
 	return nil

@@ -26,6 +26,35 @@ func EgressHost(host string) error {
 	return nil
 }
 
+// ServerName checks a TLS server name (SNI) Weft matches on: a DNS name, or a
+// DNS name under a leading "*." wildcard, in any case. Envoy matches no other
+// wildcard.
+func ServerName(host string) error {
+	const want = "must be a server name such as bookstore.example.com or *.example.com"
+	if host == "" {
+		return errors.New(want)
+	}
+	if err := dnsName(strings.TrimPrefix(host, "*.")); err != nil {
+		return fmt.Errorf("%s: %w", want, err)
+	}
+	return nil
+}
+
+// lowerDNSName checks a DNS name in lower case, as Kubernetes object names and
+// the names in Weft's certificates are written.
+func lowerDNSName(name string) error {
+	if name == "" {
+		return errors.New("empty")
+	}
+	if err := dnsName(name); err != nil {
+		return err
+	}
+	if lower := strings.ToLower(name); lower != name {
+		return fmt.Errorf("upper case letters: write %s", lower)
+	}
+	return nil
+}
+
 // dnsName checks a DNS name (RFC 1123 host names, any case): dot-separated
 // labels of 1 to 63 letters, digits and inner hyphens, 253 characters at most.
 func dnsName(name string) error {
