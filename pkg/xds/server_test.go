@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -217,7 +218,9 @@ func (p *proxy) request(s *adsStream, typeURL string, names []string, ack *disco
 	if nack != "" {
 		req.ErrorDetail = &status.Status{Code: int32(codes.InvalidArgument), Message: nack}
 	}
-	if err := s.stream.Send(req); err != nil {
+	// io.EOF: the server has ended the stream (a refusal at open races the
+	// send); as gRPC says, the status is what the next Recv returns.
+	if err := s.stream.Send(req); err != nil && !errors.Is(err, io.EOF) {
 		p.t.Fatal(err)
 	}
 }
