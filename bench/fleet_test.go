@@ -30,6 +30,7 @@ import (
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/catalog"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
 	"github.com/weft-mesh/weft/pkg/xds"
 )
@@ -126,7 +127,7 @@ func newFleet(b *testing.B, shape meshShape, proxies int) *fleet {
 	if err != nil {
 		b.Fatal(err)
 	}
-	manager, err := ca.NewManager(ca.Options{Signer: internalca.New(roots, nil)})
+	manager, err := ca.NewManager(ca.Options{Signer: internalca.New(roots, nil), TrustDomain: identity.DefaultTrustDomain})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func newFleet(b *testing.B, shape meshShape, proxies int) *fleet {
 // connect opens the proxy's stream, subscribes to clusters and endpoints and
 // returns once it holds its first EDS version; a goroutine then keeps ACKing.
 func (p *simProxy) connect(ctx context.Context, manager *ca.Manager, addr string) error {
-	proxy := ca.Proxy{ID: uuid.NewString(), Kind: ca.ProxySidecar, Identity: ca.Identity{Namespace: "bench", ServiceAccount: p.identity}}
+	proxy := ca.Proxy{ID: uuid.NewString(), Kind: ca.ProxySidecar, Identity: identity.Identity{Namespace: "bench", ServiceAccount: p.identity}}
 	cert, err := manager.ProxyCertificate(ctx, proxy)
 	if err != nil {
 		return err

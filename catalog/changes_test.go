@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 func slice(ns, svcName, ip string, ready bool) string {
@@ -27,17 +28,17 @@ func TestChangedIdentities(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change []string
-		want   []catalog.Identity
+		want   []identity.Identity
 	}{
 		{"nothing changed, nobody is recomputed", []string{slice("b", "web", "10.0.0.1", true)}, nil},
 		{"an endpoint of web marks web's clients and web only", []string{slice("b", "web", "10.0.0.2", true)},
-			[]catalog.Identity{id("a", "client"), id("b", "web")}},
+			[]identity.Identity{id("a", "client"), id("b", "web")}},
 		{"readiness is a change too", []string{slice("b", "web", "10.0.0.1", false)},
-			[]catalog.Identity{id("a", "client"), id("b", "web")}},
+			[]identity.Identity{id("a", "client"), id("b", "web")}},
 		{"a new identity is a change", []string{slice("b", "web", "10.0.0.1", true),
-			`{apiVersion: v1, kind: ServiceAccount, metadata: {name: new, namespace: a}}`}, []catalog.Identity{id("a", "new")}},
+			`{apiVersion: v1, kind: ServiceAccount, metadata: {name: new, namespace: a}}`}, []identity.Identity{id("a", "new")}},
 		{"a MeshConfig change touches everyone", []string{slice("b", "web", "10.0.0.1", true), permissive},
-			[]catalog.Identity{id("a", "client"), id("a", "other"), id("b", "db"), id("b", "web")}},
+			[]identity.Identity{id("a", "client"), id("a", "other"), id("b", "db"), id("b", "web")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			next := build(t, append(slices.Clone(base), tc.change...)...)

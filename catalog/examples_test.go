@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
 )
 
@@ -51,7 +52,7 @@ func TestExamplesThroughTheFilesSource(t *testing.T) {
 			t.Fatalf("inbound: %+v", in)
 		}
 		r := in.Rules[0]
-		if !slices.Equal(r.Sources, []catalog.Identity{buyer}) || r.AllTraffic || len(r.HTTPMatches) != 2 {
+		if !slices.Equal(r.Sources, []identity.Identity{buyer}) || r.AllTraffic || len(r.HTTPMatches) != 2 {
 			t.Fatalf("rule: %+v", r)
 		}
 		books := r.HTTPMatches[1]

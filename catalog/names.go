@@ -9,23 +9,6 @@ import (
 // ClusterDomain is the DNS domain of the cluster's Services.
 const ClusterDomain = "cluster.local"
 
-// Identity is a workload identity: a service account. Its certificates name it
-// <name>.<namespace>.<trust domain>.
-type Identity struct {
-	Namespace, Name string
-}
-
-func (i Identity) String() string { return i.Namespace + "/" + i.Name }
-
-// Principal is the identity's certificate name (CN and SAN) in a trust domain.
-func (i Identity) Principal(trustDomain string) string {
-	return i.Name + "." + i.Namespace + "." + trustDomain
-}
-
-func compareIdentities(a, b Identity) int {
-	return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-}
-
 // ServiceRef names a Service.
 type ServiceRef struct {
 	Namespace, Name string

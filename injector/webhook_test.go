@@ -11,6 +11,7 @@ import (
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/injector"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 func newWebhook(t testing.TB, nss ...*corev1.Namespace) *injector.Webhook {
@@ -103,7 +104,7 @@ func TestBootstrapSecretNamesTheProxyOfThePatchedPod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ca.Proxy{ID: id, Kind: ca.ProxySidecar, Identity: ca.Identity{Namespace: "bookstore", ServiceAccount: "bookstore-v1"}}
+	want := ca.Proxy{ID: id, Kind: ca.ProxySidecar, Identity: identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore-v1"}}
 	if proxy != want {
 		t.Fatalf("ProxyOfPod = %v, want %v", proxy, want)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/pkg/envoy"
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
 )
 
@@ -97,7 +98,7 @@ func (o *renderOptions) proxy(state *k8s.State) (envoy.Proxy, error) {
 		if !ok || ns == "" || sa == "" || strings.Contains(sa, "/") {
 			return envoy.Proxy{}, fmt.Errorf("--identity %q: want <namespace>/<serviceaccount>", o.identity)
 		}
-		return envoy.Proxy{Identity: catalog.Identity{Namespace: ns, Name: sa}}, nil
+		return envoy.Proxy{Identity: identity.Identity{Namespace: ns, ServiceAccount: sa}}, nil
 	}
 	ns, name, ok := strings.Cut(o.pod, "/")
 	if !ok || ns == "" || name == "" {
@@ -107,11 +108,7 @@ func (o *renderOptions) proxy(state *k8s.State) (envoy.Proxy, error) {
 		if p.Namespace != ns || p.Name != name {
 			continue
 		}
-		sa := p.Spec.ServiceAccountName
-		if sa == "" {
-			sa = "default"
-		}
-		proxy := envoy.Proxy{Identity: catalog.Identity{Namespace: ns, Name: sa}}
+		proxy := envoy.Proxy{Identity: identity.FromPod(p)}
 		for _, ip := range p.Status.PodIPs {
 			proxy.IPs = append(proxy.IPs, ip.IP)
 		}

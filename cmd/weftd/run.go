@@ -237,7 +237,7 @@ func startInjector(ctx context.Context, g *errgroup.Group, logger *slog.Logger, 
 	// exist and renewed before they expire; sidecars reread them through
 	// file-based SDS.
 	secrets := &injector.BootstrapSecrets{
-		MeshName: o.meshName, TrustDomain: o.trustDomain,
+		MeshName:     o.meshName,
 		XDS:          injector.XDSEndpointFor(o.xdsServiceName, o.meshNamespace, "", uint32(o.xdsPort)),
 		Certificates: manager, Client: direct, Namespaces: injector.NamespacesFrom(objects),
 		Logger: logger.With("part", "bootstrap-secrets"),

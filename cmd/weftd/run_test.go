@@ -28,6 +28,7 @@ import (
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/internal/testenv"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // TestWeftdServesTheBookstore runs weftd, with its webhooks, against a real API
@@ -87,11 +88,11 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	manager, err := ca.NewManager(ca.Options{Signer: internalca.New(roots, nil)})
+	manager, err := ca.NewManager(ca.Options{Signer: internalca.New(roots, nil), TrustDomain: identity.DefaultTrustDomain})
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := ca.Proxy{ID: uuid.NewString(), Kind: ca.ProxySidecar, Identity: ca.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}}
+	proxy := ca.Proxy{ID: uuid.NewString(), Kind: ca.ProxySidecar, Identity: identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}}
 	cert, err := manager.ProxyCertificate(ctx, proxy)
 	if err != nil {
 		t.Fatal(err)

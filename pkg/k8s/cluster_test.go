@@ -22,6 +22,7 @@ import (
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
 )
 
@@ -68,7 +69,7 @@ func TestClusterSource(t *testing.T) {
 		}
 	}
 	meta := func(ns, name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }
-	clientID, serverID := catalog.Identity{Namespace: app, Name: "client"}, catalog.Identity{Namespace: app, Name: "server"}
+	clientID, serverID := identity.Identity{Namespace: app, ServiceAccount: "client"}, identity.Identity{Namespace: app, ServiceAccount: "server"}
 	server := catalog.ServiceRef{Namespace: app, Name: "server"}
 
 	appNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app, Labels: map[string]string{k8s.MonitoredByLabel: mesh}}}
@@ -298,7 +299,7 @@ func (w *watcher) waitFor(t *testing.T, what string, ok func(*catalog.Model) boo
 	}
 }
 
-func outbound(m *catalog.Model, from catalog.Identity, to catalog.ServiceRef) *catalog.Outbound {
+func outbound(m *catalog.Model, from identity.Identity, to catalog.ServiceRef) *catalog.Outbound {
 	v := m.Identity(from)
 	if v == nil {
 		return nil

@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // ConfigFunc computes one proxy's whole configuration, secrets included. It is
@@ -107,7 +108,7 @@ type Server struct {
 	proxies map[string]*proxyState // by node ID
 	// failing are the identities with a proxy whose configuration failed
 	// validation, so that a failure is logged once, not once per proxy.
-	failing map[ca.Identity]*identityFailure
+	failing map[identity.Identity]*identityFailure
 }
 
 // Defaults of the Options limits.
@@ -168,7 +169,7 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		clock:        opts.Clock,
 		streams:      map[streamKey]*stream{},
 		proxies:      map[string]*proxyState{},
-		failing:      map[ca.Identity]*identityFailure{},
+		failing:      map[identity.Identity]*identityFailure{},
 
 		maxStreamsPerConnection: cmp.Or(opts.MaxStreamsPerConnection, DefaultMaxStreamsPerConnection),
 		maxStreamsPerProxy:      cmp.Or(max(opts.MaxStreamsPerProxy, 0), DefaultMaxStreamsPerProxy),
@@ -384,7 +385,7 @@ func (s *Server) ConnectedProxies() []ca.Proxy {
 // connected), for the debug endpoint; ok is false when none is connected.
 // Nothing is computed: every proxy of an identity is sent the same
 // configuration, and this is the one the server holds.
-func (s *Server) IdentityResources(id ca.Identity) (Resources, bool) {
+func (s *Server) IdentityResources(id identity.Identity) (Resources, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var latest *proxyState
