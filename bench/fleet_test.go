@@ -32,6 +32,7 @@ import (
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/pkg/mesh"
 	"github.com/weft-mesh/weft/pkg/xds"
 )
 
@@ -99,7 +100,7 @@ func (m meshShape) objects(extra int) []runtime.Object {
 }
 
 func (m meshShape) model(extra int) *catalog.Model {
-	return catalog.Build(k8s.NewState(m.objects(extra), k8s.DefaultOptions(), nil))
+	return catalog.Build(k8s.NewState(m.objects(extra), k8s.DefaultOptions(), nil), mesh.Defaults())
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -133,7 +134,7 @@ func newFleet(b *testing.B, shape meshShape, proxies int) *fleet {
 	}
 	f := &fleet{mesh: xds.NewMesh(manager)}
 	f.mesh.SetModel(shape.model(0))
-	if f.server, err = xds.NewServer(ctx, xds.Options{Config: f.mesh.Config, Authenticate: manager.VerifyProxyCertificate}); err != nil {
+	if f.server, err = xds.NewServer(ctx, xds.Options{Config: f.mesh.Config, Authenticate: manager.VerifyProxyCertificate, TrustDomain: manager.TrustDomain()}); err != nil {
 		b.Fatal(err)
 	}
 	serving, err := manager.Issue(ctx, ca.LeafRequest{Kind: ca.KindService, CommonName: "weftd", DNSNames: []string{"weftd"},

@@ -7,13 +7,16 @@ import (
 
 	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s/state"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // Build turns one State into the Model. It is a pure function: it reads the
 // State (never modifying it), holds nothing afterwards, and records every piece
 // of input it skips as a Problem instead of failing. A nil State gives an empty
-// model.
-func Build(s *state.State) *Model {
+// model. cfg is the mesh configuration (mesh.Config, defaults applied by the
+// caller): its trust domain and cluster domain name the model's identities and
+// services.
+func Build(s *state.State, cfg mesh.Config) *Model {
 	if s == nil {
 		s = &state.State{}
 	}
@@ -29,7 +32,7 @@ func Build(s *state.State) *Model {
 		b.problems.add(ObjectRef{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}, "",
 			"not read%s: %s", fromFile(r.Source), r.Reason)
 	}
-	b.settings = b.settingsFrom(s.MeshConfig)
+	b.settings = b.settingsFrom(cfg, s.MeshConfig)
 	b.indexNamespaces()
 	b.indexIdentities()
 	b.buildServices()

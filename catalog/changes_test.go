@@ -7,6 +7,7 @@ import (
 
 	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/pkg/identity"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 func slice(ns, svcName, ip string, ready bool) string {
@@ -56,7 +57,7 @@ func TestChangedIdentities(t *testing.T) {
 
 func TestBuildNeverPanics(t *testing.T) {
 	t.Run("a nil state is an empty model", func(t *testing.T) {
-		if m := catalog.Build(nil); len(m.Services) != 0 || m.Identity(id("a", "b")) != nil {
+		if m := catalog.Build(nil, mesh.Defaults()); len(m.Services) != 0 || m.Identity(id("a", "b")) != nil {
 			t.Fatalf("model: %+v", m)
 		}
 	})

@@ -9,6 +9,7 @@ import (
 	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // The bookstore story read from examples/ by the files source, as `weft render`
@@ -22,7 +23,7 @@ func TestExamplesThroughTheFilesSource(t *testing.T) {
 	if len(s.Rejected) > 0 {
 		t.Fatalf("examples not read: %+v", s.Rejected)
 	}
-	m := catalog.Build(s)
+	m := catalog.Build(s, mesh.Defaults())
 	buyer, store, thief, warehouse := id("bookbuyer", "bookbuyer"), id("bookstore", "bookstore"), id("bookthief", "bookthief"), id("bookwarehouse", "bookwarehouse")
 
 	t.Run("the MeshConfig is deny by default with egress open", func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // build reads YAML documents as the files source does and builds the model.
@@ -17,7 +18,7 @@ import (
 // Namespace object, which then decides.
 func build(t *testing.T, docs ...string) *catalog.Model {
 	t.Helper()
-	return catalog.Build(state(t, docs...))
+	return catalog.Build(state(t, docs...), mesh.Defaults())
 }
 
 func state(t testing.TB, docs ...string) *k8s.State {

@@ -44,8 +44,11 @@ type Settings struct {
 	// EgressPassthrough lets every proxy reach any destination outside the mesh
 	// (traffic.enableEgress).
 	EgressPassthrough bool
-	// TrustDomain ends every identity's certificate name.
+	// TrustDomain ends every identity's certificate name and is the host of
+	// its SPIFFE ID (mesh.Config.TrustDomain).
 	TrustDomain string
+	// ClusterDomain ends every Service's DNS name (mesh.Config.ClusterDomain).
+	ClusterDomain string
 	// Features are the MeshConfig's feature flags.
 	Features configv1alpha2.FeatureFlags
 	// MeshConfig is the whole MeshConfig spec, for the sidecar, TLS, tracing and

@@ -175,7 +175,7 @@ func (b *builder) endpoints(s *Service, eslices []*discoveryv1.EndpointSlice) []
 			if ep.Hostname != nil {
 				base.Hostname = *ep.Hostname
 				if s.Headless && base.Hostname != "" {
-					base.DNSName = base.Hostname + "." + s.Name + "." + s.Namespace + ".svc." + ClusterDomain
+					base.DNSName = base.Hostname + "." + s.ServiceRef.FQDN(b.settings.ClusterDomain)
 				}
 			}
 			if ep.NodeName != nil {

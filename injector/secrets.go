@@ -23,13 +23,13 @@ import (
 
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/pkg/identity"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // Defaults for BootstrapSecrets.
 const (
-	DefaultXDSService    = "weftd"
-	DefaultXDSPort       = 15128
-	DefaultClusterDomain = "cluster.local"
+	DefaultXDSService = "weftd"
+	DefaultXDSPort    = 15128
 )
 
 // BootstrapSecrets writes and renews the bootstrap Secret of every injected pod
@@ -83,17 +83,17 @@ type written struct {
 }
 
 // XDSEndpointFor returns where sidecars reach the ADS server of a mesh whose
-// control plane runs as service in meshNamespace: host
-// <service>.<meshNamespace>.svc.<clusterDomain>, server name
-// <service>.<meshNamespace>.svc. Empty arguments take the defaults.
-func XDSEndpointFor(service, meshNamespace, clusterDomain string, port uint32) XDSEndpoint {
+// control plane runs as service in the mesh namespace of cfg: host
+// <service>.<namespace>.svc.<cluster domain>, server name
+// <service>.<namespace>.svc. An empty service or a zero port takes the
+// default.
+func XDSEndpointFor(service string, cfg mesh.Config, port uint32) XDSEndpoint {
 	service = orDefault(service, DefaultXDSService)
-	clusterDomain = orDefault(clusterDomain, DefaultClusterDomain)
 	if port == 0 {
 		port = DefaultXDSPort
 	}
-	svc := service + "." + meshNamespace + ".svc"
-	return XDSEndpoint{Host: svc + "." + clusterDomain, Port: port, ServerName: svc}
+	svc := service + "." + cfg.Namespace + ".svc"
+	return XDSEndpoint{Host: svc + "." + cfg.ClusterDomain, Port: port, ServerName: svc}
 }
 
 // ProxyOfPod returns the proxy an injected pod runs: its ID is the pod's

@@ -29,6 +29,7 @@ import (
 	"github.com/weft-mesh/weft/injector"
 	"github.com/weft-mesh/weft/internal/testenv"
 	"github.com/weft-mesh/weft/pkg/identity"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // secretsFixture is a real API server (with the controller manager, whose
@@ -59,7 +60,7 @@ func newSecretsFixture(t *testing.T) *secretsFixture {
 	}
 	return &secretsFixture{env: env, clk: clk, roots: authority, manager: manager, registry: registry,
 		secrets: &injector.BootstrapSecrets{
-			MeshName: "osm", XDS: injector.XDSEndpointFor("", "osm-system", "", 0),
+			MeshName: "osm", XDS: injector.XDSEndpointFor("", mesh.Defaults(), 0),
 			Certificates: manager, Client: env.Client, Namespaces: injector.NamespacesFrom(env.Client), Clock: clk,
 		}}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/weft-mesh/weft/injector"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	"github.com/weft-mesh/weft/pkg/identity"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 func newWebhook(t testing.TB, nss ...*corev1.Namespace) *injector.Webhook {
@@ -112,7 +113,7 @@ func TestBootstrapSecretNamesTheProxyOfThePatchedPod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := injector.BootstrapSecret(proxy, cert, "cluster.local", injector.XDSEndpointFor("", "osm-system", "", 0))
+	s, err := injector.BootstrapSecret(proxy, cert, "cluster.local", injector.XDSEndpointFor("", mesh.Defaults(), 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/weft-mesh/weft/internal/teststate"
 	"github.com/weft-mesh/weft/pkg/envoy"
 	"github.com/weft-mesh/weft/pkg/identity"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // FuzzGenerate builds small meshes from arbitrary YAML or JSON documents (the
@@ -35,7 +36,7 @@ func FuzzGenerate(f *testing.F) {
 	}
 	f.Add(all)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m := catalog.Build(teststate.FromDocuments(data))
+		m := catalog.Build(teststate.FromDocuments(data), mesh.Defaults())
 		proxies := []identity.Identity{{Namespace: "outside", ServiceAccount: "nobody"}}
 		for _, v := range m.Identities {
 			if v.Identity.Namespace != "" && v.Identity.ServiceAccount != "" {

@@ -70,8 +70,8 @@ func Generate(m *catalog.Model, p Proxy) (*Resources, error) {
 		view = &catalog.IdentityView{Identity: p.Identity, EgressPassthrough: m.Settings.EgressPassthrough}
 	}
 	td := m.Settings.TrustDomain
-	if td == "" {
-		td = catalog.ClusterDomain
+	if td == "" || m.Settings.ClusterDomain == "" {
+		return nil, errors.New("envoy: the mesh model has no trust domain or cluster domain (catalog.Build takes them from the mesh configuration)")
 	}
 	g := &gen{
 		model:       m,

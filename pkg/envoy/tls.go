@@ -67,7 +67,7 @@ func exact(s string) *matcherv3.StringMatcher {
 // acceptable peers.
 func (g *gen) upstreamTLS(svc *catalog.Service) *corev3.TransportSocket {
 	return g.transportSocket(&tlsv3.UpstreamTlsContext{
-		Sni: svc.FQDN(),
+		Sni: svc.FQDN(g.model.Settings.ClusterDomain),
 		CommonTlsContext: &tlsv3.CommonTlsContext{
 			TlsParams:                      g.tlsParams(),
 			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsConfig(g.secret(ServiceCertSecretName(g.view.Identity)))},

@@ -24,6 +24,7 @@ import (
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
 	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // The cluster source on a real kube-apiserver: creating, updating and deleting
@@ -259,7 +260,7 @@ type watcher struct {
 }
 
 func (w *watcher) announce(s *k8s.State) {
-	m := catalog.Build(s)
+	m := catalog.Build(s, mesh.Defaults())
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.model, w.n = m, w.n+1

@@ -25,7 +25,7 @@ import (
 // called for a proxy when it connects and whenever a Push selects it.
 type ConfigFunc func(ctx context.Context, p ca.Proxy) (Resources, error)
 
-// Options configure a Server. Config and Authenticate are required.
+// Options configure a Server. Config, Authenticate and TrustDomain are required.
 type Options struct {
 	// Config computes a proxy's configuration.
 	Config ConfigFunc
@@ -34,7 +34,8 @@ type Options struct {
 	// ca.Manager.VerifyProxyCertificate does this.
 	Authenticate func(chain []*x509.Certificate) (ca.Proxy, error)
 	// TrustDomain names node IDs: a proxy's node ID must be its certificate's
-	// common name, <id>.<kind>.<sa>.<ns>.<trust domain>.
+	// common name, <id>.<kind>.<sa>.<ns>.<trust domain>. Required: the mesh
+	// configuration's trust domain, the one the CA issues in.
 	TrustDomain string
 	// Workers bound the proxies recomputed at once; default GOMAXPROCS.
 	Workers int
@@ -160,6 +161,9 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Config == nil || opts.Authenticate == nil {
 		return nil, fmt.Errorf("xds: Options.Config and Options.Authenticate are required")
 	}
+	if opts.TrustDomain == "" {
+		return nil, fmt.Errorf("xds: Options.TrustDomain is required (the mesh configuration's trust domain)")
+	}
 	s := &Server{
 		config:       opts.Config,
 		validate:     opts.Validate,
@@ -178,9 +182,6 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if s.validate == nil {
 		s.validate = ValidateEnvoy
-	}
-	if s.trustDomain == "" {
-		s.trustDomain = "cluster.local"
 	}
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)

@@ -75,6 +75,7 @@ func newMesh(t testing.TB, opts ...func(*xds.Options)) *mesh {
 	o := xds.Options{
 		Config:       m.config,
 		Authenticate: m.ca.VerifyProxyCertificate,
+		TrustDomain:  m.ca.TrustDomain(),
 		Registerer:   m.registry,
 		Clock:        m.clock,
 		Logger:       slog.New(slog.NewTextHandler(m.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
