@@ -30,7 +30,9 @@ import (
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/catalog"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/pkg/mesh"
 	"github.com/weft-mesh/weft/pkg/xds"
 )
 
@@ -98,7 +100,7 @@ func (m meshShape) objects(extra int) []runtime.Object {
 }
 
 func (m meshShape) model(extra int) *catalog.Model {
-	return catalog.Build(k8s.NewState(m.objects(extra), k8s.DefaultOptions(), nil))
+	return catalog.Build(k8s.NewState(m.objects(extra), k8s.DefaultOptions(), nil), mesh.Defaults())
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -126,13 +128,13 @@ func newFleet(b *testing.B, shape meshShape, proxies int) *fleet {
 	if err != nil {
 		b.Fatal(err)
 	}
-	manager, err := ca.NewManager(ca.Options{Signer: internalca.New(roots, nil)})
+	manager, err := ca.NewManager(ca.Options{Signer: internalca.New(roots, nil), TrustDomain: identity.DefaultTrustDomain})
 	if err != nil {
 		b.Fatal(err)
 	}
 	f := &fleet{mesh: xds.NewMesh(manager)}
 	f.mesh.SetModel(shape.model(0))
-	if f.server, err = xds.NewServer(ctx, xds.Options{Config: f.mesh.Config, Authenticate: manager.VerifyProxyCertificate}); err != nil {
+	if f.server, err = xds.NewServer(ctx, xds.Options{Config: f.mesh.Config, Authenticate: manager.VerifyProxyCertificate, TrustDomain: manager.TrustDomain()}); err != nil {
 		b.Fatal(err)
 	}
 	serving, err := manager.Issue(ctx, ca.LeafRequest{Kind: ca.KindService, CommonName: "weftd", DNSNames: []string{"weftd"},
@@ -177,7 +179,7 @@ func newFleet(b *testing.B, shape meshShape, proxies int) *fleet {
 // connect opens the proxy's stream, subscribes to clusters and endpoints and
 // returns once it holds its first EDS version; a goroutine then keeps ACKing.
 func (p *simProxy) connect(ctx context.Context, manager *ca.Manager, addr string) error {
-	proxy := ca.Proxy{ID: uuid.NewString(), Kind: ca.ProxySidecar, Identity: ca.Identity{Namespace: "bench", ServiceAccount: p.identity}}
+	proxy := ca.Proxy{ID: uuid.NewString(), Kind: ca.ProxySidecar, Identity: identity.Identity{Namespace: "bench", ServiceAccount: p.identity}}
 	cert, err := manager.ProxyCertificate(ctx, proxy)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // The benchmarks measure what the admission path pays for a new identity: key
@@ -19,7 +20,7 @@ func benchmarkIssueLeaf(b *testing.B, key ca.KeySpec, parallel bool) {
 	f := newFixture(b, ca.Options{Settings: ca.Settings{Key: key}})
 	req := ca.LeafRequest{
 		Kind: ca.KindService, CommonName: "bookbuyer.bookstore.cluster.local", DNSNames: []string{"bookbuyer.bookstore.cluster.local"},
-		URIs:        []*url.URL{ca.Identity{Namespace: "bookstore", ServiceAccount: "bookbuyer"}.SPIFFEID("cluster.local")},
+		URIs:        []*url.URL{identity.Identity{Namespace: "bookstore", ServiceAccount: "bookbuyer"}.SPIFFEID("cluster.local")},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, Validity: 24 * time.Hour,
 	}
 	ctx := context.Background()
@@ -52,7 +53,7 @@ func BenchmarkIssueLeafRSA2048(b *testing.B)       { benchmarkIssueLeaf(b, ca.Ke
 // BenchmarkServiceCertificateCached is the price of a cache hit.
 func BenchmarkServiceCertificateCached(b *testing.B) {
 	f := newFixture(b, ca.Options{})
-	id := ca.Identity{Namespace: "bookstore", ServiceAccount: "bookbuyer"}
+	id := identity.Identity{Namespace: "bookstore", ServiceAccount: "bookbuyer"}
 	ctx := context.Background()
 	if _, err := f.manager.ServiceCertificate(ctx, id); err != nil {
 		b.Fatal(err)

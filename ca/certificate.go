@@ -3,6 +3,8 @@ package ca
 import (
 	"crypto/x509"
 	"time"
+
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // Kind says what a certificate is for. It is also the "kind" label of the CA's
@@ -24,7 +26,7 @@ type Certificate struct {
 	Kind Kind
 	// Identity is the service account the certificate names (service and
 	// proxy certificates).
-	Identity Identity
+	Identity identity.Identity
 	// Proxy is the proxy a KindProxy certificate names; zero otherwise.
 	Proxy Proxy
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/ca/internalca"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // start is a fixed instant, so test output does not depend on the day.
@@ -34,6 +35,9 @@ func newFixture(t testing.TB, opts ca.Options) *fixture {
 	}
 	f := &fixture{clock: clk, authority: internalca.New(roots, clk), registry: prometheus.NewRegistry()}
 	opts.Signer, opts.Clock, opts.Registerer = f.authority, clk, f.registry
+	if opts.TrustDomain == "" {
+		opts.TrustDomain = identity.DefaultTrustDomain
+	}
 	if f.manager, err = ca.NewManager(opts); err != nil {
 		t.Fatal(err)
 	}

@@ -18,13 +18,15 @@ import (
 	"k8s.io/utils/clock"
 
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
-// Options configure a Manager. Only Signer is required.
+// Options configure a Manager. Signer and TrustDomain are required.
 type Options struct {
 	// Signer signs every leaf.
 	Signer Signer
-	// TrustDomain names identities; default cluster.local.
+	// TrustDomain names identities; required: the mesh configuration's
+	// (pkg/mesh.Config) trust domain.
 	TrustDomain string
 	// Settings are the initial certificate settings; zero fields take defaults.
 	Settings Settings
@@ -102,9 +104,9 @@ func NewManager(opts Options) (*Manager, error) {
 		subs:               map[*Subscription]struct{}{},
 	}
 	if m.trustDomain == "" {
-		m.trustDomain = DefaultTrustDomain
+		return nil, errors.New("ca.NewManager: no TrustDomain")
 	}
-	if err := ValidateTrustDomain(m.trustDomain); err != nil {
+	if err := identity.ValidateTrustDomain(m.trustDomain); err != nil {
 		return nil, err
 	}
 	if err := m.settings.Validate(); err != nil {
@@ -151,7 +153,7 @@ func (m *Manager) TrustDomain() string { return m.trustDomain }
 // server and client auth. It is issued once per service account and cached; a
 // certificate due for renewal is replaced first, and an expired one is never
 // returned.
-func (m *Manager) ServiceCertificate(ctx context.Context, id Identity) (*Certificate, error) {
+func (m *Manager) ServiceCertificate(ctx context.Context, id identity.Identity) (*Certificate, error) {
 	if err := id.Validate(); err != nil {
 		return nil, err
 	}
@@ -177,7 +179,7 @@ func (m *Manager) ProxyCertificate(ctx context.Context, p Proxy) (*Certificate, 
 func (m *Manager) ForgetProxy(p Proxy) { m.forget(proxyKey(p)) }
 
 // ForgetService drops a service account's certificate from the cache.
-func (m *Manager) ForgetService(id Identity) { m.forget(serviceKey(id)) }
+func (m *Manager) ForgetService(id identity.Identity) { m.forget(serviceKey(id)) }
 
 func (m *Manager) forget(key string) {
 	m.mu.Lock()
@@ -256,8 +258,8 @@ func (m *Manager) ApplyMeshConfig(mc *configv1alpha2.MeshConfig) error {
 	return m.UpdateSettings(s)
 }
 
-func serviceKey(id Identity) string { return "service:" + id.String() }
-func proxyKey(p Proxy) string       { return "proxy:" + p.ID }
+func serviceKey(id identity.Identity) string { return "service:" + id.String() }
+func proxyKey(p Proxy) string                { return "proxy:" + p.ID }
 
 // flightResult is the one result type of m.flight. cached and renew share a
 // key per certificate, so either may receive the other's result.
@@ -348,7 +350,7 @@ func (m *Manager) markAllDueLocked() {
 	}
 }
 
-func (m *Manager) issueService(ctx context.Context, id Identity) (*Certificate, error) {
+func (m *Manager) issueService(ctx context.Context, id identity.Identity) (*Certificate, error) {
 	cn := id.CommonName(m.trustDomain)
 	c, err := m.issue(ctx, LeafRequest{
 		Kind: KindService, CommonName: cn, DNSNames: []string{cn}, URIs: []*url.URL{id.SPIFFEID(m.trustDomain)},

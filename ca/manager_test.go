@@ -13,9 +13,10 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
-var bookbuyer = ca.Identity{Namespace: "bookstore", ServiceAccount: "bookbuyer"}
+var bookbuyer = identity.Identity{Namespace: "bookstore", ServiceAccount: "bookbuyer"}
 
 func TestServiceCertificate(t *testing.T) {
 	tests := []struct {
@@ -87,13 +88,13 @@ func TestServiceCertificateIsCachedPerServiceAccount(t *testing.T) {
 		}
 	})
 	t.Run("another service account gets its own certificate", func(t *testing.T) {
-		other, err := f.manager.ServiceCertificate(ctx, ca.Identity{Namespace: "bookstore", ServiceAccount: "bookthief"})
+		other, err := f.manager.ServiceCertificate(ctx, identity.Identity{Namespace: "bookstore", ServiceAccount: "bookthief"})
 		if err != nil || other.Leaf.Subject.CommonName != "bookthief.bookstore.cluster.local" {
 			t.Fatalf("got %v (%v)", other, err)
 		}
 	})
 	t.Run("concurrent first requests issue one certificate", func(t *testing.T) {
-		id := ca.Identity{Namespace: "bookstore", ServiceAccount: "bookwarehouse"}
+		id := identity.Identity{Namespace: "bookstore", ServiceAccount: "bookwarehouse"}
 		var wg sync.WaitGroup
 		got := make([]*ca.Certificate, 16)
 		for i := range got {
@@ -180,7 +181,7 @@ func TestProxyValidate(t *testing.T) {
 		{"an ID that is not a UUID", ca.Proxy{ID: "pod-1", Kind: ca.ProxySidecar, Identity: bookbuyer}},
 		{"an upper-case UUID (CNs compare exactly)", ca.Proxy{ID: "0B7D4C2E-8F0A-4A43-9D7E-5B2F3C1A9E11", Kind: ca.ProxySidecar, Identity: bookbuyer}},
 		{"an unknown kind", ca.Proxy{ID: "0b7d4c2e-8f0a-4a43-9d7e-5b2f3c1a9e11", Kind: "daemon", Identity: bookbuyer}},
-		{"an invalid service account", ca.Proxy{ID: "0b7d4c2e-8f0a-4a43-9d7e-5b2f3c1a9e11", Kind: ca.ProxyGRPC, Identity: ca.Identity{Namespace: "ns"}}},
+		{"an invalid service account", ca.Proxy{ID: "0b7d4c2e-8f0a-4a43-9d7e-5b2f3c1a9e11", Kind: ca.ProxyGRPC, Identity: identity.Identity{Namespace: "ns"}}},
 	}
 	f := newFixture(t, ca.Options{})
 	for _, tt := range tests {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // ProxyKind says what kind of data-plane client a proxy certificate names.
@@ -28,7 +30,7 @@ const (
 type Proxy struct {
 	ID       string
 	Kind     ProxyKind
-	Identity Identity
+	Identity identity.Identity
 }
 
 // String returns "<kind>/<id> (<namespace>/<serviceaccount>)".
@@ -45,8 +47,9 @@ func (p Proxy) CommonName(trustDomain string) string {
 // Its path differs from a service identity's (/ns/...), so a service
 // certificate never parses as a proxy certificate.
 func (p Proxy) URI(trustDomain string) *url.URL {
-	return &url.URL{Scheme: "spiffe", Host: trustDomain, Path: proxyPathPrefix + string(p.Kind) + "/" + p.ID +
-		"/ns/" + p.Identity.Namespace + "/sa/" + p.Identity.ServiceAccount}
+	u := p.Identity.SPIFFEID(trustDomain)
+	u.Path = proxyPathPrefix + string(p.Kind) + "/" + p.ID + u.Path
+	return u
 }
 
 const proxyPathPrefix = "/weft/proxy/"
@@ -99,7 +102,7 @@ func ParseProxyCertificate(cert *x509.Certificate, trustDomain string) (Proxy, e
 	if len(parts) != 6 || parts[2] != "ns" || parts[4] != "sa" {
 		return reject("URI path %q is not %s<kind>/<id>/ns/<namespace>/sa/<serviceaccount>", u.Path, proxyPathPrefix)
 	}
-	p := Proxy{ID: parts[1], Kind: ProxyKind(parts[0]), Identity: Identity{Namespace: parts[3], ServiceAccount: parts[5]}}
+	p := Proxy{ID: parts[1], Kind: ProxyKind(parts[0]), Identity: identity.Identity{Namespace: parts[3], ServiceAccount: parts[5]}}
 	if err := p.Validate(); err != nil {
 		return reject("%v", err)
 	}

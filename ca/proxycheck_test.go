@@ -7,6 +7,7 @@ import (
 
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/ca/internalca"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // CheckProxyCertificate is how a proxy certificate kept outside the Manager
@@ -49,7 +50,7 @@ func TestCheckProxyCertificate(t *testing.T) {
 		{"another proxy's certificate is refused", pc.CertChainPEM, other, start,
 			"names proxy " + proxy.String() + ", want " + other.String()},
 		{"the same proxy ID under another service account is refused", pc.CertChainPEM,
-			ca.Proxy{ID: proxy.ID, Kind: ca.ProxySidecar, Identity: ca.Identity{Namespace: "bookstore", ServiceAccount: "bookthief"}}, start, "names proxy"},
+			ca.Proxy{ID: proxy.ID, Kind: ca.ProxySidecar, Identity: identity.Identity{Namespace: "bookstore", ServiceAccount: "bookthief"}}, start, "names proxy"},
 		{"the same proxy ID of another kind is refused", pc.CertChainPEM,
 			ca.Proxy{ID: proxy.ID, Kind: ca.ProxyGateway, Identity: bookbuyer}, start, "names proxy"},
 		{"a service certificate is not a proxy certificate", sc.CertChainPEM, proxy, start, "is not a proxy certificate"},

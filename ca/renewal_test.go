@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 func TestRenewalTimeLeavesTheConfiguredShareWithJitter(t *testing.T) {
@@ -16,7 +17,7 @@ func TestRenewalTimeLeavesTheConfiguredShareWithJitter(t *testing.T) {
 	ctx := context.Background()
 	seen := map[time.Time]bool{}
 	for _, sa := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
-		c, err := f.manager.ServiceCertificate(ctx, ca.Identity{Namespace: "ns", ServiceAccount: sa})
+		c, err := f.manager.ServiceCertificate(ctx, identity.Identity{Namespace: "ns", ServiceAccount: sa})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +122,7 @@ func TestAnExpiredCertificateIsNeverHandedOut(t *testing.T) {
 	t.Run("when the signer fails, a due but valid certificate is still served", func(t *testing.T) {
 		f := newFixture(t, ca.Options{})
 		signer := &failingSigner{Signer: f.authority}
-		f.manager = mustManager(t, ca.Options{Signer: signer, Clock: f.clock})
+		f.manager = mustManager(t, ca.Options{Signer: signer, Clock: f.clock, TrustDomain: identity.DefaultTrustDomain})
 		old, _ := f.manager.ServiceCertificate(ctx, bookbuyer)
 		signer.fail = true
 		f.clock.SetTime(old.RenewAt)
@@ -135,7 +136,7 @@ func TestAnExpiredCertificateIsNeverHandedOut(t *testing.T) {
 	t.Run("when the signer fails after expiry, the caller gets an error, not the expired certificate", func(t *testing.T) {
 		f := newFixture(t, ca.Options{})
 		signer := &failingSigner{Signer: f.authority}
-		f.manager = mustManager(t, ca.Options{Signer: signer, Clock: f.clock})
+		f.manager = mustManager(t, ca.Options{Signer: signer, Clock: f.clock, TrustDomain: identity.DefaultTrustDomain})
 		old, _ := f.manager.ServiceCertificate(ctx, bookbuyer)
 		signer.fail = true
 		f.clock.SetTime(old.NotAfter)

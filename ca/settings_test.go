@@ -9,6 +9,7 @@ import (
 
 	"github.com/weft-mesh/weft/ca"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/validation"
 )
 
@@ -106,7 +107,7 @@ func TestValidityBelowTheMinimumIsRefusedEverywhere(t *testing.T) {
 		}
 	})
 	t.Run("a proxy validity below the minimum is refused", func(t *testing.T) {
-		if _, err := ca.NewManager(ca.Options{Signer: newFixture(t, ca.Options{}).authority, Settings: ca.Settings{ProxyValidity: 2 * time.Second}}); err == nil || !contains(err.Error(), "must be at least 1m0s") {
+		if _, err := ca.NewManager(ca.Options{Signer: newFixture(t, ca.Options{}).authority, TrustDomain: identity.DefaultTrustDomain, Settings: ca.Settings{ProxyValidity: 2 * time.Second}}); err == nil || !contains(err.Error(), "must be at least 1m0s") {
 			t.Errorf("NewManager error = %v, want the minimum named", err)
 		}
 	})

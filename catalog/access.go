@@ -3,6 +3,7 @@ package catalog
 import (
 	"slices"
 
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
@@ -10,7 +11,7 @@ import (
 // HTTP ports with these requests, and these TCP ports (all when tcpAll).
 type grant struct {
 	policy   ObjectRef
-	sources  []Identity
+	sources  []identity.Identity
 	http     []HTTPMatch
 	tcpAll   bool
 	tcpPorts map[int32]bool
@@ -21,8 +22,8 @@ type grant struct {
 // namespace. A missing destination skips the TrafficTarget; a missing source,
 // rule or match skips only that part.
 func (b *builder) buildGrants() {
-	b.grants = map[Identity][]grant{}
-	b.reaches = map[Identity]map[Identity]bool{}
+	b.grants = map[identity.Identity][]grant{}
+	b.reaches = map[identity.Identity]map[identity.Identity]bool{}
 	tcpRoutes := b.tcpRoutes()
 	for _, tt := range b.state.TrafficTargets {
 		if tt == nil || tt.Name == "" || !b.monitored[tt.Namespace] {
@@ -34,7 +35,7 @@ func (b *builder) buildGrants() {
 			continue
 		}
 		d := tt.Spec.Destination
-		dest := Identity{orDefault(d.Namespace, tt.Namespace), d.Name}
+		dest := identity.Identity{Namespace: orDefault(d.Namespace, tt.Namespace), ServiceAccount: d.Name}
 		if !b.identities[dest] {
 			b.problems.add(obj, "spec.destination.name", "service account %s does not exist; TrafficTarget skipped", dest)
 			continue
@@ -51,7 +52,7 @@ func (b *builder) buildGrants() {
 			b.problems.add(obj, "spec.sources", "no valid source; TrafficTarget skipped")
 			continue
 		}
-		slices.SortFunc(g.sources, compareIdentities)
+		slices.SortFunc(g.sources, identity.Compare)
 		for i, rule := range tt.Spec.Rules {
 			if refused.skips("spec.rules", i) {
 				continue
@@ -95,7 +96,7 @@ func (b *builder) buildGrants() {
 		b.grants[dest] = append(b.grants[dest], g)
 		for _, src := range g.sources {
 			if b.reaches[src] == nil {
-				b.reaches[src] = map[Identity]bool{}
+				b.reaches[src] = map[identity.Identity]bool{}
 			}
 			b.reaches[src][dest] = true
 		}
@@ -111,10 +112,10 @@ type subject struct {
 
 // sourceAccounts resolves a policy's sources to the existing service accounts
 // they name, without duplicates; each naming no service account is a Problem.
-func (b *builder) sourceAccounts(obj ObjectRef, sources []subject) []Identity {
-	var out []Identity
+func (b *builder) sourceAccounts(obj ObjectRef, sources []subject) []identity.Identity {
+	var out []identity.Identity
 	for _, s := range sources {
-		id := Identity{s.namespace, s.name}
+		id := identity.Identity{Namespace: s.namespace, ServiceAccount: s.name}
 		switch {
 		case !b.identities[id]:
 			b.problems.add(obj, fieldIndex("spec.sources", s.index, "name"), "service account %s does not exist; source skipped", id)

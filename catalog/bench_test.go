@@ -17,6 +17,7 @@ import (
 	"github.com/weft-mesh/weft/catalog"
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
 	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // BenchmarkBuild builds the model of a mesh of 1,000 services (each with its own
@@ -27,7 +28,7 @@ func BenchmarkBuild(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		catalog.Build(s)
+		catalog.Build(s, mesh.Defaults())
 	}
 }
 
@@ -35,7 +36,7 @@ func BenchmarkBuild(b *testing.B) {
 // endpoint.
 func BenchmarkChangedIdentities(b *testing.B) {
 	s := bigState(1000, 5, 2000)
-	prev, next := catalog.Build(s), catalog.Build(s)
+	prev, next := catalog.Build(s, mesh.Defaults()), catalog.Build(s, mesh.Defaults())
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -44,7 +45,7 @@ func BenchmarkChangedIdentities(b *testing.B) {
 }
 
 func TestBigStateBuilds(t *testing.T) {
-	m := catalog.Build(bigState(100, 5, 200))
+	m := catalog.Build(bigState(100, 5, 200), mesh.Defaults())
 	if len(m.Services) != 100 || len(m.Problems) != 0 || len(m.Identities) != 100 {
 		t.Fatalf("services %d, identities %d, problems:%s", len(m.Services), len(m.Identities), problems(m))
 	}

@@ -5,21 +5,25 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s/state"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // Build turns one State into the Model. It is a pure function: it reads the
 // State (never modifying it), holds nothing afterwards, and records every piece
 // of input it skips as a Problem instead of failing. A nil State gives an empty
-// model.
-func Build(s *state.State) *Model {
+// model. cfg is the mesh configuration (mesh.Config, defaults applied by the
+// caller): its trust domain and cluster domain name the model's identities and
+// services.
+func Build(s *state.State, cfg mesh.Config) *Model {
 	if s == nil {
 		s = &state.State{}
 	}
 	b := &builder{
 		state:      s,
 		monitored:  map[string]bool{},
-		identities: map[Identity]bool{},
+		identities: map[identity.Identity]bool{},
 		pods:       map[podKey]*corev1.Pod{},
 		services:   map[ServiceRef]*Service{},
 		outside:    map[ServiceRef]*Service{},
@@ -28,7 +32,7 @@ func Build(s *state.State) *Model {
 		b.problems.add(ObjectRef{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}, "",
 			"not read%s: %s", fromFile(r.Source), r.Reason)
 	}
-	b.settings = b.settingsFrom(s.MeshConfig)
+	b.settings = b.settingsFrom(cfg, s.MeshConfig)
 	b.indexNamespaces()
 	b.indexIdentities()
 	b.buildServices()
@@ -56,18 +60,18 @@ type builder struct {
 	problems problems
 
 	monitored  map[string]bool
-	identities map[Identity]bool
+	identities map[identity.Identity]bool
 	pods       map[podKey]*corev1.Pod
 	// services are the mesh's; outside are Services of other namespaces kept to
 	// resolve IngressBackend sources.
 	services map[ServiceRef]*Service
 	outside  map[ServiceRef]*Service
 	// serves maps an identity to the mesh Services it serves.
-	serves map[Identity][]*Service
+	serves map[identity.Identity][]*Service
 
-	grants  map[Identity][]grant           // by destination
-	reaches map[Identity]map[Identity]bool // source -> destinations it may reach
-	retries map[Identity]map[ServiceRef]*RetryPolicy
+	grants  map[identity.Identity][]grant                    // by destination
+	reaches map[identity.Identity]map[identity.Identity]bool // source -> destinations it may reach
+	retries map[identity.Identity]map[ServiceRef]*RetryPolicy
 	ingress []*IngressRule
 	egress  []*EgressRule
 	uts     map[ObjectRef]*UpstreamTrafficSetting
@@ -89,7 +93,7 @@ func (b *builder) indexNamespaces() {
 func (b *builder) indexIdentities() {
 	for _, sa := range b.state.ServiceAccounts {
 		if sa != nil && b.monitored[sa.Namespace] && sa.Name != "" {
-			b.identities[Identity{sa.Namespace, sa.Name}] = true
+			b.identities[identity.Identity{Namespace: sa.Namespace, ServiceAccount: sa.Name}] = true
 		}
 	}
 	for _, p := range b.state.Pods {
@@ -97,26 +101,15 @@ func (b *builder) indexIdentities() {
 			continue
 		}
 		b.pods[podKey{p.Namespace, p.Name}] = p
-		b.identities[podIdentity(p)] = true
+		b.identities[identity.FromPod(p)] = true
 	}
 }
 
-func podIdentity(p *corev1.Pod) Identity {
-	sa := p.Spec.ServiceAccountName
-	if sa == "" {
-		sa = p.Spec.DeprecatedServiceAccount
-	}
-	if sa == "" {
-		sa = "default"
-	}
-	return Identity{p.Namespace, sa}
-}
-
-func (b *builder) sortedIdentities() []Identity {
-	ids := make([]Identity, 0, len(b.identities))
+func (b *builder) sortedIdentities() []identity.Identity {
+	ids := make([]identity.Identity, 0, len(b.identities))
 	for id := range b.identities {
 		ids = append(ids, id)
 	}
-	slices.SortFunc(ids, compareIdentities)
+	slices.SortFunc(ids, identity.Compare)
 	return ids
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"hash/maphash"
 	"slices"
+
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // IdentityHash is a hash of everything the proxies of one identity depend on:
@@ -14,7 +16,7 @@ import (
 // models give an identity the same hash when its proxies' configuration would be
 // the same. Hashes are comparable between models built by the same process
 // (they are seeded per process), never across processes.
-func (m *Model) IdentityHash(id Identity) (uint64, bool) {
+func (m *Model) IdentityHash(id identity.Identity) (uint64, bool) {
 	h, ok := m.hashes[id]
 	return h, ok
 }
@@ -22,8 +24,8 @@ func (m *Model) IdentityHash(id Identity) (uint64, bool) {
 // ChangedIdentities lists, sorted, the identities whose proxies need new
 // configuration since prev: those whose hash changed, and those added or
 // removed. A nil prev changes every identity.
-func (m *Model) ChangedIdentities(prev *Model) []Identity {
-	var out []Identity
+func (m *Model) ChangedIdentities(prev *Model) []identity.Identity {
+	var out []identity.Identity
 	for id, h := range m.hashes {
 		if prev == nil {
 			out = append(out, id)
@@ -40,11 +42,11 @@ func (m *Model) ChangedIdentities(prev *Model) []Identity {
 			}
 		}
 	}
-	slices.SortFunc(out, compareIdentities)
+	slices.SortFunc(out, identity.Compare)
 	return out
 }
 
-func hashIdentities(m *Model) map[Identity]uint64 {
+func hashIdentities(m *Model) map[identity.Identity]uint64 {
 	w := newHasher()
 	w.json(m.Settings)
 	settings := w.sum()
@@ -55,11 +57,11 @@ func hashIdentities(m *Model) map[Identity]uint64 {
 		w.service(s)
 		services[s] = w.sum()
 	}
-	out := make(map[Identity]uint64, len(m.Identities))
+	out := make(map[identity.Identity]uint64, len(m.Identities))
 	for _, v := range m.Identities {
 		w.reset()
 		w.u64(settings)
-		w.str(v.Identity.Namespace, v.Identity.Name)
+		w.str(v.Identity.Namespace, v.Identity.ServiceAccount)
 		w.bool(v.EgressPassthrough)
 		w.n(len(v.Services))
 		for _, ref := range v.Services {
@@ -146,7 +148,7 @@ func (w *hasher) service(s *Service) {
 	}
 	w.n(len(s.Endpoints))
 	for _, e := range s.Endpoints {
-		w.str(e.IP, e.PortName, e.PodName, e.Identity.Namespace, e.Identity.Name, e.Hostname, e.DNSName, e.NodeName, e.Zone)
+		w.str(e.IP, e.PortName, e.PodName, e.Identity.Namespace, e.Identity.ServiceAccount, e.Hostname, e.DNSName, e.NodeName, e.Zone)
 		w.u64(uint64(e.Port))
 		w.bool(e.Ready)
 		w.bool(e.Serving)
@@ -154,7 +156,7 @@ func (w *hasher) service(s *Service) {
 	}
 	w.n(len(s.Identities))
 	for _, id := range s.Identities {
-		w.str(id.Namespace, id.Name)
+		w.str(id.Namespace, id.ServiceAccount)
 	}
 	if s.Split != nil {
 		w.str(s.Split.Policy.Namespace, s.Split.Policy.Name)
@@ -189,7 +191,7 @@ func (w *hasher) inbound(in InboundPort) {
 		w.bool(r.AllTraffic)
 		w.n(len(r.Sources))
 		for _, id := range r.Sources {
-			w.str(id.Namespace, id.Name)
+			w.str(id.Namespace, id.ServiceAccount)
 		}
 		w.n(len(r.HTTPMatches))
 		for _, m := range r.HTTPMatches {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/pkg/identity"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 func slice(ns, svcName, ip string, ready bool) string {
@@ -27,17 +29,17 @@ func TestChangedIdentities(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change []string
-		want   []catalog.Identity
+		want   []identity.Identity
 	}{
 		{"nothing changed, nobody is recomputed", []string{slice("b", "web", "10.0.0.1", true)}, nil},
 		{"an endpoint of web marks web's clients and web only", []string{slice("b", "web", "10.0.0.2", true)},
-			[]catalog.Identity{id("a", "client"), id("b", "web")}},
+			[]identity.Identity{id("a", "client"), id("b", "web")}},
 		{"readiness is a change too", []string{slice("b", "web", "10.0.0.1", false)},
-			[]catalog.Identity{id("a", "client"), id("b", "web")}},
+			[]identity.Identity{id("a", "client"), id("b", "web")}},
 		{"a new identity is a change", []string{slice("b", "web", "10.0.0.1", true),
-			`{apiVersion: v1, kind: ServiceAccount, metadata: {name: new, namespace: a}}`}, []catalog.Identity{id("a", "new")}},
+			`{apiVersion: v1, kind: ServiceAccount, metadata: {name: new, namespace: a}}`}, []identity.Identity{id("a", "new")}},
 		{"a MeshConfig change touches everyone", []string{slice("b", "web", "10.0.0.1", true), permissive},
-			[]catalog.Identity{id("a", "client"), id("a", "other"), id("b", "db"), id("b", "web")}},
+			[]identity.Identity{id("a", "client"), id("a", "other"), id("b", "db"), id("b", "web")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			next := build(t, append(slices.Clone(base), tc.change...)...)
@@ -55,7 +57,7 @@ func TestChangedIdentities(t *testing.T) {
 
 func TestBuildNeverPanics(t *testing.T) {
 	t.Run("a nil state is an empty model", func(t *testing.T) {
-		if m := catalog.Build(nil); len(m.Services) != 0 || m.Identity(id("a", "b")) != nil {
+		if m := catalog.Build(nil, mesh.Defaults()); len(m.Services) != 0 || m.Identity(id("a", "b")) != nil {
 			t.Fatalf("model: %+v", m)
 		}
 	})

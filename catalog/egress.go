@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
@@ -81,7 +82,7 @@ func (b *builder) buildEgress() {
 			b.problems.add(obj, "spec.ports", "no valid port; Egress skipped")
 			continue
 		}
-		slices.SortFunc(rule.Sources, compareIdentities)
+		slices.SortFunc(rule.Sources, identity.Compare)
 		slices.Sort(rule.Hosts)
 		rule.Hosts = slices.Compact(rule.Hosts)
 		rule.IPRanges = sortedPrefixes(rule.IPRanges)

@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // The bookstore story read from examples/ by the files source, as `weft render`
@@ -21,7 +23,7 @@ func TestExamplesThroughTheFilesSource(t *testing.T) {
 	if len(s.Rejected) > 0 {
 		t.Fatalf("examples not read: %+v", s.Rejected)
 	}
-	m := catalog.Build(s)
+	m := catalog.Build(s, mesh.Defaults())
 	buyer, store, thief, warehouse := id("bookbuyer", "bookbuyer"), id("bookstore", "bookstore"), id("bookthief", "bookthief"), id("bookwarehouse", "bookwarehouse")
 
 	t.Run("the MeshConfig is deny by default with egress open", func(t *testing.T) {
@@ -51,7 +53,7 @@ func TestExamplesThroughTheFilesSource(t *testing.T) {
 			t.Fatalf("inbound: %+v", in)
 		}
 		r := in.Rules[0]
-		if !slices.Equal(r.Sources, []catalog.Identity{buyer}) || r.AllTraffic || len(r.HTTPMatches) != 2 {
+		if !slices.Equal(r.Sources, []identity.Identity{buyer}) || r.AllTraffic || len(r.HTTPMatches) != 2 {
 			t.Fatalf("rule: %+v", r)
 		}
 		books := r.HTTPMatches[1]

@@ -8,6 +8,7 @@ import (
 
 	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/internal/teststate"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // FuzzBuild feeds arbitrary YAML or JSON documents of any kind through the files
@@ -31,8 +32,8 @@ func FuzzBuild(f *testing.F) {
 	f.Add(all)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		state := teststate.FromDocuments(data)
-		m := catalog.Build(state)
-		again := catalog.Build(state)
+		m := catalog.Build(state, mesh.Defaults())
+		again := catalog.Build(state, mesh.Defaults())
 		if changed := m.ChangedIdentities(again); len(changed) != 0 {
 			t.Fatalf("the same state gave different models for %v", changed)
 		}

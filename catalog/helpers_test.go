@@ -8,7 +8,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // build reads YAML documents as the files source does and builds the model.
@@ -16,7 +18,7 @@ import (
 // Namespace object, which then decides.
 func build(t *testing.T, docs ...string) *catalog.Model {
 	t.Helper()
-	return catalog.Build(state(t, docs...))
+	return catalog.Build(state(t, docs...), mesh.Defaults())
 }
 
 func state(t testing.TB, docs ...string) *k8s.State {
@@ -44,12 +46,14 @@ func state(t testing.TB, docs ...string) *k8s.State {
 	return k8s.NewState(objs, k8s.DefaultOptions(), nil)
 }
 
-func id(ns, name string) catalog.Identity { return catalog.Identity{Namespace: ns, Name: name} }
+func id(ns, name string) identity.Identity {
+	return identity.Identity{Namespace: ns, ServiceAccount: name}
+}
 
 func svc(ns, name string) catalog.ServiceRef { return catalog.ServiceRef{Namespace: ns, Name: name} }
 
 // outbound returns the Outbound of from toward ref, or nil.
-func outbound(m *catalog.Model, from catalog.Identity, ref catalog.ServiceRef) *catalog.Outbound {
+func outbound(m *catalog.Model, from identity.Identity, ref catalog.ServiceRef) *catalog.Outbound {
 	v := m.Identity(from)
 	if v == nil {
 		return nil
@@ -62,7 +66,7 @@ func outbound(m *catalog.Model, from catalog.Identity, ref catalog.ServiceRef) *
 	return nil
 }
 
-func reached(m *catalog.Model, from catalog.Identity) []string {
+func reached(m *catalog.Model, from identity.Identity) []string {
 	var out []string
 	if v := m.Identity(from); v != nil {
 		for _, o := range v.Outbound {
@@ -73,7 +77,7 @@ func reached(m *catalog.Model, from catalog.Identity) []string {
 }
 
 // inbound returns the InboundPort of the identity serving ref on port.
-func inbound(m *catalog.Model, to catalog.Identity, ref catalog.ServiceRef, port int32) *catalog.InboundPort {
+func inbound(m *catalog.Model, to identity.Identity, ref catalog.ServiceRef, port int32) *catalog.InboundPort {
 	v := m.Identity(to)
 	if v == nil {
 		return nil
@@ -105,7 +109,7 @@ func problems(m *catalog.Model) string {
 
 type (
 	modelT    = *catalog.Model
-	identityT = catalog.Identity
+	identityT = identity.Identity
 )
 
 // checkProblems checks that the model's problems are exactly those containing

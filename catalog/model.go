@@ -7,6 +7,7 @@ import (
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	"github.com/weft-mesh/weft/pkg/healthprobe"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // Model is the mesh as the xDS generator needs it. It is built by Build and never
@@ -29,8 +30,8 @@ type Model struct {
 	Problems []Problem
 
 	services   map[ServiceRef]*Service
-	identities map[Identity]*IdentityView
-	hashes     map[Identity]uint64
+	identities map[identity.Identity]*IdentityView
+	hashes     map[identity.Identity]uint64
 }
 
 // Settings are the mesh-wide settings, with OSM's defaults when there is no
@@ -43,8 +44,11 @@ type Settings struct {
 	// EgressPassthrough lets every proxy reach any destination outside the mesh
 	// (traffic.enableEgress).
 	EgressPassthrough bool
-	// TrustDomain ends every identity's certificate name.
+	// TrustDomain ends every identity's certificate name and is the host of
+	// its SPIFFE ID (mesh.Config.TrustDomain).
 	TrustDomain string
+	// ClusterDomain ends every Service's DNS name (mesh.Config.ClusterDomain).
+	ClusterDomain string
 	// Features are the MeshConfig's feature flags.
 	Features configv1alpha2.FeatureFlags
 	// MeshConfig is the whole MeshConfig spec, for the sidecar, TLS, tracing and
@@ -82,7 +86,7 @@ type Service struct {
 	Endpoints []Endpoint
 	// Identities serve the Service: the service accounts of its endpoints' pods
 	// and of the pods its selector selects.
-	Identities []Identity
+	Identities []identity.Identity
 	// Split, when set, divides traffic to this (root) Service among backends.
 	Split *Split
 	// UpstreamTrafficSetting applies to traffic to this Service, if any.
@@ -116,7 +120,7 @@ type Endpoint struct {
 	// PodName is the pod behind the address, if the slice names it, and Identity
 	// its service account (zero when unknown).
 	PodName  string
-	Identity Identity
+	Identity identity.Identity
 	// Hostname is the endpoint's hostname (a StatefulSet pod's name); for a
 	// headless Service DNSName is then <hostname>.<service>.<ns>.svc.cluster.local.
 	Hostname, DNSName string
@@ -162,7 +166,7 @@ type RetryPolicy struct {
 
 // IdentityView is everything a proxy running as one identity needs.
 type IdentityView struct {
-	Identity Identity
+	Identity identity.Identity
 	// Services are the Services this identity serves.
 	Services []ServiceRef
 	// Inbound says who may reach each port of those Services.
@@ -198,7 +202,7 @@ type InboundRule struct {
 	// Policy is the TrafficTarget.
 	Policy ObjectRef
 	// Sources may send.
-	Sources []Identity
+	Sources []identity.Identity
 	// AllTraffic admits everything on the port (a TCPRoute naming the port).
 	AllTraffic bool
 	// HTTPMatches are the admitted requests when not AllTraffic: a request is
@@ -265,7 +269,7 @@ type IngressRule struct {
 // EgressRule is an Egress policy resolved.
 type EgressRule struct {
 	Policy  ObjectRef
-	Sources []Identity
+	Sources []identity.Identity
 	// Hosts are matched by HTTP Host or TLS SNI; IPRanges by destination address.
 	Hosts    []string
 	IPRanges []netip.Prefix
@@ -286,4 +290,4 @@ type PolicyPort struct {
 func (m *Model) Service(ref ServiceRef) *Service { return m.services[ref] }
 
 // Identity returns the view of one identity, or nil when it is not in the mesh.
-func (m *Model) Identity(id Identity) *IdentityView { return m.identities[id] }
+func (m *Model) Identity(id identity.Identity) *IdentityView { return m.identities[id] }

@@ -6,26 +6,6 @@ import (
 	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
-// ClusterDomain is the DNS domain of the cluster's Services.
-const ClusterDomain = "cluster.local"
-
-// Identity is a workload identity: a service account. Its certificates name it
-// <name>.<namespace>.<trust domain>.
-type Identity struct {
-	Namespace, Name string
-}
-
-func (i Identity) String() string { return i.Namespace + "/" + i.Name }
-
-// Principal is the identity's certificate name (CN and SAN) in a trust domain.
-func (i Identity) Principal(trustDomain string) string {
-	return i.Name + "." + i.Namespace + "." + trustDomain
-}
-
-func compareIdentities(a, b Identity) int {
-	return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-}
-
 // ServiceRef names a Service.
 type ServiceRef struct {
 	Namespace, Name string
@@ -33,8 +13,11 @@ type ServiceRef struct {
 
 func (s ServiceRef) String() string { return s.Namespace + "/" + s.Name }
 
-// FQDN is the Service's cluster DNS name, such as bookstore.bookstore.svc.cluster.local.
-func (s ServiceRef) FQDN() string { return s.Name + "." + s.Namespace + ".svc." + ClusterDomain }
+// FQDN is the Service's DNS name in a cluster domain (Settings.ClusterDomain),
+// such as bookstore.bookstore.svc.cluster.local.
+func (s ServiceRef) FQDN(clusterDomain string) string {
+	return s.Name + "." + s.Namespace + ".svc." + clusterDomain
+}
 
 func compareServices(a, b ServiceRef) int {
 	return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
@@ -79,7 +80,7 @@ func (b *builder) attachUpstreamTrafficSettings() {
 // destinations are mesh Services. One source and destination take one policy:
 // the oldest wins.
 func (b *builder) buildRetries() {
-	b.retries = map[Identity]map[ServiceRef]*RetryPolicy{}
+	b.retries = map[identity.Identity]map[ServiceRef]*RetryPolicy{}
 	for _, r := range oldestFirst(b.state.Retries) {
 		if !b.monitored[r.Namespace] {
 			continue
@@ -94,7 +95,7 @@ func (b *builder) buildRetries() {
 			continue
 		}
 		spec := r.Spec
-		src := Identity{spec.Source.Namespace, spec.Source.Name}
+		src := identity.Identity{Namespace: spec.Source.Namespace, ServiceAccount: spec.Source.Name}
 		if !b.identities[src] {
 			b.problems.add(obj, "spec.source.name", "service account %s does not exist; Retry skipped", src)
 			continue

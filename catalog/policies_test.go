@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 const nginx = `
@@ -216,7 +217,7 @@ func TestUpstreamTrafficSettingsAndRetries(t *testing.T) {
     {path: /books, rateLimit: {local: {requests: 10, unit: second}}},
     {path: "(bad", rateLimit: {local: {requests: 10, unit: second}}}]}}`
 		s := state(t, apps, doc)
-		m := catalog.Build(s)
+		m := catalog.Build(s, mesh.Defaults())
 		checkProblems(t, m, []string{
 			`UpstreamTrafficSetting b/u: spec.httpRoutes[0].path: Invalid value: "/[a-z]{1,500}/books": regular expression is too large for Envoy (program size 1010, limit 100); route skipped`,
 			`UpstreamTrafficSetting b/u: spec.httpRoutes[2].path: Invalid value: "(bad": not a regular expression`,

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/weft-mesh/weft/pkg/healthprobe"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // healthProbes collects, per identity, the probes the injector rewrote on its
@@ -13,7 +14,7 @@ import (
 // 15901-15904 to the app. Pods of one identity normally share a template; where
 // two disagree on where a rewritten probe goes, the first pod's (by namespace
 // and name) wins and the other pod is a Problem.
-func (b *builder) healthProbes() map[Identity][]healthprobe.Probe {
+func (b *builder) healthProbes() map[identity.Identity][]healthprobe.Probe {
 	keys := make([]podKey, 0, len(b.pods))
 	for k := range b.pods {
 		keys = append(keys, k)
@@ -26,8 +27,8 @@ func (b *builder) healthProbes() map[Identity][]healthprobe.Probe {
 		port int32
 		path string
 	}
-	out := map[Identity][]healthprobe.Probe{}
-	taken := map[Identity]map[slot]healthprobe.Probe{}
+	out := map[identity.Identity][]healthprobe.Probe{}
+	taken := map[identity.Identity]map[slot]healthprobe.Probe{}
 	for _, k := range keys {
 		p := b.pods[k]
 		probes, err := healthprobe.Parse(p.Annotations)
@@ -36,7 +37,7 @@ func (b *builder) healthProbes() map[Identity][]healthprobe.Probe {
 			b.problems.add(obj, "metadata.annotations", "%v; its health probes are not forwarded", err)
 			continue
 		}
-		id := podIdentity(p)
+		id := identity.FromPod(p)
 		for _, probe := range probes {
 			if !validProbe(probe) {
 				b.problems.add(obj, "metadata.annotations", "annotation %s: probe %+v is not one the injector writes; not forwarded", healthprobe.Annotation, probe)

@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // buildServices reads the Services, their ports and their endpoints, and who
@@ -16,7 +18,7 @@ import (
 func (b *builder) buildServices() {
 	bySvc := b.slicesByService()
 	selectable := b.podsByLabel()
-	b.serves = map[Identity][]*Service{}
+	b.serves = map[identity.Identity][]*Service{}
 	for _, svc := range b.state.Services {
 		if svc == nil || svc.Name == "" || svc.Namespace == "" {
 			continue
@@ -47,20 +49,20 @@ func (b *builder) buildServices() {
 			b.outside[ref] = s
 			continue
 		}
-		ids := map[Identity]bool{}
+		ids := map[identity.Identity]bool{}
 		for _, ep := range s.Endpoints {
-			if ep.Identity != (Identity{}) {
+			if ep.Identity != (identity.Identity{}) {
 				ids[ep.Identity] = true
 			}
 		}
 		for _, p := range selectable.match(svc.Namespace, svc.Spec.Selector) {
-			ids[podIdentity(p)] = true
+			ids[identity.FromPod(p)] = true
 		}
 		for id := range ids {
 			s.Identities = append(s.Identities, id)
 			b.serves[id] = append(b.serves[id], s)
 		}
-		slices.SortFunc(s.Identities, compareIdentities)
+		slices.SortFunc(s.Identities, identity.Compare)
 		b.services[ref] = s
 	}
 	for id := range b.serves {
@@ -167,13 +169,13 @@ func (b *builder) endpoints(s *Service, eslices []*discoveryv1.EndpointSlice) []
 			if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" && (ep.TargetRef.Namespace == "" || ep.TargetRef.Namespace == es.Namespace) {
 				base.PodName = ep.TargetRef.Name
 				if p := b.pods[podKey{es.Namespace, ep.TargetRef.Name}]; p != nil {
-					base.Identity = podIdentity(p)
+					base.Identity = identity.FromPod(p)
 				}
 			}
 			if ep.Hostname != nil {
 				base.Hostname = *ep.Hostname
 				if s.Headless && base.Hostname != "" {
-					base.DNSName = base.Hostname + "." + s.Name + "." + s.Namespace + ".svc." + ClusterDomain
+					base.DNSName = base.Hostname + "." + s.ServiceRef.FQDN(b.settings.ClusterDomain)
 				}
 			}
 			if ep.NodeName != nil {

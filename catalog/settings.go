@@ -2,6 +2,7 @@ package catalog
 
 import (
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/mesh"
 	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
@@ -11,13 +12,13 @@ var defaultFeatures = configv1alpha2.FeatureFlags{
 	EnableIngressBackendPolicy: true,
 }
 
-// settingsFrom reads the MeshConfig. A setting rules.MeshConfig refuses is a
+// settingsFrom reads the mesh configuration and the MeshConfig. A setting rules.MeshConfig refuses is a
 // problem and is ignored: the sidecars' TLS versions are then Envoy's
 // defaults. The catalog reads nothing else the rule checks, and never skips
 // the whole MeshConfig, which would turn permissive mode and the feature flags
 // back to their defaults.
-func (b *builder) settingsFrom(mc *configv1alpha2.MeshConfig) Settings {
-	s := Settings{TrustDomain: ClusterDomain, Features: defaultFeatures}
+func (b *builder) settingsFrom(cfg mesh.Config, mc *configv1alpha2.MeshConfig) Settings {
+	s := Settings{TrustDomain: cfg.TrustDomain, ClusterDomain: cfg.ClusterDomain, Features: defaultFeatures}
 	if mc == nil {
 		return s
 	}

@@ -2,6 +2,8 @@ package catalog
 
 import (
 	"slices"
+
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // model assembles the Model: the Services, and each identity's view.
@@ -11,7 +13,7 @@ func (b *builder) model() *Model {
 		IngressRules: b.ingress,
 		EgressRules:  b.egress,
 		services:     b.services,
-		identities:   map[Identity]*IdentityView{},
+		identities:   map[identity.Identity]*IdentityView{},
 	}
 	for _, s := range b.services {
 		m.Services = append(m.Services, s)
@@ -27,7 +29,7 @@ func (b *builder) model() *Model {
 	for _, r := range b.ingress {
 		ingressBy[r.Backend] = append(ingressBy[r.Backend], r)
 	}
-	egressBy := map[Identity][]*EgressRule{}
+	egressBy := map[identity.Identity][]*EgressRule{}
 	for _, r := range b.egress {
 		for _, id := range r.Sources {
 			egressBy[id] = append(egressBy[id], r)
@@ -52,7 +54,7 @@ func (b *builder) model() *Model {
 	return m
 }
 
-func (b *builder) inbound(id Identity, s *Service, p ServicePort) InboundPort {
+func (b *builder) inbound(id identity.Identity, s *Service, p ServicePort) InboundPort {
 	in := InboundPort{Service: s.ServiceRef, Port: p, AllowAll: b.settings.Permissive, UpstreamTrafficSetting: s.UpstreamTrafficSetting}
 	if in.AllowAll {
 		return in
@@ -75,7 +77,7 @@ func (b *builder) inbound(id Identity, s *Service, p ServicePort) InboundPort {
 // outbound lists what id may reach: every Service in permissive mode; else the
 // Services served by the identities whose TrafficTargets name id as a source,
 // and the roots of splits whose root or a backend is among those.
-func (b *builder) outbound(id Identity, all, roots []*Service) []Outbound {
+func (b *builder) outbound(id identity.Identity, all, roots []*Service) []Outbound {
 	var reach []*Service
 	if b.settings.Permissive {
 		reach = all

@@ -33,6 +33,7 @@ import (
 	"github.com/weft-mesh/weft/injector"
 	"github.com/weft-mesh/weft/internal/testenv"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/mesh"
 	"github.com/weft-mesh/weft/pkg/xds"
 )
 
@@ -111,7 +112,7 @@ func TestInjectionOnAPIServer(t *testing.T) {
 	}
 	env.ServeWebhooks(t, map[string]http.Handler{injector.Path: webhook.HTTPHandler()})
 	secrets := &injector.BootstrapSecrets{
-		MeshName: "osm", XDS: injector.XDSEndpointFor("", "osm-system", "", 0),
+		MeshName: "osm", XDS: injector.XDSEndpointFor("", mesh.Defaults(), 0),
 		Certificates: authority, Client: env.Client, Namespaces: injector.NamespacesFrom(env.Client),
 	}
 	pods, err := cache.New(env.Config, cache.Options{Scheme: env.Scheme})
@@ -270,6 +271,7 @@ func startXDS(t *testing.T, authority *ca.Manager) string {
 			return xds.Resources{resource.ClusterType: {&clusterv3.Cluster{Name: "bookstore", ConnectTimeout: durationpb.New(time.Second)}}}, nil
 		},
 		Authenticate: authority.VerifyProxyCertificate,
+		TrustDomain:  authority.TrustDomain(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/injector"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // newCA returns a CA manager on a fresh internal root, issuing ECDSA P-256
@@ -29,7 +30,7 @@ func newCA(t testing.TB) *ca.Manager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := ca.NewManager(ca.Options{Signer: internalca.New(roots, clock.RealClock{})})
+	m, err := ca.NewManager(ca.Options{Signer: internalca.New(roots, clock.RealClock{}), TrustDomain: identity.DefaultTrustDomain})
 	if err != nil {
 		t.Fatal(err)
 	}

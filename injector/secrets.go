@@ -22,13 +22,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/pkg/identity"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // Defaults for BootstrapSecrets.
 const (
-	DefaultXDSService    = "weftd"
-	DefaultXDSPort       = 15128
-	DefaultClusterDomain = "cluster.local"
+	DefaultXDSService = "weftd"
+	DefaultXDSPort    = 15128
 )
 
 // BootstrapSecrets writes and renews the bootstrap Secret of every injected pod
@@ -54,11 +55,10 @@ type BootstrapSecrets struct {
 	// MeshName: only pods of namespaces labelled
 	// openservicemesh.io/monitored-by=<MeshName> are served.
 	MeshName string
-	// TrustDomain ends proxy certificate names; default cluster.local.
-	TrustDomain string
 	// XDS is where sidecars reach the ADS server.
 	XDS XDSEndpoint
-	// Certificates issues and checks proxy certificates.
+	// Certificates issues and checks proxy certificates; its trust domain
+	// ends the node IDs the bootstrap configurations name.
 	Certificates *ca.Manager
 	// Client reads and writes Secrets; it should write to the API server
 	// directly (a client.Client).
@@ -83,17 +83,17 @@ type written struct {
 }
 
 // XDSEndpointFor returns where sidecars reach the ADS server of a mesh whose
-// control plane runs as service in meshNamespace: host
-// <service>.<meshNamespace>.svc.<clusterDomain>, server name
-// <service>.<meshNamespace>.svc. Empty arguments take the defaults.
-func XDSEndpointFor(service, meshNamespace, clusterDomain string, port uint32) XDSEndpoint {
+// control plane runs as service in the mesh namespace of cfg: host
+// <service>.<namespace>.svc.<cluster domain>, server name
+// <service>.<namespace>.svc. An empty service or a zero port takes the
+// default.
+func XDSEndpointFor(service string, cfg mesh.Config, port uint32) XDSEndpoint {
 	service = orDefault(service, DefaultXDSService)
-	clusterDomain = orDefault(clusterDomain, DefaultClusterDomain)
 	if port == 0 {
 		port = DefaultXDSPort
 	}
-	svc := service + "." + meshNamespace + ".svc"
-	return XDSEndpoint{Host: svc + "." + clusterDomain, Port: port, ServerName: svc}
+	svc := service + "." + cfg.Namespace + ".svc"
+	return XDSEndpoint{Host: svc + "." + cfg.ClusterDomain, Port: port, ServerName: svc}
 }
 
 // ProxyOfPod returns the proxy an injected pod runs: its ID is the pod's
@@ -113,24 +113,11 @@ func ProxyOfPod(pod *corev1.Pod) (ca.Proxy, error) {
 	}) {
 		return ca.Proxy{}, fmt.Errorf("no %s volume mounting Secret %s", BootstrapVolumeName, BootstrapSecretName(id))
 	}
-	p := ca.Proxy{ID: id, Kind: ca.ProxySidecar, Identity: ca.Identity{Namespace: pod.Namespace, ServiceAccount: serviceAccountOf(pod)}}
+	p := ca.Proxy{ID: id, Kind: ca.ProxySidecar, Identity: identity.FromPod(pod)}
 	if err := p.Validate(); err != nil {
 		return ca.Proxy{}, err
 	}
 	return p, nil
-}
-
-// serviceAccountOf is the service account a pod runs as: serviceAccountName,
-// else the deprecated serviceAccount, else "default" (as the API server
-// fills it in).
-func serviceAccountOf(pod *corev1.Pod) string {
-	switch {
-	case pod.Spec.ServiceAccountName != "":
-		return pod.Spec.ServiceAccountName
-	case pod.Spec.DeprecatedServiceAccount != "":
-		return pod.Spec.DeprecatedServiceAccount
-	}
-	return "default"
 }
 
 // Reconcile makes the bootstrap Secret of pod current. claimants lists the
@@ -203,7 +190,7 @@ func (b *BootstrapSecrets) check(s *corev1.Secret, pod *corev1.Pod, proxy ca.Pro
 	if !metav1.IsControlledBy(s, pod) {
 		return time.Time{}, "it is not owned by the pod"
 	}
-	want, err := BootstrapSecret(proxy, &ca.Certificate{}, b.trustDomain(), b.XDS)
+	want, err := BootstrapSecret(proxy, &ca.Certificate{}, b.Certificates.TrustDomain(), b.XDS)
 	if err != nil {
 		return time.Time{}, err.Error()
 	}
@@ -228,7 +215,7 @@ func (b *BootstrapSecrets) write(ctx context.Context, pod *corev1.Pod, proxy ca.
 	}
 	// The Secret is the certificate's only home: the CA keeps no copy.
 	b.Certificates.ForgetProxy(proxy)
-	want, err := BootstrapSecret(proxy, cert, b.trustDomain(), b.XDS)
+	want, err := BootstrapSecret(proxy, cert, b.Certificates.TrustDomain(), b.XDS)
 	if err != nil {
 		return time.Time{}, "", err
 	}
@@ -267,10 +254,6 @@ func (b *BootstrapSecrets) remember(uid types.UID, w written) {
 	}
 	b.written[uid] = w
 	b.mu.Unlock()
-}
-
-func (b *BootstrapSecrets) trustDomain() string {
-	return orDefault(b.TrustDomain, ca.DefaultTrustDomain)
 }
 
 func (b *BootstrapSecrets) clock() clock.WithTicker {

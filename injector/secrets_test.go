@@ -28,6 +28,8 @@ import (
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/injector"
 	"github.com/weft-mesh/weft/internal/testenv"
+	"github.com/weft-mesh/weft/pkg/identity"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // secretsFixture is a real API server (with the controller manager, whose
@@ -52,13 +54,13 @@ func newSecretsFixture(t *testing.T) *secretsFixture {
 	}
 	authority := internalca.New(root, clk)
 	registry := prometheus.NewRegistry()
-	manager, err := ca.NewManager(ca.Options{Signer: authority, Clock: clk, Registerer: registry})
+	manager, err := ca.NewManager(ca.Options{Signer: authority, Clock: clk, Registerer: registry, TrustDomain: identity.DefaultTrustDomain})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &secretsFixture{env: env, clk: clk, roots: authority, manager: manager, registry: registry,
 		secrets: &injector.BootstrapSecrets{
-			MeshName: "osm", XDS: injector.XDSEndpointFor("", "osm-system", "", 0),
+			MeshName: "osm", XDS: injector.XDSEndpointFor("", mesh.Defaults(), 0),
 			Certificates: manager, Client: env.Client, Namespaces: injector.NamespacesFrom(env.Client), Clock: clk,
 		}}
 }
@@ -153,7 +155,7 @@ func (f *secretsFixture) proxyIn(t *testing.T, s *corev1.Secret) ca.Proxy {
 // forgedProxySecret is what a tenant can write: a Secret with the bootstrap
 // Secret's name and labels holding a self-signed, expired certificate shaped
 // like the proxy certificate of victim.
-func forgedProxySecret(t *testing.T, ns, id string, victim ca.Identity) *corev1.Secret {
+func forgedProxySecret(t *testing.T, ns, id string, victim identity.Identity) *corev1.Secret {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -187,7 +189,7 @@ func TestBootstrapSecrets(t *testing.T) {
 	ctx := context.Background()
 	meshedNS := f.namespace(t, "bookstore", true)
 	plainNS := f.namespace(t, "tenant", false)
-	bookstore := ca.Identity{Namespace: meshedNS, ServiceAccount: "bookstore"}
+	bookstore := identity.Identity{Namespace: meshedNS, ServiceAccount: "bookstore"}
 
 	var pod *corev1.Pod
 	t.Run("an injected pod gets a Secret owned by it, naming its own identity", func(t *testing.T) {
@@ -241,14 +243,14 @@ func TestBootstrapSecrets(t *testing.T) {
 
 	t.Run("a Secret planted under a live pod's Secret name is replaced by one for the pod's own identity", func(t *testing.T) {
 		id := uuid.NewString()
-		other := ca.Identity{Namespace: plainNS, ServiceAccount: "admin"}
+		other := identity.Identity{Namespace: plainNS, ServiceAccount: "admin"}
 		if err := f.env.Client.Create(ctx, forgedProxySecret(t, meshedNS, id, other)); err != nil {
 			t.Fatal(err)
 		}
 		web := f.injectedPod(t, meshedNS, "web", id)
 		f.reconcile(t, web)
 		s := f.secret(t, meshedNS, id)
-		if got, want := f.proxyIn(t, s), (ca.Proxy{ID: id, Kind: ca.ProxySidecar, Identity: ca.Identity{Namespace: meshedNS, ServiceAccount: "web"}}); got != want {
+		if got, want := f.proxyIn(t, s), (ca.Proxy{ID: id, Kind: ca.ProxySidecar, Identity: identity.Identity{Namespace: meshedNS, ServiceAccount: "web"}}); got != want {
 			t.Errorf("certificate names %v, want %v", got, want)
 		}
 		if _, ok := s.Data["extra"]; ok || !metav1.IsControlledBy(s, web) {

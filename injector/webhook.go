@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // Path is where weftd serves the sidecar injection webhook.
@@ -163,7 +164,7 @@ func (w *Webhook) Handle(ctx context.Context, req admission.Request) admission.R
 	// The API server's own ServiceAccount admission refuses a pod whose
 	// service account is missing; checking again keeps a caller that is not
 	// the API server from learning anything but that.
-	sa := serviceAccountOf(&pod)
+	sa := identity.FromPod(&pod).ServiceAccount
 	if _, err := w.opts.ServiceAccounts(ctx, namespace, sa); err != nil {
 		return deny(fmt.Errorf("service account %s: %w", sa, err))
 	}

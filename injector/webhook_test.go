@@ -11,6 +11,8 @@ import (
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/injector"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/identity"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 func newWebhook(t testing.TB, nss ...*corev1.Namespace) *injector.Webhook {
@@ -103,7 +105,7 @@ func TestBootstrapSecretNamesTheProxyOfThePatchedPod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ca.Proxy{ID: id, Kind: ca.ProxySidecar, Identity: ca.Identity{Namespace: "bookstore", ServiceAccount: "bookstore-v1"}}
+	want := ca.Proxy{ID: id, Kind: ca.ProxySidecar, Identity: identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore-v1"}}
 	if proxy != want {
 		t.Fatalf("ProxyOfPod = %v, want %v", proxy, want)
 	}
@@ -111,7 +113,7 @@ func TestBootstrapSecretNamesTheProxyOfThePatchedPod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := injector.BootstrapSecret(proxy, cert, "cluster.local", injector.XDSEndpointFor("", "osm-system", "", 0))
+	s, err := injector.BootstrapSecret(proxy, cert, "cluster.local", injector.XDSEndpointFor("", mesh.Defaults(), 0))
 	if err != nil {
 		t.Fatal(err)
 	}

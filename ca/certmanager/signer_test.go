@@ -25,6 +25,7 @@ import (
 	"github.com/weft-mesh/weft/ca/certmanager"
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/internal/testenv"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // TestCertManagerSignerOnTheAPIServer runs against a real kube-apiserver with
@@ -65,11 +66,11 @@ func TestCertManagerSignerOnTheAPIServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := ca.NewManager(ca.Options{Signer: signer})
+		m, err := ca.NewManager(ca.Options{Signer: signer, TrustDomain: identity.DefaultTrustDomain})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := m.ServiceCertificate(ctx, ca.Identity{Namespace: "bookstore", ServiceAccount: "bookbuyer"})
+		c, err := m.ServiceCertificate(ctx, identity.Identity{Namespace: "bookstore", ServiceAccount: "bookbuyer"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,11 +104,11 @@ func TestCertManagerSignerOnTheAPIServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := ca.NewManager(ca.Options{Signer: signer})
+		m, err := ca.NewManager(ca.Options{Signer: signer, TrustDomain: identity.DefaultTrustDomain})
 		if err != nil {
 			t.Fatal(err)
 		}
-		proxy := ca.Proxy{ID: "6f1c2c8e-3d1b-4a5e-9a53-0f6f7f4c2b10", Kind: ca.ProxyGateway, Identity: ca.Identity{Namespace: "ingress", ServiceAccount: "gw"}}
+		proxy := ca.Proxy{ID: "6f1c2c8e-3d1b-4a5e-9a53-0f6f7f4c2b10", Kind: ca.ProxyGateway, Identity: identity.Identity{Namespace: "ingress", ServiceAccount: "gw"}}
 		c, err := m.ProxyCertificate(ctx, proxy)
 		if err != nil {
 			t.Fatal(err)
@@ -123,8 +124,8 @@ func TestCertManagerSignerOnTheAPIServer(t *testing.T) {
 
 	t.Run("a denied request is an error naming the request and the reason", func(t *testing.T) {
 		signer, _ := certmanager.New(certmanager.Options{Client: cm, Namespace: ns, IssuerRef: cmmeta.IssuerReference{Name: "mesh-issuer"}})
-		m, _ := ca.NewManager(ca.Options{Signer: signer})
-		_, err := m.ServiceCertificate(ctx, ca.Identity{Namespace: "bookstore", ServiceAccount: "denied"})
+		m, _ := ca.NewManager(ca.Options{Signer: signer, TrustDomain: identity.DefaultTrustDomain})
+		_, err := m.ServiceCertificate(ctx, identity.Identity{Namespace: "bookstore", ServiceAccount: "denied"})
 		if err == nil || !strings.Contains(err.Error(), "CertificateRequest "+ns+"/weft-") || !strings.Contains(err.Error(), "denied: PolicyDenied") {
 			t.Fatalf("error = %v", err)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/internal/testenv"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // TestIngressGatewaySecretOnTheAPIServer runs against a real kube-apiserver
@@ -41,7 +42,7 @@ func TestIngressGatewaySecretOnTheAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := ca.NewManager(ca.Options{Signer: internalca.New(roots, clk), Clock: clk})
+	m, err := ca.NewManager(ca.Options{Signer: internalca.New(roots, clk), Clock: clk, TrustDomain: identity.DefaultTrustDomain})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/internal/testenv"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // TestRootSecretOnTheAPIServer runs against a real kube-apiserver and etcd.
@@ -40,7 +41,7 @@ func TestRootSecretOnTheAPIServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		m1 := manager(t, internalca.New(set1, nil))
-		leaf1, err := m1.ServiceCertificate(ctx, ca.Identity{Namespace: "bookstore", ServiceAccount: "bookbuyer"})
+		leaf1, err := m1.ServiceCertificate(ctx, identity.Identity{Namespace: "bookstore", ServiceAccount: "bookbuyer"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +60,7 @@ func TestRootSecretOnTheAPIServer(t *testing.T) {
 			t.Fatal("a different root after restart")
 		}
 		m2 := manager(t, internalca.New(set2, nil))
-		leaf2, err := m2.ServiceCertificate(ctx, ca.Identity{Namespace: "bookstore", ServiceAccount: "bookthief"})
+		leaf2, err := m2.ServiceCertificate(ctx, identity.Identity{Namespace: "bookstore", ServiceAccount: "bookthief"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +130,7 @@ func TestRootSecretOnTheAPIServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := manager(t, internalca.New(set, nil))
-		leaf, err := m.ServiceCertificate(ctx, ca.Identity{Namespace: "bookstore", ServiceAccount: "bookbuyer"})
+		leaf, err := m.ServiceCertificate(ctx, identity.Identity{Namespace: "bookstore", ServiceAccount: "bookbuyer"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -335,7 +336,7 @@ func (b *syncBuffer) String() string {
 
 func manager(t *testing.T, a *internalca.Authority) *ca.Manager {
 	t.Helper()
-	m, err := ca.NewManager(ca.Options{Signer: a})
+	m, err := ca.NewManager(ca.Options{Signer: a, TrustDomain: identity.DefaultTrustDomain})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,9 @@ import (
 
 	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/pkg/envoy"
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // renderOptions are `weft render`'s flags.
@@ -18,11 +20,13 @@ type renderOptions struct {
 	identity string
 	pod      string
 	output   string
-	mesh     k8s.Options
+	// mesh is the mesh configuration, built from the flags as weftd builds
+	// its own.
+	mesh mesh.Config
 }
 
 func newRenderCommand() *cobra.Command {
-	o := renderOptions{mesh: k8s.DefaultOptions()}
+	o := renderOptions{mesh: mesh.Defaults()}
 	cmd := &cobra.Command{
 		Use:   "render -f <file or folder> (--identity <namespace>/<serviceaccount> | --pod <namespace>/<name>) [-o json]",
 		Short: "Show the Envoy configuration a proxy would get, from YAML files and without a cluster",
@@ -40,8 +44,10 @@ applying it. Namespaces must be in the files, labelled openservicemesh.io/monito
 	f.StringVar(&o.identity, "identity", "", "the proxy's identity: <namespace>/<serviceaccount>")
 	f.StringVar(&o.pod, "pod", "", "a pod in the files, whose service account and addresses the proxy takes")
 	f.StringVarP(&o.output, "output", "o", "json", "output format: json")
-	f.StringVar(&o.mesh.MeshName, "mesh-name", o.mesh.MeshName, "the mesh's name, as namespaces' monitored-by label says it")
-	f.StringVar(&o.mesh.MeshNamespace, "mesh-namespace", o.mesh.MeshNamespace, "the namespace holding the MeshConfig")
+	f.StringVar(&o.mesh.Name, "mesh-name", o.mesh.Name, "the mesh's name, as namespaces' monitored-by label says it")
+	f.StringVar(&o.mesh.Namespace, "mesh-namespace", o.mesh.Namespace, "the namespace holding the MeshConfig")
+	f.StringVar(&o.mesh.TrustDomain, "trust-domain", o.mesh.TrustDomain, "the trust domain that ends every identity's certificate name, as weftd's --trust-domain")
+	f.StringVar(&o.mesh.ClusterDomain, "cluster-domain", o.mesh.ClusterDomain, "the DNS domain of the cluster's Services, as weftd's --cluster-domain")
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
 }
@@ -53,11 +59,15 @@ func (o *renderOptions) run(out, errOut io.Writer) error {
 	if (o.identity == "") == (o.pod == "") {
 		return fmt.Errorf("name the proxy with exactly one of --identity <namespace>/<serviceaccount> or --pod <namespace>/<name>")
 	}
+	o.mesh = o.mesh.WithDefaults()
+	if err := o.mesh.Validate(); err != nil {
+		return err
+	}
 	state, err := o.load()
 	if err != nil {
 		return err
 	}
-	model := catalog.Build(state)
+	model := catalog.Build(state, o.mesh)
 	// One warning for each piece of input the catalog skipped, documents the
 	// files source could not read among them. What admission would refuse
 	// reads as the webhook refuses it: the field, then the same message.
@@ -88,7 +98,7 @@ func (o *renderOptions) run(out, errOut io.Writer) error {
 
 // load reads every -f path into one state, as one folder would be.
 func (o *renderOptions) load() (*k8s.State, error) {
-	return (&k8s.FilesSource{Paths: o.paths, Options: o.mesh}).Load()
+	return (&k8s.FilesSource{Paths: o.paths, Options: k8s.OptionsFrom(o.mesh)}).Load()
 }
 
 func (o *renderOptions) proxy(state *k8s.State) (envoy.Proxy, error) {
@@ -97,7 +107,7 @@ func (o *renderOptions) proxy(state *k8s.State) (envoy.Proxy, error) {
 		if !ok || ns == "" || sa == "" || strings.Contains(sa, "/") {
 			return envoy.Proxy{}, fmt.Errorf("--identity %q: want <namespace>/<serviceaccount>", o.identity)
 		}
-		return envoy.Proxy{Identity: catalog.Identity{Namespace: ns, Name: sa}}, nil
+		return envoy.Proxy{Identity: identity.Identity{Namespace: ns, ServiceAccount: sa}}, nil
 	}
 	ns, name, ok := strings.Cut(o.pod, "/")
 	if !ok || ns == "" || name == "" {
@@ -107,11 +117,7 @@ func (o *renderOptions) proxy(state *k8s.State) (envoy.Proxy, error) {
 		if p.Namespace != ns || p.Name != name {
 			continue
 		}
-		sa := p.Spec.ServiceAccountName
-		if sa == "" {
-			sa = "default"
-		}
-		proxy := envoy.Proxy{Identity: catalog.Identity{Namespace: ns, Name: sa}}
+		proxy := envoy.Proxy{Identity: identity.FromPod(p)}
 		for _, ip := range p.Status.PodIPs {
 			proxy.IPs = append(proxy.IPs, ip.IP)
 		}

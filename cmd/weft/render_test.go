@@ -55,6 +55,34 @@ func TestRenderBookstore(t *testing.T) {
 			},
 		},
 		{
+			name: "with --trust-domain example.org, inbound RBAC names identities in example.org",
+			args: []string{"render", "-f", examples, "--identity", "bookstore/bookstore", "--trust-domain", "example.org"},
+			check: func(t *testing.T, dump string) {
+				got := exactPrincipals(t, dump)
+				// The IngressBackend's principal is the policy's own words.
+				want := []string{"bookbuyer.bookbuyer.example.org", "ingress-nginx.ingress-nginx.cluster.local", "spiffe://example.org/ns/bookbuyer/sa/bookbuyer"}
+				if !slices.Equal(got, want) {
+					t.Errorf("principals = %v, want %v", got, want)
+				}
+			},
+		},
+		{
+			name: "with --trust-domain example.org, upstream SAN matchers name bookstore in example.org",
+			args: []string{"render", "-f", examples, "--identity", "bookbuyer/bookbuyer", "--trust-domain", "example.org"},
+			check: func(t *testing.T, dump string) {
+				for _, want := range []string{`"exact": "bookstore.bookstore.example.org"`, `"exact": "spiffe://example.org/ns/bookstore/sa/bookstore"`} {
+					if !strings.Contains(dump, want) {
+						t.Errorf("the dump lacks %s", want)
+					}
+				}
+				for _, bad := range []string{"bookstore.bookstore.cluster.local\"", "spiffe://cluster.local"} {
+					if strings.Contains(dump, bad) {
+						t.Errorf("the dump names %s", bad)
+					}
+				}
+			},
+		},
+		{
 			name: "bookthief may reach nothing in the mesh",
 			args: []string{"render", "-f", filepath.Join(examples, "bookstore"), "-f", filepath.Join(examples, "meshconfig.yaml"), "--identity", "bookthief/bookthief"},
 			check: func(t *testing.T, dump string) {

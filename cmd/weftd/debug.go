@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/pkg/envoy"
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/xds"
 )
 
@@ -39,7 +39,7 @@ func registerDebug(mux *http.ServeMux, server *xds.Server, mesh *xds.Mesh) {
 		}
 		// What the server last sent, never generated here: a request costs
 		// a lookup and a marshalling, whoever asks and however often.
-		id := ca.Identity{Namespace: ns, ServiceAccount: sa}
+		id := identity.Identity{Namespace: ns, ServiceAccount: sa}
 		res, ok := server.IdentityResources(id)
 		if !ok {
 			http.Error(w, fmt.Sprintf("no proxy of identity %s is connected: the dump shows what the server last sent to a connected proxy", id), http.StatusNotFound)

@@ -7,17 +7,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/weft-mesh/weft/ca/internalca"
-	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // options are weftd's flags.
 type options struct {
-	kubeconfig     string
-	meshName       string
-	meshNamespace  string
-	meshConfigName string
-	trustDomain    string
-	verbose        bool
+	kubeconfig string
+	// mesh is the mesh configuration every part is handed; run applies its
+	// defaults and validates it once.
+	mesh    mesh.Config
+	verbose bool
 
 	caEnabled      bool
 	caSecretName   string
@@ -39,10 +38,12 @@ type options struct {
 func (o *options) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means in-cluster configuration or $KUBECONFIG")
-	f.StringVar(&o.meshName, "mesh-name", "osm", "the mesh's name, as namespaces' openservicemesh.io/monitored-by label says it")
-	f.StringVar(&o.meshNamespace, "mesh-namespace", "osm-system", "the namespace the control plane runs in")
-	f.StringVar(&o.meshConfigName, "mesh-config", configv1alpha2.DefaultMeshConfigName, "the MeshConfig to read, in the mesh namespace")
-	f.StringVar(&o.trustDomain, "trust-domain", "cluster.local", "the trust domain that ends every identity's certificate name")
+	defaults := mesh.Defaults()
+	f.StringVar(&o.mesh.Name, "mesh-name", defaults.Name, "the mesh's name, as namespaces' openservicemesh.io/monitored-by label says it")
+	f.StringVar(&o.mesh.Namespace, "mesh-namespace", defaults.Namespace, "the namespace the control plane runs in")
+	f.StringVar(&o.mesh.MeshConfigName, "mesh-config", defaults.MeshConfigName, "the MeshConfig to read, in the mesh namespace")
+	f.StringVar(&o.mesh.TrustDomain, "trust-domain", defaults.TrustDomain, "the trust domain that ends every identity's certificate name")
+	f.StringVar(&o.mesh.ClusterDomain, "cluster-domain", defaults.ClusterDomain, "the DNS domain of the cluster's Services")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log at debug level")
 
 	f.BoolVar(&o.caEnabled, "enable-ca", true, "run the internal certificate authority (needed by the xDS server)")

@@ -47,7 +47,12 @@ import (
 //     and to the proxies whose certificates the CA renewed.
 //  4. The webhook server validates policies.
 func run(ctx context.Context, logger *slog.Logger, o options) error {
-	logger.Info("starting weftd", "version", version.String(), "mesh", o.meshName, "namespace", o.meshNamespace)
+	// The mesh configuration is built here, once; every part is handed it.
+	o.mesh = o.mesh.WithDefaults()
+	if err := o.mesh.Validate(); err != nil {
+		return err
+	}
+	logger.Info("starting weftd", "version", version.String(), "mesh", o.mesh.Name, "namespace", o.mesh.Namespace, "trustDomain", o.mesh.TrustDomain)
 	cfg, err := restConfig(o.kubeconfig)
 	if err != nil {
 		return err
@@ -124,20 +129,20 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 // startCA loads the mesh root and runs renewals and the ingress-gateway
 // certificate.
 func startCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, c client.Client, cfg *rest.Config, reg prometheus.Registerer) (*ca.Manager, error) {
-	store := &internalca.SecretStore{Client: c, Namespace: o.meshNamespace, Name: o.caSecretName, Logger: logger.With("part", "ca"),
-		TrustedElsewhere: rootTrustedElsewhere(c, o.meshName, o.webhookEnabled && o.webhookCertDir == ""), AllowNewRoot: o.allowNewRoot}
+	store := &internalca.SecretStore{Client: c, Namespace: o.mesh.Namespace, Name: o.caSecretName, Logger: logger.With("part", "ca"),
+		TrustedElsewhere: rootTrustedElsewhere(c, o.mesh.Name, o.webhookEnabled && o.webhookCertDir == ""), AllowNewRoot: o.allowNewRoot}
 	roots, err := store.LoadOrCreate(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("loading the mesh root: %w", err)
 	}
 	authority := internalca.New(roots, nil)
-	manager, err := ca.NewManager(ca.Options{Signer: authority, TrustDomain: o.trustDomain, Logger: logger.With("part", "ca"), Registerer: reg})
+	manager, err := ca.NewManager(ca.Options{Signer: authority, TrustDomain: o.mesh.TrustDomain, Logger: logger.With("part", "ca"), Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
 	g.Go(func() error { store.Follow(ctx, authority, nil, 10*time.Second, logger.With("part", "ca")); return nil })
 	g.Go(func() error { return ignoreCanceled(manager.Run(ctx)) })
-	gateway := ingressgateway.NewReconciler(c, manager, o.meshNamespace, nil, logger.With("part", "ingress-gateway"))
+	gateway := ingressgateway.NewReconciler(c, manager, o.mesh.Namespace, nil, logger.With("part", "ingress-gateway"))
 	g.Go(func() error { return ignoreCanceled(gateway.Run(ctx, cfg, k8s.Scheme(), nil)) })
 	return manager, nil
 }
@@ -146,7 +151,7 @@ func startCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opti
 func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, serving *servingCertificate, c client.Client, cfg *rest.Config, reg prometheus.Registerer, debug *http.ServeMux, meshConfig *atomic.Pointer[configv1alpha2.MeshConfig]) error {
 	mesh := xds.NewMesh(manager)
 	server, err := xds.NewServer(ctx, xds.Options{
-		Config: mesh.Config, Authenticate: manager.VerifyProxyCertificate, TrustDomain: o.trustDomain,
+		Config: mesh.Config, Authenticate: manager.VerifyProxyCertificate, TrustDomain: o.mesh.TrustDomain,
 		Logger: logger.With("part", "xds"), Registerer: reg,
 	})
 	if err != nil {
@@ -158,7 +163,7 @@ func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 	reported := map[string]bool{} // problems already logged, so each is logged once
 	source := &k8s.ClusterSource{
 		Config:      cfg,
-		Options:     k8s.Options{MeshName: o.meshName, MeshNamespace: o.meshNamespace, MeshConfigName: o.meshConfigName},
+		Options:     k8s.OptionsFrom(o.mesh),
 		QuietWindow: o.quietWindow, MaxDelay: o.maxDelay,
 		Logger: logger.With("part", "source"),
 	}
@@ -170,7 +175,7 @@ func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 					logger.Error("MeshConfig certificate settings not applied", "error", err)
 				}
 			}
-			model := catalog.Build(s)
+			model := catalog.Build(s, o.mesh)
 			current := map[string]bool{}
 			for _, p := range model.Problems {
 				current[p.String()] = true
@@ -221,7 +226,7 @@ func startInjector(ctx context.Context, g *errgroup.Group, logger *slog.Logger, 
 	}
 	g.Go(func() error { return objects.Start(ctx) })
 	inject, err := injector.NewWebhook(injector.Options{
-		MeshName: o.meshName, MeshNamespace: o.meshNamespace,
+		MeshName: o.mesh.Name, MeshNamespace: o.mesh.Namespace,
 		Namespaces: injector.NamespacesFrom(objects),
 		// A service account created a moment before its pod may not be in
 		// the cache yet: a miss asks the API server.
@@ -237,8 +242,8 @@ func startInjector(ctx context.Context, g *errgroup.Group, logger *slog.Logger, 
 	// exist and renewed before they expire; sidecars reread them through
 	// file-based SDS.
 	secrets := &injector.BootstrapSecrets{
-		MeshName: o.meshName, TrustDomain: o.trustDomain,
-		XDS:          injector.XDSEndpointFor(o.xdsServiceName, o.meshNamespace, "", uint32(o.xdsPort)),
+		MeshName:     o.mesh.Name,
+		XDS:          injector.XDSEndpointFor(o.xdsServiceName, o.mesh, uint32(o.xdsPort)),
 		Certificates: manager, Client: direct, Namespaces: injector.NamespacesFrom(objects),
 		Logger: logger.With("part", "bootstrap-secrets"),
 	}

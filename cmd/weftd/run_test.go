@@ -28,6 +28,8 @@ import (
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/internal/testenv"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
+	"github.com/weft-mesh/weft/pkg/identity"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // TestWeftdServesTheBookstore runs weftd, with its webhooks, against a real API
@@ -48,7 +50,7 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 
 	ports := freePorts(t, 3)
 	o := options{
-		meshName: "osm", meshNamespace: "osm-system", meshConfigName: "osm-mesh-config", trustDomain: "cluster.local",
+		mesh:      mesh.Defaults(),
 		caEnabled: true, caSecretName: "osm-ca-bundle", xdsEnabled: true, xdsPort: ports[0], xdsServiceName: "weftd",
 		quietWindow: 20 * time.Millisecond, maxDelay: 200 * time.Millisecond,
 		healthAddr:     "127.0.0.1:" + strconv.Itoa(ports[1]),
@@ -87,11 +89,11 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	manager, err := ca.NewManager(ca.Options{Signer: internalca.New(roots, nil)})
+	manager, err := ca.NewManager(ca.Options{Signer: internalca.New(roots, nil), TrustDomain: identity.DefaultTrustDomain})
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := ca.Proxy{ID: uuid.NewString(), Kind: ca.ProxySidecar, Identity: ca.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}}
+	proxy := ca.Proxy{ID: uuid.NewString(), Kind: ca.ProxySidecar, Identity: identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}}
 	cert, err := manager.ProxyCertificate(ctx, proxy)
 	if err != nil {
 		t.Fatal(err)

@@ -23,11 +23,11 @@ type servingCertificate struct {
 }
 
 func newServingCertificate(ctx context.Context, manager *ca.Manager, o options) (*servingCertificate, error) {
-	svc := o.xdsServiceName + "." + o.meshNamespace
+	svc := o.xdsServiceName + "." + o.mesh.Namespace
 	s := &servingCertificate{manager: manager, request: ca.LeafRequest{
 		Kind:        ca.KindService,
 		CommonName:  svc + ".svc",
-		DNSNames:    []string{o.xdsServiceName, svc, svc + ".svc", svc + ".svc." + o.trustDomain},
+		DNSNames:    []string{o.xdsServiceName, svc, svc + ".svc", svc + ".svc." + o.mesh.ClusterDomain},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		Validity:    24 * time.Hour,
 	}}

@@ -17,11 +17,12 @@ import (
 
 	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/pkg/envoy"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 var (
-	bookstore = catalog.Identity{Namespace: "bookstore", Name: "bookstore"}
-	bookbuyer = catalog.Identity{Namespace: "bookbuyer", Name: "bookbuyer"}
+	bookstore = identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}
+	bookbuyer = identity.Identity{Namespace: "bookbuyer", ServiceAccount: "bookbuyer"}
 )
 
 func unpack[T proto.Message](t *testing.T, a *anypb.Any) T {
@@ -194,7 +195,7 @@ func TestSplitAndUpstreamTLS(t *testing.T) {
 }
 
 func TestHeadlessServices(t *testing.T) {
-	db := catalog.Identity{Namespace: "data", Name: "db"}
+	db := identity.Identity{Namespace: "data", ServiceAccount: "db"}
 	r := generate(t, []string{"permissive.yaml", "headless.yaml"}, db)
 	out := listener(t, r, envoy.OutboundListenerName)
 	tests := []struct {
@@ -233,7 +234,7 @@ func TestHeadlessServices(t *testing.T) {
 
 func TestUnknownIdentityGetsNothingButMetrics(t *testing.T) {
 	m := loadModel(t, "mesh.yaml", "bookstore.yaml", "access.yaml")
-	r, err := envoy.Generate(m, envoy.Proxy{Identity: catalog.Identity{Namespace: "bookstore", Name: "bookthief"}})
+	r, err := envoy.Generate(m, envoy.Proxy{Identity: identity.Identity{Namespace: "bookstore", ServiceAccount: "bookthief"}})
 	if err != nil {
 		t.Fatal(err)
 	}

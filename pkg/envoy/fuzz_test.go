@@ -8,6 +8,8 @@ import (
 	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/internal/teststate"
 	"github.com/weft-mesh/weft/pkg/envoy"
+	"github.com/weft-mesh/weft/pkg/identity"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // FuzzGenerate builds small meshes from arbitrary YAML or JSON documents (the
@@ -34,10 +36,10 @@ func FuzzGenerate(f *testing.F) {
 	}
 	f.Add(all)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m := catalog.Build(teststate.FromDocuments(data))
-		proxies := []catalog.Identity{{Namespace: "outside", Name: "nobody"}}
+		m := catalog.Build(teststate.FromDocuments(data), mesh.Defaults())
+		proxies := []identity.Identity{{Namespace: "outside", ServiceAccount: "nobody"}}
 		for _, v := range m.Identities {
-			if v.Identity.Namespace != "" && v.Identity.Name != "" {
+			if v.Identity.Namespace != "" && v.Identity.ServiceAccount != "" {
 				proxies = append(proxies, v.Identity)
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // ProxyKind is what runs the proxy.
@@ -29,7 +30,7 @@ const (
 // Proxy is the proxy resources are generated for.
 type Proxy struct {
 	// Identity is the service account the proxy's pod runs as.
-	Identity catalog.Identity
+	Identity identity.Identity
 	// IPs are the pod's addresses, when known. They choose the pod's own
 	// endpoints when a Service's targetPort is a name (each pod may give it a
 	// different number); without them any endpoint of the identity is used.
@@ -61,7 +62,7 @@ func Generate(m *catalog.Model, p Proxy) (*Resources, error) {
 	if p.Kind != "" && p.Kind != ProxySidecar {
 		return nil, fmt.Errorf("envoy: proxy %s: kind %q is not supported", p.Identity, p.Kind)
 	}
-	if p.Identity.Namespace == "" || p.Identity.Name == "" {
+	if p.Identity.Namespace == "" || p.Identity.ServiceAccount == "" {
 		return nil, fmt.Errorf("envoy: proxy identity %q needs a namespace and a name", p.Identity)
 	}
 	view := m.Identity(p.Identity)
@@ -69,8 +70,8 @@ func Generate(m *catalog.Model, p Proxy) (*Resources, error) {
 		view = &catalog.IdentityView{Identity: p.Identity, EgressPassthrough: m.Settings.EgressPassthrough}
 	}
 	td := m.Settings.TrustDomain
-	if td == "" {
-		td = catalog.ClusterDomain
+	if td == "" || m.Settings.ClusterDomain == "" {
+		return nil, errors.New("envoy: the mesh model has no trust domain or cluster domain (catalog.Build takes them from the mesh configuration)")
 	}
 	g := &gen{
 		model:       m,

@@ -3,8 +3,8 @@ package envoy_test
 import (
 	"testing"
 
-	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/pkg/envoy"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // goldenCases are the OSM demo's stories, each seen from one proxy.
@@ -12,41 +12,41 @@ var goldenCases = []struct {
 	name     string
 	dir      string
 	fixtures []string
-	proxy    catalog.Identity
+	proxy    identity.Identity
 }{
 	{
 		name:     "in permissive mode the bookstore admits any mesh identity and reaches every service",
 		dir:      "permissive",
 		fixtures: []string{"permissive.yaml", "bookstore.yaml"},
-		proxy:    catalog.Identity{Namespace: "bookstore", Name: "bookstore"},
+		proxy:    identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"},
 	},
 	{
 		name:     "the bookstore admits only bookbuyer, on the HTTPRouteGroup's routes",
 		dir:      "access",
 		fixtures: []string{"mesh.yaml", "bookstore.yaml", "access.yaml"},
-		proxy:    catalog.Identity{Namespace: "bookstore", Name: "bookstore"},
+		proxy:    identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"},
 	},
 	{
 		name:     "bookbuyer splits the bookstore 50/50 between v1 and v2, with retries and v1's circuit breakers",
 		dir:      "split",
 		fixtures: []string{"mesh.yaml", "bookstore.yaml", "access.yaml", "split.yaml", "policies.yaml"},
-		proxy:    catalog.Identity{Namespace: "bookbuyer", Name: "bookbuyer"},
+		proxy:    identity.Identity{Namespace: "bookbuyer", ServiceAccount: "bookbuyer"},
 	},
 	{
 		name:     "the bookstore admits ingress-nginx to bookstore-v1 over mTLS by its principal and address",
 		dir:      "ingress",
 		fixtures: []string{"mesh.yaml", "bookstore.yaml", "access.yaml", "policies.yaml", "ingress.yaml"},
-		proxy:    catalog.Identity{Namespace: "bookstore", Name: "bookstore"},
+		proxy:    identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"},
 	},
 	{
 		name:     "curl reaches httpbin.org by host and SNI and a database subnet by address",
 		dir:      "egress",
 		fixtures: []string{"mesh.yaml", "egress.yaml"},
-		proxy:    catalog.Identity{Namespace: "curl", Name: "curl"},
+		proxy:    identity.Identity{Namespace: "curl", ServiceAccount: "curl"},
 	},
 }
 
-func generate(t *testing.T, fixtures []string, id catalog.Identity) *envoy.Resources {
+func generate(t *testing.T, fixtures []string, id identity.Identity) *envoy.Resources {
 	t.Helper()
 	m := loadModel(t, fixtures...)
 	if m.Identity(id) == nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -22,6 +23,12 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // does (workloads stand in for pods), and fails on any problem the catalog
 // reports: a fixture that the catalog skips in part tests nothing.
 func loadModel(t testing.TB, files ...string) *catalog.Model {
+	t.Helper()
+	return loadModelWith(t, mesh.Defaults(), files...)
+}
+
+// loadModelWith is loadModel in the mesh configuration cfg.
+func loadModelWith(t testing.TB, cfg mesh.Config, files ...string) *catalog.Model {
 	t.Helper()
 	var objs []runtime.Object
 	var rejected []k8s.Rejected
@@ -35,7 +42,7 @@ func loadModel(t testing.TB, files ...string) *catalog.Model {
 		rejected = append(rejected, r...)
 	}
 	objs = append(objs, k8s.PodsFromWorkloads(objs)...)
-	m := catalog.Build(k8s.NewState(objs, k8s.DefaultOptions(), rejected))
+	m := catalog.Build(k8s.NewState(objs, k8s.OptionsFrom(cfg), rejected), cfg)
 	for _, p := range m.Problems {
 		t.Errorf("fixture problem: %s", p)
 	}

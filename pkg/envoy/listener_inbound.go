@@ -40,7 +40,7 @@ func (g *gen) inboundChain(cs *chainSet, in catalog.InboundPort) {
 	if !ok {
 		return
 	}
-	sni := []string{in.Service.FQDN()}
+	sni := []string{in.Service.FQDN(g.model.Settings.ClusterDomain)}
 	if !cs.claim(matchKey(tp, sni, "tls", nil)) {
 		return
 	}

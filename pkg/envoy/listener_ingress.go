@@ -5,8 +5,9 @@ import (
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
-	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 
 	"github.com/weft-mesh/weft/catalog"
 )

@@ -128,7 +128,7 @@ func (g *gen) outboundChains(cs *chainSet, o catalog.Outbound) {
 					Name:   name,
 					Routes: []*routev3.Route{routeTo(targets, o.Retry, port.Protocol == catalog.ProtocolGRPC)},
 				}
-				g.addVirtualHost(rds, vh, append(serviceDomains(svc, d.port, g.view.Identity.Namespace), d.domains...))
+				g.addVirtualHost(rds, vh, append(g.serviceDomains(svc, d.port, g.view.Identity.Namespace), d.domains...))
 				fc.Filters = []*listenerv3.Filter{g.hcm(hcmOptions{statPrefix: rds, rds: rds})}
 			} else {
 				if len(targets) == 0 {
@@ -150,7 +150,7 @@ func (g *gen) addressless(cs *chainSet, o catalog.Outbound, port catalog.Service
 	g.addVirtualHost(rds, &routev3.VirtualHost{
 		Name:   name,
 		Routes: []*routev3.Route{routeTo(g.outboundTargets(o, port), o.Retry, port.Protocol == catalog.ProtocolGRPC)},
-	}, serviceDomains(o.Service, d.port, g.view.Identity.Namespace))
+	}, g.serviceDomains(o.Service, d.port, g.view.Identity.Namespace))
 	if !cs.claim(matchKey(d.port, nil, "", nil) + "|dst=any") {
 		return
 	}

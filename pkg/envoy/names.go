@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // Listener names and ports, as OSM v1.2 has them.
@@ -38,7 +39,7 @@ const (
 )
 
 // ServiceCertSecretName names the proxy's own certificate: service-cert:<ns>/<sa>.
-func ServiceCertSecretName(id catalog.Identity) string { return serviceCertPrefix + id.String() }
+func ServiceCertSecretName(id identity.Identity) string { return serviceCertPrefix + id.String() }
 
 // OutboundRootSecretName names the roots that validate an upstream Service:
 // root-cert-for-mtls-outbound:<ns>/<svc>.
@@ -46,7 +47,7 @@ func OutboundRootSecretName(svc catalog.ServiceRef) string { return outboundRoot
 
 // InboundRootSecretName names the roots that validate the proxy's clients:
 // root-cert-for-mtls-inbound:<ns>/<sa>.
-func InboundRootSecretName(id catalog.Identity) string { return inboundRootPrefix + id.String() }
+func InboundRootSecretName(id identity.Identity) string { return inboundRootPrefix + id.String() }
 
 // SecretKind says what an SDS secret holds.
 type SecretKind int
@@ -113,12 +114,6 @@ func outboundRouteName(port uint32) string { return "rds-outbound." + strconv.It
 func egressRouteName(port int32) string    { return "rds-egress." + strconv.Itoa(int(port)) }
 func inboundRouteName(svc catalog.ServiceRef, port int32) string {
 	return "rds-inbound." + ClusterName(svc, port)
-}
-
-// spiffeID is the URI SAN of an identity's service certificate, as the CA
-// issues it (ca.Identity.SPIFFEID).
-func spiffeID(id catalog.Identity, trustDomain string) string {
-	return "spiffe://" + trustDomain + "/ns/" + id.Namespace + "/sa/" + id.Name
 }
 
 func portString(p int32) string { return strconv.Itoa(int(p)) }

@@ -6,13 +6,13 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 
-	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/pkg/envoy"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 func TestProbeListenersForwardKubeletToTheApp(t *testing.T) {
 	m := loadModel(t, "probes.yaml")
-	res, err := envoy.Generate(m, envoy.Proxy{Identity: catalog.Identity{Namespace: "shop", Name: "web"}})
+	res, err := envoy.Generate(m, envoy.Proxy{Identity: identity.Identity{Namespace: "shop", ServiceAccount: "web"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // Envoy's RBAC filters deny with 403 "RBAC: access denied" (HTTP) or close the
@@ -72,10 +73,10 @@ func (g *gen) inboundPolicies(in catalog.InboundPort) policies {
 // identityPrincipals admit the certificates of identities: by their SPIFFE
 // URI SAN or their <sa>.<ns>.<td> name (Envoy reads a URI SAN first, then a
 // DNS SAN, then the subject).
-func (g *gen) identityPrincipals(ids []catalog.Identity) []*rbacv3.Principal {
+func (g *gen) identityPrincipals(ids []identity.Identity) []*rbacv3.Principal {
 	var out []*rbacv3.Principal
 	for _, id := range ids {
-		out = append(out, principalName(id.Principal(g.trustDomain)), principalName(spiffeID(id, g.trustDomain)))
+		out = append(out, principalName(id.CommonName(g.trustDomain)), principalName(id.SPIFFEID(g.trustDomain).String()))
 	}
 	return out
 }

@@ -50,7 +50,7 @@ func (g *gen) addVirtualHost(name string, vh *routev3.VirtualHost, domains []str
 // client in namespace from writes them: the short name (same namespace only,
 // where it resolves), name.namespace, name.namespace.svc and the FQDN, and the
 // cluster IPs, each alone and with ":port".
-func serviceDomains(svc *catalog.Service, port uint32, from string) []string {
+func (g *gen) serviceDomains(svc *catalog.Service, port uint32, from string) []string {
 	var names []string
 	if svc.Namespace == from {
 		names = append(names, svc.Name)
@@ -58,7 +58,7 @@ func serviceDomains(svc *catalog.Service, port uint32, from string) []string {
 	names = append(names,
 		svc.Name+"."+svc.Namespace,
 		svc.Name+"."+svc.Namespace+".svc",
-		svc.FQDN())
+		svc.FQDN(g.model.Settings.ClusterDomain))
 	var out []string
 	p := portString(int32(port))
 	for _, n := range names {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/weft-mesh/weft/catalog"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 func (g *gen) transportSocket(m proto.Message) *corev3.TransportSocket {
@@ -47,12 +48,12 @@ func tlsVersion(v configv1alpha2.TLSProtocolVersion) tlsv3.TlsParameters_TlsProt
 
 // identitySANs match the certificates of the given identities: the DNS SAN
 // (<sa>.<ns>.<td>) and the SPIFFE URI SAN the CA puts in service certificates.
-func (g *gen) identitySANs(ids []catalog.Identity) []*tlsv3.SubjectAltNameMatcher {
+func (g *gen) identitySANs(ids []identity.Identity) []*tlsv3.SubjectAltNameMatcher {
 	var out []*tlsv3.SubjectAltNameMatcher
 	for _, id := range ids {
 		out = append(out,
-			&tlsv3.SubjectAltNameMatcher{SanType: tlsv3.SubjectAltNameMatcher_DNS, Matcher: exact(id.Principal(g.trustDomain))},
-			&tlsv3.SubjectAltNameMatcher{SanType: tlsv3.SubjectAltNameMatcher_URI, Matcher: exact(spiffeID(id, g.trustDomain))})
+			&tlsv3.SubjectAltNameMatcher{SanType: tlsv3.SubjectAltNameMatcher_DNS, Matcher: exact(id.CommonName(g.trustDomain))},
+			&tlsv3.SubjectAltNameMatcher{SanType: tlsv3.SubjectAltNameMatcher_URI, Matcher: exact(id.SPIFFEID(g.trustDomain).String())})
 	}
 	return out
 }
@@ -66,7 +67,7 @@ func exact(s string) *matcherv3.StringMatcher {
 // acceptable peers.
 func (g *gen) upstreamTLS(svc *catalog.Service) *corev3.TransportSocket {
 	return g.transportSocket(&tlsv3.UpstreamTlsContext{
-		Sni: svc.FQDN(),
+		Sni: svc.FQDN(g.model.Settings.ClusterDomain),
 		CommonTlsContext: &tlsv3.CommonTlsContext{
 			TlsParams:                      g.tlsParams(),
 			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsConfig(g.secret(ServiceCertSecretName(g.view.Identity)))},

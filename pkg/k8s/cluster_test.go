@@ -22,7 +22,9 @@ import (
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // The cluster source on a real kube-apiserver: creating, updating and deleting
@@ -68,7 +70,7 @@ func TestClusterSource(t *testing.T) {
 		}
 	}
 	meta := func(ns, name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }
-	clientID, serverID := catalog.Identity{Namespace: app, Name: "client"}, catalog.Identity{Namespace: app, Name: "server"}
+	clientID, serverID := identity.Identity{Namespace: app, ServiceAccount: "client"}, identity.Identity{Namespace: app, ServiceAccount: "server"}
 	server := catalog.ServiceRef{Namespace: app, Name: "server"}
 
 	appNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app, Labels: map[string]string{k8s.MonitoredByLabel: mesh}}}
@@ -258,7 +260,7 @@ type watcher struct {
 }
 
 func (w *watcher) announce(s *k8s.State) {
-	m := catalog.Build(s)
+	m := catalog.Build(s, mesh.Defaults())
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.model, w.n = m, w.n+1
@@ -298,7 +300,7 @@ func (w *watcher) waitFor(t *testing.T, what string, ok func(*catalog.Model) boo
 	}
 }
 
-func outbound(m *catalog.Model, from catalog.Identity, to catalog.ServiceRef) *catalog.Outbound {
+func outbound(m *catalog.Model, from identity.Identity, to catalog.ServiceRef) *catalog.Outbound {
 	v := m.Identity(from)
 	if v == nil {
 		return nil

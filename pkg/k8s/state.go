@@ -3,6 +3,7 @@ package k8s
 import (
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	"github.com/weft-mesh/weft/pkg/k8s/state"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // MonitoredByLabel joins a namespace to a mesh: its value is the mesh's name.
@@ -24,10 +25,14 @@ type Options struct {
 	MeshConfigName string
 }
 
-// DefaultOptions are those of OSM's tutorials: mesh "osm" in osm-system.
-func DefaultOptions() Options {
-	return Options{MeshName: "osm", MeshNamespace: "osm-system", MeshConfigName: configv1alpha2.DefaultMeshConfigName}
+// OptionsFrom reads which mesh to watch from the mesh configuration.
+func OptionsFrom(c mesh.Config) Options {
+	return Options{MeshName: c.Name, MeshNamespace: c.Namespace, MeshConfigName: c.MeshConfigName}
 }
+
+// DefaultOptions are those of the default mesh configuration (mesh.Defaults):
+// mesh "osm" in osm-system, as in OSM's tutorials.
+func DefaultOptions() Options { return OptionsFrom(mesh.Defaults()) }
 
 func (o Options) meshConfigName() string {
 	if o.MeshConfigName == "" {

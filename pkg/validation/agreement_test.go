@@ -20,6 +20,7 @@ import (
 	"github.com/weft-mesh/weft/catalog"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/pkg/mesh"
 	"github.com/weft-mesh/weft/pkg/validation"
 )
 
@@ -368,7 +369,7 @@ spec:
 			if obj.GetKind() != "MeshConfig" {
 				docs = append(docs, agreementMeshConfig)
 			}
-			model := catalog.Build(loadFiles(t, docs...))
+			model := catalog.Build(loadFiles(t, docs...), mesh.Defaults())
 			var skips, also []string
 			for _, p := range model.ProblemsFor(catalog.ObjectRef{Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()}) {
 				if p.Skipped == "" {

@@ -14,6 +14,7 @@ import (
 	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 type deltaStream struct {
@@ -69,7 +70,7 @@ func (d *deltaStream) recv() (*discovery.DeltaDiscoveryResponse, error) {
 
 func TestADSDelta(t *testing.T) {
 	m := newMesh(t)
-	bookstore := ca.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}
+	bookstore := identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}
 	p := m.connect("bookstore", "bookstore")
 	d := p.delta()
 

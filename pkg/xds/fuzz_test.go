@@ -20,7 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	testingclock "k8s.io/utils/clock/testing"
 
-	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/xds"
 )
 
@@ -60,8 +60,8 @@ func FuzzDiscoveryRequest(f *testing.F) {
 		o.Clock = serverClock
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
-	bookstore := ca.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}
-	bookbuyer := ca.Identity{Namespace: "bookbuyer", ServiceAccount: "bookbuyer"}
+	bookstore := identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}
+	bookbuyer := identity.Identity{Namespace: "bookbuyer", ServiceAccount: "bookbuyer"}
 	own := []string{serviceCertName(bookstore), rootCertName(bookstore)}
 
 	// The held streams, and the versions bookstore was sent.

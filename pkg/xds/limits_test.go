@@ -19,6 +19,7 @@ import (
 	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/xds"
 )
 
@@ -112,7 +113,7 @@ func (s *adsStream) send(req *discovery.DiscoveryRequest) { _ = s.stream.Send(re
 
 func TestAProxyCannotExhaustTheServer(t *testing.T) {
 	m := newMesh(t)
-	bookstore := ca.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}
+	bookstore := identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}
 	p := m.connect("bookstore", "bookstore")
 	// Connected now: the subtests move the clock, and the TLS handshake checks
 	// certificates against the real time.
@@ -311,7 +312,7 @@ func TestGRPCLimits(t *testing.T) {
 
 func TestIdentityResources(t *testing.T) {
 	m := newMesh(t)
-	bookstore := ca.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}
+	bookstore := identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}
 	p := m.connect("bookstore", "bookstore")
 	s := p.sotw()
 	p.request(s, resource.ClusterType, nil, nil, "")
@@ -345,7 +346,7 @@ func TestIdentityResources(t *testing.T) {
 	})
 
 	t.Run("an identity with no connected proxy is not found", func(t *testing.T) {
-		if _, ok := m.server.IdentityResources(ca.Identity{Namespace: "bookbuyer", ServiceAccount: "bookbuyer"}); ok {
+		if _, ok := m.server.IdentityResources(identity.Identity{Namespace: "bookbuyer", ServiceAccount: "bookbuyer"}); ok {
 			t.Error("bookbuyer has no proxy connected, but its resources were found")
 		}
 	})

@@ -18,11 +18,12 @@ import (
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/pkg/envoy"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // Certificates is what Mesh needs from the CA.
 type Certificates interface {
-	ServiceCertificate(ctx context.Context, id ca.Identity) (*ca.Certificate, error)
+	ServiceCertificate(ctx context.Context, id identity.Identity) (*ca.Certificate, error)
 	Bundle() []byte
 }
 
@@ -39,7 +40,7 @@ type Mesh struct {
 	// shared and never modified.
 	mu        sync.Mutex
 	memoModel *catalog.Model
-	generated map[catalog.Identity]*generation
+	generated map[identity.Identity]*generation
 }
 
 type generation struct {
@@ -63,7 +64,7 @@ func NewMesh(certs Certificates) *Mesh { return &Mesh{certs: certs} }
 // those of identities whose configuration inputs changed.
 func (m *Mesh) SetModel(next *catalog.Model) func(ca.Proxy) bool {
 	prev := m.model.Swap(next)
-	changed := map[catalog.Identity]bool{}
+	changed := map[identity.Identity]bool{}
 	for _, id := range next.ChangedIdentities(prev) {
 		changed[id] = true
 	}
@@ -96,11 +97,11 @@ func (m *Mesh) Config(ctx context.Context, p ca.Proxy) (Resources, error) {
 	return out, nil
 }
 
-func (m *Mesh) generation(model *catalog.Model, id catalog.Identity) *generation {
+func (m *Mesh) generation(model *catalog.Model, id identity.Identity) *generation {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.memoModel != model {
-		m.memoModel, m.generated = model, map[catalog.Identity]*generation{}
+		m.memoModel, m.generated = model, map[identity.Identity]*generation{}
 	}
 	g, ok := m.generated[id]
 	if !ok {
@@ -111,7 +112,7 @@ func (m *Mesh) generation(model *catalog.Model, id catalog.Identity) *generation
 }
 
 // generate runs the generator for one identity.
-func generate(model *catalog.Model, id catalog.Identity) (Resources, []string, error) {
+func generate(model *catalog.Model, id identity.Identity) (Resources, []string, error) {
 	gen, err := envoy.Generate(model, envoy.Proxy{Identity: id})
 	if err != nil {
 		return nil, nil, err
@@ -171,7 +172,7 @@ func (m *Mesh) secrets(ctx context.Context, p ca.Proxy, names []string) ([]types
 		}
 		switch ref.Kind {
 		case envoy.SecretServiceCert:
-			id := ca.Identity{Namespace: ref.Namespace, ServiceAccount: ref.Name}
+			id := identity.Identity{Namespace: ref.Namespace, ServiceAccount: ref.Name}
 			if id != p.Identity {
 				return nil, fmt.Errorf("proxy %s may not hold the certificate of %s", p, id)
 			}
@@ -187,8 +188,8 @@ func (m *Mesh) secrets(ctx context.Context, p ca.Proxy, names []string) ([]types
 	return out, nil
 }
 
-func catalogIdentity(id ca.Identity) catalog.Identity {
-	return catalog.Identity{Namespace: id.Namespace, Name: id.ServiceAccount}
+func catalogIdentity(id identity.Identity) identity.Identity {
+	return identity.Identity{Namespace: id.Namespace, ServiceAccount: id.ServiceAccount}
 }
 
 // EnvoyResources is generate's inverse, for showing a proxy's configuration as

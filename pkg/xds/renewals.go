@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // FollowRenewals pushes renewed service certificates to the proxies of their
@@ -19,7 +20,7 @@ func (s *Server) FollowRenewals(ctx context.Context, sub *ca.Subscription) {
 				s.Push(ctx, func(ca.Proxy) bool { return true })
 				continue
 			}
-			renewed := map[ca.Identity]bool{}
+			renewed := map[identity.Identity]bool{}
 			for _, c := range u.Renewed {
 				if c.Kind == ca.KindService {
 					renewed[c.Identity] = true

@@ -18,13 +18,14 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // ConfigFunc computes one proxy's whole configuration, secrets included. It is
 // called for a proxy when it connects and whenever a Push selects it.
 type ConfigFunc func(ctx context.Context, p ca.Proxy) (Resources, error)
 
-// Options configure a Server. Config and Authenticate are required.
+// Options configure a Server. Config, Authenticate and TrustDomain are required.
 type Options struct {
 	// Config computes a proxy's configuration.
 	Config ConfigFunc
@@ -33,7 +34,8 @@ type Options struct {
 	// ca.Manager.VerifyProxyCertificate does this.
 	Authenticate func(chain []*x509.Certificate) (ca.Proxy, error)
 	// TrustDomain names node IDs: a proxy's node ID must be its certificate's
-	// common name, <id>.<kind>.<sa>.<ns>.<trust domain>.
+	// common name, <id>.<kind>.<sa>.<ns>.<trust domain>. Required: the mesh
+	// configuration's trust domain, the one the CA issues in.
 	TrustDomain string
 	// Workers bound the proxies recomputed at once; default GOMAXPROCS.
 	Workers int
@@ -107,7 +109,7 @@ type Server struct {
 	proxies map[string]*proxyState // by node ID
 	// failing are the identities with a proxy whose configuration failed
 	// validation, so that a failure is logged once, not once per proxy.
-	failing map[ca.Identity]*identityFailure
+	failing map[identity.Identity]*identityFailure
 }
 
 // Defaults of the Options limits.
@@ -159,6 +161,9 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Config == nil || opts.Authenticate == nil {
 		return nil, fmt.Errorf("xds: Options.Config and Options.Authenticate are required")
 	}
+	if opts.TrustDomain == "" {
+		return nil, fmt.Errorf("xds: Options.TrustDomain is required (the mesh configuration's trust domain)")
+	}
 	s := &Server{
 		config:       opts.Config,
 		validate:     opts.Validate,
@@ -168,7 +173,7 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		clock:        opts.Clock,
 		streams:      map[streamKey]*stream{},
 		proxies:      map[string]*proxyState{},
-		failing:      map[ca.Identity]*identityFailure{},
+		failing:      map[identity.Identity]*identityFailure{},
 
 		maxStreamsPerConnection: cmp.Or(opts.MaxStreamsPerConnection, DefaultMaxStreamsPerConnection),
 		maxStreamsPerProxy:      cmp.Or(max(opts.MaxStreamsPerProxy, 0), DefaultMaxStreamsPerProxy),
@@ -177,9 +182,6 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if s.validate == nil {
 		s.validate = ValidateEnvoy
-	}
-	if s.trustDomain == "" {
-		s.trustDomain = "cluster.local"
 	}
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)
@@ -384,7 +386,7 @@ func (s *Server) ConnectedProxies() []ca.Proxy {
 // connected), for the debug endpoint; ok is false when none is connected.
 // Nothing is computed: every proxy of an identity is sent the same
 // configuration, and this is the one the server holds.
-func (s *Server) IdentityResources(id ca.Identity) (Resources, bool) {
+func (s *Server) IdentityResources(id identity.Identity) (Resources, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var latest *proxyState

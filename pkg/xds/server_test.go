@@ -35,6 +35,7 @@ import (
 
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/ca/internalca"
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/xds"
 )
 
@@ -69,12 +70,13 @@ func newMesh(t testing.TB, opts ...func(*xds.Options)) *mesh {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.ca, err = ca.NewManager(ca.Options{Signer: internalca.New(roots, m.clock), Clock: m.clock}); err != nil {
+	if m.ca, err = ca.NewManager(ca.Options{Signer: internalca.New(roots, m.clock), Clock: m.clock, TrustDomain: identity.DefaultTrustDomain}); err != nil {
 		t.Fatal(err)
 	}
 	o := xds.Options{
 		Config:       m.config,
 		Authenticate: m.ca.VerifyProxyCertificate,
+		TrustDomain:  m.ca.TrustDomain(),
 		Registerer:   m.registry,
 		Clock:        m.clock,
 		Logger:       slog.New(slog.NewTextHandler(m.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -108,8 +110,8 @@ func newMesh(t testing.TB, opts ...func(*xds.Options)) *mesh {
 	return m
 }
 
-func serviceCertName(id ca.Identity) string { return "service-cert:" + id.String() }
-func rootCertName(id ca.Identity) string    { return "root-cert-for-mtls-inbound:" + id.String() }
+func serviceCertName(id identity.Identity) string { return "service-cert:" + id.String() }
+func rootCertName(id identity.Identity) string    { return "root-cert-for-mtls-inbound:" + id.String() }
 
 func (m *mesh) config(ctx context.Context, p ca.Proxy) (xds.Resources, error) {
 	m.configCalls.Add(1)
@@ -155,7 +157,7 @@ type proxy struct {
 
 func (m *mesh) connect(ns, sa string) *proxy {
 	m.t.Helper()
-	p := ca.Proxy{ID: uuid.NewString(), Kind: ca.ProxySidecar, Identity: ca.Identity{Namespace: ns, ServiceAccount: sa}}
+	p := ca.Proxy{ID: uuid.NewString(), Kind: ca.ProxySidecar, Identity: identity.Identity{Namespace: ns, ServiceAccount: sa}}
 	cert, err := m.ca.ProxyCertificate(context.Background(), p)
 	if err != nil {
 		m.t.Fatal(err)
@@ -256,7 +258,7 @@ func quiet(t *testing.T, s *adsStream, d time.Duration) {
 
 func TestADSStateOfTheWorld(t *testing.T) {
 	m := newMesh(t)
-	bookstore := ca.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}
+	bookstore := identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}
 	p := m.connect("bookstore", "bookstore")
 	s := p.sotw()
 	accepted := map[string]string{} // the version last ACKed, by type
@@ -361,7 +363,7 @@ func TestADSStateOfTheWorld(t *testing.T) {
 	})
 
 	t.Run("asking for another identity's certificate closes the stream", func(t *testing.T) {
-		bookbuyer := ca.Identity{Namespace: "bookbuyer", ServiceAccount: "bookbuyer"}
+		bookbuyer := identity.Identity{Namespace: "bookbuyer", ServiceAccount: "bookbuyer"}
 		p.request(s, resource.SecretType, []string{serviceCertName(bookstore), serviceCertName(bookbuyer)}, nil, "")
 		_, err := recvErr(s)
 		if grpcstatus.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), `secret "service-cert:bookbuyer/bookbuyer" is not served`) {
@@ -387,7 +389,7 @@ func TestADSRefusesStreams(t *testing.T) {
 	})
 
 	t.Run("a service certificate is not a proxy certificate", func(t *testing.T) {
-		svc, err := m.ca.ServiceCertificate(context.Background(), ca.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"})
+		svc, err := m.ca.ServiceCertificate(context.Background(), identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"})
 		if err != nil {
 			t.Fatal(err)
 		}
