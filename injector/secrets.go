@@ -79,7 +79,10 @@ type BootstrapSecrets struct {
 type written struct {
 	proxyID string
 	renewAt time.Time
+	// bundle and signing are the mesh's roots and signing CA when it was
+	// checked: a change of either makes it due.
 	bundle  []byte
+	signing string
 }
 
 // XDSEndpointFor returns where sidecars reach the ADS server of a mesh whose
@@ -133,11 +136,11 @@ func (b *BootstrapSecrets) Reconcile(ctx context.Context, pod *corev1.Pod, claim
 		return time.Time{}, "the pod is being deleted", nil
 	}
 	now := b.clock().Now()
-	bundle := b.Certificates.Bundle()
+	bundle, signing := b.Certificates.Bundle(), b.Certificates.SigningRootFingerprint()
 	b.mu.Lock()
 	w, ok := b.written[pod.UID]
 	b.mu.Unlock()
-	if ok && w.proxyID == proxy.ID && now.Before(w.renewAt) && bytes.Equal(w.bundle, bundle) {
+	if ok && w.proxyID == proxy.ID && now.Before(w.renewAt) && bytes.Equal(w.bundle, bundle) && w.signing == signing {
 		return w.renewAt, "", nil
 	}
 
@@ -168,7 +171,7 @@ func (b *BootstrapSecrets) Reconcile(ctx context.Context, pod *corev1.Pod, claim
 	}
 	renewAt, why := b.check(&current, pod, proxy, bundle, now)
 	if why == "" {
-		b.remember(pod.UID, written{proxyID: proxy.ID, renewAt: renewAt, bundle: bundle})
+		b.remember(pod.UID, written{proxyID: proxy.ID, renewAt: renewAt, bundle: bundle, signing: signing})
 		return renewAt, "", nil
 	}
 	b.log().Info("rewriting bootstrap Secret", "secret", key.String(), "pod", pod.Name, "reason", why)
@@ -234,7 +237,7 @@ func (b *BootstrapSecrets) write(ctx context.Context, pod *corev1.Pod, proxy ca.
 	if err != nil {
 		return time.Time{}, "", fmt.Errorf("writing bootstrap Secret %s/%s: %w", want.Namespace, want.Name, err)
 	}
-	b.remember(pod.UID, written{proxyID: proxy.ID, renewAt: cert.RenewAt, bundle: cert.TrustBundlePEM})
+	b.remember(pod.UID, written{proxyID: proxy.ID, renewAt: cert.RenewAt, bundle: cert.TrustBundlePEM, signing: b.Certificates.SigningRootFingerprint()})
 	b.log().Info("wrote bootstrap Secret", "secret", want.Namespace+"/"+want.Name, "pod", pod.Name,
 		"proxy", proxy.String(), "notAfter", cert.NotAfter, "renewAt", cert.RenewAt)
 	return cert.RenewAt, "", nil
@@ -271,7 +274,8 @@ const DefaultBootstrapSecretsInterval = 30 * time.Second
 
 // Run serves the injected pods that pods (a cache whose Pod informer may be
 // limited to pods carrying the osm-proxy-uuid label) shows, until ctx ends:
-// at once when a pod appears or changes, when the mesh's roots change, and
+// at once when a pod appears or changes, when the mesh's roots or signing CA
+// change, and
 // every interval (default DefaultBootstrapSecretsInterval) for certificates
 // that are due. Failures are retried with backoff.
 func (b *BootstrapSecrets) Run(ctx context.Context, pods cache.Cache, interval time.Duration) error {
@@ -337,9 +341,10 @@ func (b *BootstrapSecrets) Run(ctx context.Context, pods cache.Cache, interval t
 			wg.Wait()
 			return nil
 		case <-sub.Ready():
-			if sub.Take().BundleChanged {
-				enqueueAll()
-			}
+			// New roots, or renewals after a new signing CA: every pod is
+			// looked at (a map lookup for those still current).
+			sub.Take()
+			enqueueAll()
 		case <-ticker.C():
 			enqueueAll()
 		}

@@ -288,6 +288,42 @@ func TestBootstrapSecrets(t *testing.T) {
 		}
 	})
 
+	t.Run("a new signing CA whose root was already trusted makes a current Secret due", func(t *testing.T) {
+		id := pod.Labels[injector.LabelProxyUUID]
+		next, err := internalca.NewRoot("bootstrap secrets signing root", internalca.DefaultRootValidity, f.clk.Now().Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Step 1 of a rotation: trust the new root. The Secret takes the new
+		// bundle.
+		f.roots.SetRoots(f.roots.RootSet().AddTrusted(next.Signing.Cert))
+		if _, err := f.manager.RenewDue(ctx); err != nil { // the CA's loop notices new roots here
+			t.Fatal(err)
+		}
+		f.reconcile(t, pod)
+		trusted := f.secret(t, meshedNS, id)
+		if !bytes.Equal(trusted.Data[injector.TrustedCAFileName], f.manager.Bundle()) {
+			t.Fatal("the Secret does not hold the bundle with the new root")
+		}
+		// Step 2: the new root signs; the bundle is unchanged.
+		signing, err := f.roots.RootSet().WithSigning(next.Signing, f.clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.roots.SetRoots(signing)
+		if _, err := f.manager.RenewDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		f.reconcile(t, pod)
+		chain, err := ca.ParseCertificatesPEM(f.secret(t, meshedNS, id).Data[injector.CertChainFileName])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if chain[0].CheckSignatureFrom(next.Signing.Cert) != nil {
+			t.Errorf("the Secret's certificate is still signed by the old CA (issuer %q)", chain[0].Issuer)
+		}
+	})
+
 	t.Run("Run writes a new pod's Secret, rewrites it at once when a new root signs, and the Secret goes with its pod", func(t *testing.T) {
 		pods, err := cache.New(f.env.Config, cache.Options{Scheme: f.env.Scheme})
 		if err != nil {
