@@ -56,7 +56,7 @@ func TestLoopFollowsTheFiles(t *testing.T) {
 	model := xds.NewMesh(manager)
 	pusher := &recordingPusher{model: model, pushes: make(chan push, 10)}
 	loop := &Loop{Mesh: mesh.Defaults(), Certificates: manager, Model: model, Server: pusher, Logger: slog.New(slog.DiscardHandler)}
-	source := &k8s.FilesSource{Paths: []string{dir}, Options: k8s.DefaultOptions(), PollInterval: 10 * time.Millisecond}
+	source := &k8s.FilesSource{Paths: []string{dir}, Options: k8s.DefaultOptions(), QuietWindow: 20 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
