@@ -53,6 +53,9 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 		return err
 	}
 	logger.Info("starting weftd", "version", version.String(), "mesh", o.mesh.Name, "namespace", o.mesh.Namespace, "trustDomain", o.mesh.TrustDomain)
+	if len(o.files) > 0 {
+		return runFiles(ctx, logger, o)
+	}
 	cfg, err := restConfig(o.kubeconfig)
 	if err != nil {
 		return err
@@ -65,9 +68,7 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 	if err != nil {
 		return fmt.Errorf("creating a Kubernetes client: %w", err)
 	}
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	debug := http.NewServeMux()
+	registry, debug := newRegistry(), http.NewServeMux()
 
 	g, ctx := errgroup.WithContext(ctx)
 	var (
@@ -94,7 +95,13 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 		if manager == nil {
 			return errors.New("the xDS server needs the CA: drop --enable-ca=false or add --enable-xds=false")
 		}
-		if err := startXDS(ctx, g, logger, o, manager, serving, cfg, registry, debug, loop); err != nil {
+		source := &k8s.ClusterSource{
+			Config:      cfg,
+			Options:     k8s.OptionsFrom(o.mesh),
+			QuietWindow: o.quietWindow, MaxDelay: o.maxDelay,
+			Logger: logger.With("part", "source"),
+		}
+		if err := startADS(ctx, g, logger, o, manager, serving, registry, debug, loop, source); err != nil {
 			return err
 		}
 	}
@@ -119,6 +126,19 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 		}
 		g.Go(func() error { return server.Start(ctx) })
 	}
+	serveHealthAndDebug(ctx, g, o, registry, debug)
+	return g.Wait()
+}
+
+func newRegistry() *prometheus.Registry {
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return registry
+}
+
+// serveHealthAndDebug serves /healthz, /readyz and /metrics on --health-addr
+// and debug on --debug-addr.
+func serveHealthAndDebug(ctx context.Context, g *errgroup.Group, o options, registry *prometheus.Registry, debug *http.ServeMux) {
 	health := http.NewServeMux()
 	ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }
 	health.HandleFunc("/healthz", ok)
@@ -128,7 +148,6 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 	// /debug shows every identity's access rules and endpoints: on loopback
 	// by default, reached with kubectl port-forward (docs/security.md).
 	g.Go(func() error { return serveHTTP(ctx, o.debugAddr, debug) })
-	return g.Wait()
 }
 
 // startCA loads the mesh root and runs renewals and the ingress-gateway
@@ -141,20 +160,31 @@ func startCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opti
 		return nil, fmt.Errorf("loading the mesh root: %w", err)
 	}
 	authority := internalca.New(roots, nil)
-	manager, err := ca.NewManager(ca.Options{Signer: authority, TrustDomain: o.mesh.TrustDomain, Logger: logger.With("part", "ca"), Registerer: reg})
+	manager, err := startManager(ctx, g, logger, o, authority, reg)
 	if err != nil {
 		return nil, err
 	}
 	g.Go(func() error { store.Follow(ctx, authority, nil, 10*time.Second, logger.With("part", "ca")); return nil })
-	g.Go(func() error { return ignoreCanceled(manager.Run(ctx)) })
 	gateway := ingressgateway.NewReconciler(c, manager, o.mesh.Namespace, nil, logger.With("part", "ingress-gateway"))
 	g.Go(func() error { return ignoreCanceled(gateway.Run(ctx, cfg, k8s.Scheme(), nil)) })
 	return manager, nil
 }
 
-// startXDS runs the ADS server and the control-plane loop on the cluster
-// source.
-func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, serving *servingCertificate, cfg *rest.Config, reg prometheus.Registerer, debug *http.ServeMux, loop *controlplane.Loop) error {
+// startManager runs the certificate manager (issuance and renewals) over the
+// mesh root's authority.
+func startManager(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, authority *internalca.Authority, reg prometheus.Registerer) (*ca.Manager, error) {
+	manager, err := ca.NewManager(ca.Options{Signer: authority, TrustDomain: o.mesh.TrustDomain, Logger: logger.With("part", "ca"), Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	g.Go(func() error { return ignoreCanceled(manager.Run(ctx)) })
+	return manager, nil
+}
+
+// startADS runs the ADS server, its debug endpoints and the control-plane
+// loop on source.
+func startADS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, serving *servingCertificate,
+	reg prometheus.Registerer, debug *http.ServeMux, loop *controlplane.Loop, source k8s.Source) error {
 	mesh := xds.NewMesh(manager)
 	server, err := xds.NewServer(ctx, xds.Options{
 		Config: mesh.Config, Authenticate: manager.VerifyProxyCertificate, TrustDomain: o.mesh.TrustDomain,
@@ -166,12 +196,6 @@ func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 	g.Go(func() error { server.FollowRenewals(ctx, manager.Subscribe()); return nil })
 
 	loop.Model, loop.Server = mesh, server
-	source := &k8s.ClusterSource{
-		Config:      cfg,
-		Options:     k8s.OptionsFrom(o.mesh),
-		QuietWindow: o.quietWindow, MaxDelay: o.maxDelay,
-		Logger: logger.With("part", "source"),
-	}
 	g.Go(func() error { return ignoreCanceled(loop.Run(ctx, source)) })
 
 	grpcServer := server.NewGRPCServer(xds.TLSConfig(serving.Certificate, manager.BundlePool))
