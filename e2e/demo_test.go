@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -16,19 +15,16 @@ import (
 	"testing"
 	"time"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	corev1 "k8s.io/api/core/v1"
 	kresource "k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/weft-mesh/weft/internal/adstest"
 	"github.com/weft-mesh/weft/internal/testenv"
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
 )
@@ -62,7 +58,7 @@ func TestBookstoreDemo(t *testing.T) {
 	// sidecar may first get an earlier configuration: read until it settles.
 	storeADS := store.connect(t, ctx, xdsPort)
 	var principals []string
-	storeADS.await(t, resource.ListenerType, nil, func(resp *discovery.DiscoveryResponse) bool {
+	storeADS.Await(t, resource.ListenerType, nil, func(resp *discovery.DiscoveryResponse) bool {
 		principals = allowedPrincipals(t, resp)
 		return len(principals) > 0
 	})
@@ -73,8 +69,8 @@ func TestBookstoreDemo(t *testing.T) {
 
 	buyerADS := buyer.connect(t, ctx, xdsPort)
 	var split string
-	buyerADS.await(t, resource.RouteType, []string{"rds-outbound.14001"}, func(resp *discovery.DiscoveryResponse) bool {
-		split = weightedClusters(t, resp)
+	buyerADS.Await(t, resource.RouteType, []string{"rds-outbound.14001"}, func(resp *discovery.DiscoveryResponse) bool {
+		split = adstest.WeightedClusters(t, resp, "bookstore.bookstore")
 		return strings.Count(split, "=") == 2
 	})
 	step("bookbuyer's sidecar splits bookstore: %s", split)
@@ -92,8 +88,8 @@ func TestBookstoreDemo(t *testing.T) {
 	if err := env.Client.Update(ctx, &ts); err != nil {
 		t.Fatal(err)
 	}
-	buyerADS.await(t, "", nil, func(resp *discovery.DiscoveryResponse) bool {
-		split = weightedClusters(t, resp)
+	buyerADS.Await(t, "", nil, func(resp *discovery.DiscoveryResponse) bool {
+		split = adstest.WeightedClusters(t, resp, "bookstore.bookstore")
 		return resp.GetTypeUrl() == resource.RouteType && split != "bookstore/bookstore-v1|14001=500 bookstore/bookstore-v2|14001=500"
 	})
 	step("bookbuyer's sidecar received %q %v after the edit (coalescing window included)", split, time.Since(start).Round(time.Millisecond))
@@ -194,13 +190,9 @@ func sidecarOf(t *testing.T, env *testenv.Env, namespace, app string) *sidecar {
 	return s
 }
 
-// ads is one sidecar's ADS stream.
-type ads struct {
-	nodeID string
-	stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient
-}
-
-func (s *sidecar) connect(t *testing.T, ctx context.Context, port int) *ads {
+// connect opens the sidecar's ADS stream with the certificate and roots of its
+// bootstrap Secret.
+func (s *sidecar) connect(t *testing.T, ctx context.Context, port int) *adstest.Stream {
 	t.Helper()
 	pair, err := tls.X509KeyPair(s.secret.Data["tls.crt"], s.secret.Data["tls.key"])
 	if err != nil {
@@ -208,48 +200,7 @@ func (s *sidecar) connect(t *testing.T, ctx context.Context, port int) *ads {
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(s.secret.Data["ca.crt"])
-	conn, err := grpc.NewClient(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
-		Certificates: []tls.Certificate{pair}, RootCAs: roots, ServerName: "weftd.osm-system.svc", MinVersion: tls.VersionTLS12,
-	})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(cancel)
-	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &ads{nodeID: s.nodeID, stream: stream}
-}
-
-// await subscribes to typeURL (unless it is empty) and reads responses,
-// ACKing each as Envoy does, until accept takes one. The stream's deadline
-// bounds the wait.
-func (a *ads) await(t *testing.T, typeURL string, names []string, accept func(*discovery.DiscoveryResponse) bool) {
-	t.Helper()
-	if typeURL != "" {
-		if err := a.stream.Send(&discovery.DiscoveryRequest{Node: &core.Node{Id: a.nodeID}, TypeUrl: typeURL, ResourceNames: names}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for {
-		resp, err := a.stream.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ack := &discovery.DiscoveryRequest{TypeUrl: resp.GetTypeUrl(), VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}
-		if resp.GetTypeUrl() == resource.RouteType {
-			ack.ResourceNames = []string{"rds-outbound.14001"}
-		}
-		if err := a.stream.Send(ack); err != nil {
-			t.Fatal(err)
-		}
-		if (typeURL == "" || resp.GetTypeUrl() == typeURL) && accept(resp) {
-			return
-		}
-	}
+	return adstest.Dial(t, ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), pair, roots, s.nodeID)
 }
 
 // allowedPrincipals lists the principals of the HTTP RBAC filters on the
@@ -300,31 +251,4 @@ func collectPrincipals(text string, seen map[string]bool) {
 			seen[name] = true
 		}
 	}
-}
-
-// weightedClusters renders a route configuration's weighted clusters as
-// "cluster=weight ...".
-func weightedClusters(t *testing.T, resp *discovery.DiscoveryResponse) string {
-	t.Helper()
-	var parts []string
-	for _, a := range resp.GetResources() {
-		var rc routev3.RouteConfiguration
-		if err := a.UnmarshalTo(&rc); err != nil {
-			t.Fatal(err)
-		}
-		for _, vh := range rc.GetVirtualHosts() {
-			if !slices.Contains(vh.GetDomains(), "bookstore.bookstore") {
-				continue
-			}
-			for _, r := range vh.GetRoutes() {
-				if c := r.GetRoute().GetCluster(); c != "" {
-					parts = append(parts, fmt.Sprintf("%s=1000", c))
-				}
-				for _, wc := range r.GetRoute().GetWeightedClusters().GetClusters() {
-					parts = append(parts, fmt.Sprintf("%s=%d", wc.GetName(), wc.GetWeight().GetValue()))
-				}
-			}
-		}
-	}
-	return strings.Join(parts, " ")
 }

@@ -11,5 +11,10 @@
 // root only when nothing still trusts the old one (SecretStore.TrustedElsewhere)
 // or the operator allows it (SecretStore.AllowNewRoot).
 //
+// Without a cluster (weftd --files), FileStore keeps the same three values as
+// files in a folder, created once (the key with mode 0600) and reused on
+// every restart; a malformed file is reported, naming it, and never
+// overwritten.
+//
 // It must not import the catalog, pkg/envoy or pkg/xds.
 package internalca

@@ -1,6 +1,6 @@
 // Command weftd is Weft's control plane: it watches the cluster, runs the CA,
 // serves xDS to the proxies and serves the admission webhooks. Each part can be
-// switched off by flag.
+// switched off by flag. With --files it runs without a cluster, on YAML files.
 package main
 
 import (
@@ -26,8 +26,17 @@ func main() {
 func newRootCommand() *cobra.Command {
 	var o options
 	cmd := &cobra.Command{
-		Use:           "weftd",
-		Short:         "Weft's control plane: catalog, CA, xDS server and admission webhooks",
+		Use:   "weftd",
+		Short: "Weft's control plane: catalog, CA, xDS server and admission webhooks",
+		Long: `Weft's control plane: catalog, CA, xDS server and admission webhooks.
+
+In a cluster, weftd watches the API server and keeps the mesh root in a Secret.
+With --files PATH (repeatable) it runs without a cluster: it reads the YAML files
+and folders, follows their edits, keeps the mesh root under --state-dir, and
+serves ADS, /debug and /metrics as in a cluster; the admission webhooks, the
+sidecar injector and policy statuses are off, since they need an API server:
+
+  weftd --files examples/bookstore --state-dir ./weftd-state`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,

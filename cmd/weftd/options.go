@@ -13,6 +13,10 @@ import (
 // options are weftd's flags.
 type options struct {
 	kubeconfig string
+	// files, when set, run weftd without a cluster on these YAML files and
+	// folders; stateDir then keeps the mesh root.
+	files    []string
+	stateDir string
 	// mesh is the mesh configuration every part is handed; run applies its
 	// defaults and validates it once.
 	mesh    mesh.Config
@@ -38,6 +42,9 @@ type options struct {
 func (o *options) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means in-cluster configuration or $KUBECONFIG")
+	f.StringArrayVar(&o.files, "files", nil, "run without a cluster on these YAML files or folders (repeatable), following their edits; "+
+		"the webhooks, the sidecar injector and policy statuses are then off (they need an API server); needs --state-dir")
+	f.StringVar(&o.stateDir, "state-dir", "", "with --files: the folder keeping the mesh root (tls.crt, tls.key, ca.crt), created on first start and reused after")
 	defaults := mesh.Defaults()
 	f.StringVar(&o.mesh.Name, "mesh-name", defaults.Name, "the mesh's name, as namespaces' openservicemesh.io/monitored-by label says it")
 	f.StringVar(&o.mesh.Namespace, "mesh-namespace", defaults.Namespace, "the namespace the control plane runs in")

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,9 +28,9 @@ import (
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/ca/ingressgateway"
 	"github.com/weft-mesh/weft/ca/internalca"
-	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/injector"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/controlplane"
 	"github.com/weft-mesh/weft/pkg/k8s"
 	"github.com/weft-mesh/weft/pkg/validation"
 	"github.com/weft-mesh/weft/pkg/version"
@@ -42,7 +41,8 @@ import (
 //
 //  1. The CA loads (or creates) the mesh root from its Secret.
 //  2. The cluster source watches the mesh's objects and announces coalesced
-//     snapshots; each becomes a catalog model.
+//     snapshots; the control-plane loop (pkg/controlplane) takes each to the
+//     CA's settings, the catalog, the ADS server and the policy statuses.
 //  3. The ADS server pushes to the proxies whose identities the model changed,
 //     and to the proxies whose certificates the CA renewed.
 //  4. The webhook server validates policies.
@@ -53,6 +53,9 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 		return err
 	}
 	logger.Info("starting weftd", "version", version.String(), "mesh", o.mesh.Name, "namespace", o.mesh.Namespace, "trustDomain", o.mesh.TrustDomain)
+	if len(o.files) > 0 {
+		return runFiles(ctx, logger, o)
+	}
 	cfg, err := restConfig(o.kubeconfig)
 	if err != nil {
 		return err
@@ -65,9 +68,7 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 	if err != nil {
 		return fmt.Errorf("creating a Kubernetes client: %w", err)
 	}
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	debug := http.NewServeMux()
+	registry, debug := newRegistry(), http.NewServeMux()
 
 	g, ctx := errgroup.WithContext(ctx)
 	var (
@@ -84,12 +85,23 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 		}
 		g.Go(func() error { serving.Run(ctx, logger); return nil })
 	}
-	var meshConfig atomic.Pointer[configv1alpha2.MeshConfig]
+	// The loop's parts that are off stay nil. Without the ADS server nothing
+	// runs the loop, and the injector reads no MeshConfig (its defaults).
+	loop := &controlplane.Loop{Mesh: o.mesh, Statuses: &k8s.PolicyStatusWriter{Client: direct}, Logger: logger}
+	if manager != nil {
+		loop.Certificates = manager
+	}
 	if o.xdsEnabled {
 		if manager == nil {
 			return errors.New("the xDS server needs the CA: drop --enable-ca=false or add --enable-xds=false")
 		}
-		if err := startXDS(ctx, g, logger, o, manager, serving, direct, cfg, registry, debug, &meshConfig); err != nil {
+		source := &k8s.ClusterSource{
+			Config:      cfg,
+			Options:     k8s.OptionsFrom(o.mesh),
+			QuietWindow: o.quietWindow, MaxDelay: o.maxDelay,
+			Logger: logger.With("part", "source"),
+		}
+		if err := startADS(ctx, g, logger, o, manager, serving, registry, debug, loop, source); err != nil {
 			return err
 		}
 	}
@@ -108,12 +120,25 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 		server := webhook.NewServer(opts)
 		server.Register(validation.Path, validation.NewWebhook(direct).HTTPHandler())
 		if o.injectorEnabled {
-			if err := startInjector(ctx, g, logger, o, manager, direct, cfg, scheme, server, &meshConfig); err != nil {
+			if err := startInjector(ctx, g, logger, o, manager, direct, cfg, scheme, server, loop.MeshConfig); err != nil {
 				return err
 			}
 		}
 		g.Go(func() error { return server.Start(ctx) })
 	}
+	serveHealthAndDebug(ctx, g, o, registry, debug)
+	return g.Wait()
+}
+
+func newRegistry() *prometheus.Registry {
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return registry
+}
+
+// serveHealthAndDebug serves /healthz, /readyz and /metrics on --health-addr
+// and debug on --debug-addr.
+func serveHealthAndDebug(ctx context.Context, g *errgroup.Group, o options, registry *prometheus.Registry, debug *http.ServeMux) {
 	health := http.NewServeMux()
 	ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }
 	health.HandleFunc("/healthz", ok)
@@ -123,7 +148,6 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 	// /debug shows every identity's access rules and endpoints: on loopback
 	// by default, reached with kubectl port-forward (docs/security.md).
 	g.Go(func() error { return serveHTTP(ctx, o.debugAddr, debug) })
-	return g.Wait()
 }
 
 // startCA loads the mesh root and runs renewals and the ingress-gateway
@@ -136,19 +160,31 @@ func startCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opti
 		return nil, fmt.Errorf("loading the mesh root: %w", err)
 	}
 	authority := internalca.New(roots, nil)
-	manager, err := ca.NewManager(ca.Options{Signer: authority, TrustDomain: o.mesh.TrustDomain, Logger: logger.With("part", "ca"), Registerer: reg})
+	manager, err := startManager(ctx, g, logger, o, authority, reg)
 	if err != nil {
 		return nil, err
 	}
 	g.Go(func() error { store.Follow(ctx, authority, nil, 10*time.Second, logger.With("part", "ca")); return nil })
-	g.Go(func() error { return ignoreCanceled(manager.Run(ctx)) })
 	gateway := ingressgateway.NewReconciler(c, manager, o.mesh.Namespace, nil, logger.With("part", "ingress-gateway"))
 	g.Go(func() error { return ignoreCanceled(gateway.Run(ctx, cfg, k8s.Scheme(), nil)) })
 	return manager, nil
 }
 
-// startXDS runs the cluster source, the catalog and the ADS server.
-func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, serving *servingCertificate, c client.Client, cfg *rest.Config, reg prometheus.Registerer, debug *http.ServeMux, meshConfig *atomic.Pointer[configv1alpha2.MeshConfig]) error {
+// startManager runs the certificate manager (issuance and renewals) over the
+// mesh root's authority.
+func startManager(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, authority *internalca.Authority, reg prometheus.Registerer) (*ca.Manager, error) {
+	manager, err := ca.NewManager(ca.Options{Signer: authority, TrustDomain: o.mesh.TrustDomain, Logger: logger.With("part", "ca"), Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	g.Go(func() error { return ignoreCanceled(manager.Run(ctx)) })
+	return manager, nil
+}
+
+// startADS runs the ADS server, its debug endpoints and the control-plane
+// loop on source.
+func startADS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, serving *servingCertificate,
+	reg prometheus.Registerer, debug *http.ServeMux, loop *controlplane.Loop, source k8s.Source) error {
 	mesh := xds.NewMesh(manager)
 	server, err := xds.NewServer(ctx, xds.Options{
 		Config: mesh.Config, Authenticate: manager.VerifyProxyCertificate, TrustDomain: o.mesh.TrustDomain,
@@ -159,39 +195,8 @@ func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 	}
 	g.Go(func() error { server.FollowRenewals(ctx, manager.Subscribe()); return nil })
 
-	statuses := &k8s.PolicyStatusWriter{Client: c}
-	reported := map[string]bool{} // problems already logged, so each is logged once
-	source := &k8s.ClusterSource{
-		Config:      cfg,
-		Options:     k8s.OptionsFrom(o.mesh),
-		QuietWindow: o.quietWindow, MaxDelay: o.maxDelay,
-		Logger: logger.With("part", "source"),
-	}
-	g.Go(func() error {
-		return ignoreCanceled(source.Run(ctx, func(s *k8s.State) {
-			meshConfig.Store(s.MeshConfig)
-			if s.MeshConfig != nil {
-				if err := manager.ApplyMeshConfig(s.MeshConfig); err != nil {
-					logger.Error("MeshConfig certificate settings not applied", "error", err)
-				}
-			}
-			model := catalog.Build(s, o.mesh)
-			current := map[string]bool{}
-			for _, p := range model.Problems {
-				current[p.String()] = true
-				if !reported[p.String()] {
-					logger.Warn("policy skipped", "problem", p.String())
-				}
-			}
-			reported = current
-			result := server.Push(ctx, mesh.SetModel(model))
-			logger.Info("mesh model updated", "services", len(model.Services), "identities", len(model.Identities),
-				"recomputed", result.Recomputed, "updated", result.Updated, "failed", result.Failed)
-			if err := statuses.Write(ctx, s, problemsOf(model)); err != nil {
-				logger.Warn("writing policy statuses", "error", err)
-			}
-		}))
-	})
+	loop.Model, loop.Server = mesh, server
+	g.Go(func() error { return ignoreCanceled(loop.Run(ctx, source)) })
 
 	grpcServer := server.NewGRPCServer(xds.TLSConfig(serving.Certificate, manager.BundlePool))
 	lis, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(o.xdsPort)))
@@ -207,7 +212,7 @@ func startXDS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 // startInjector registers the sidecar injection webhook on server and writes
 // and renews the bootstrap Secret of every injected pod that exists.
 func startInjector(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, direct client.Client,
-	cfg *rest.Config, scheme *runtime.Scheme, server webhook.Server, meshConfig *atomic.Pointer[configv1alpha2.MeshConfig]) error {
+	cfg *rest.Config, scheme *runtime.Scheme, server webhook.Server, meshConfig func() *configv1alpha2.MeshConfig) error {
 	if manager == nil {
 		return errors.New("sidecar injection needs the CA: drop --enable-ca=false or add --enable-injector=false")
 	}
@@ -231,7 +236,7 @@ func startInjector(ctx context.Context, g *errgroup.Group, logger *slog.Logger, 
 		// A service account created a moment before its pod may not be in
 		// the cache yet: a miss asks the API server.
 		ServiceAccounts: injector.ServiceAccountsFrom(objects, direct),
-		MeshConfig:      meshConfig.Load,
+		MeshConfig:      meshConfig,
 		Logger:          logger.With("part", "injector"),
 	})
 	if err != nil {
@@ -249,17 +254,6 @@ func startInjector(ctx context.Context, g *errgroup.Group, logger *slog.Logger, 
 	}
 	g.Go(func() error { return ignoreCanceled(secrets.Run(ctx, objects, 0)) })
 	return nil
-}
-
-// problemsOf reads a model's skipped input for the policy status writer.
-func problemsOf(model *catalog.Model) func(kind, namespace, name string) []string {
-	return func(kind, namespace, name string) []string {
-		var out []string
-		for _, p := range model.ProblemsFor(catalog.ObjectRef{Kind: kind, Namespace: namespace, Name: name}) {
-			out = append(out, p.Detail())
-		}
-		return out
-	}
 }
 
 func ignoreCanceled(err error) error {

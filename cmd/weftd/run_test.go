@@ -16,7 +16,6 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -24,7 +23,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/internal/testenv"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
@@ -85,23 +83,8 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 	testenv.Eventually(t, "weftd creates the mesh root Secret", func() bool {
 		return env.Client.Get(ctx, client.ObjectKey{Namespace: "osm-system", Name: "osm-ca-bundle"}, &secret) == nil
 	})
-	roots, err := internalca.ParseRootSet(secret.Data[internalca.KeyCert], secret.Data[internalca.KeyKey], secret.Data[internalca.KeyBundle], time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	manager, err := ca.NewManager(ca.Options{Signer: internalca.New(roots, nil), TrustDomain: identity.DefaultTrustDomain})
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := ca.Proxy{ID: uuid.NewString(), Kind: ca.ProxySidecar, Identity: identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}}
-	cert, err := manager.ProxyCertificate(ctx, proxy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.X509KeyPair(cert.CertChainPEM, cert.PrivateKeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	manager, proxy, pair := proxyFromRoot(t, secret.Data[internalca.KeyCert], secret.Data[internalca.KeyKey], secret.Data[internalca.KeyBundle],
+		identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"})
 	conn, err := grpc.NewClient("127.0.0.1:"+strconv.Itoa(o.xdsPort), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
 		Certificates: []tls.Certificate{pair}, RootCAs: manager.BundlePool(), ServerName: "weftd.osm-system.svc", MinVersion: tls.VersionTLS12,
 	})))

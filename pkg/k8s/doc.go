@@ -5,8 +5,9 @@
 //   - Source is the interface: Run announces immutable State snapshots.
 //   - ClusterSource watches a cluster with client-go, smi-sdk-go and dynamic
 //     informers and coalesces bursts of events (Coalescer) before announcing.
-//   - FilesSource reads a folder of multi-document YAML and re-reads it when a
-//     file changes; `weft render` and the local demo run on it.
+//   - FilesSource reads a folder of multi-document YAML and, following it with
+//     fsnotify, re-reads it after each (coalesced) burst of changes; `weft
+//     render`, `weftd --files` and the local demo run on it.
 //   - NewState is the one place that decides what a State holds (monitored
 //     namespaces, the mesh's MeshConfig, Services that IngressBackends name), so
 //     both sources agree.

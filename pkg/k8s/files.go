@@ -3,6 +3,7 @@ package k8s
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/utils/clock"
@@ -36,8 +38,10 @@ type FilesSource struct {
 	Paths []string
 	// Options name the mesh.
 	Options Options
-	// PollInterval is how often Run looks for changed files; default 1s.
-	PollInterval time.Duration
+	// QuietWindow and MaxDelay coalesce a burst of file events (an editor's
+	// save, a `cp -r`) as ClusterSource coalesces API events; zero means the
+	// defaults, DefaultQuietWindow and DefaultMaxDelay.
+	QuietWindow, MaxDelay time.Duration
 	// Clock defaults to the real clock.
 	Clock clock.Clock
 	// Logger defaults to slog.Default().
@@ -64,42 +68,104 @@ func (f *FilesSource) Load() (*State, error) {
 	return NewState(objs, f.Options, rejected), nil
 }
 
-// Run announces the files' state, then a new one whenever a file is added,
-// removed or modified (by size or modification time), until ctx ends.
+// Run announces the files' state, then a new one after each burst of changes
+// (a file added, removed or modified, by size or modification time) until ctx
+// ends. It follows the files with fsnotify: every folder under Paths, and the
+// folder of each file named in Paths (editors save by renaming a new file over
+// the old one), so a folder created later is followed too. It returns an error
+// when a path cannot be followed at the start.
 func (f *FilesSource) Run(ctx context.Context, announce func(*State)) error {
 	clk := f.Clock
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	interval := f.PollInterval
-	if interval <= 0 {
-		interval = time.Second
-	}
 	log := f.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	var seen string
-	for {
-		fp, err := f.fingerprint()
-		switch {
-		case err != nil:
-			log.Warn("reading the state files", "paths", f.Paths, "err", err)
-		case fp != seen:
-			state, err := f.Load()
-			if err != nil {
-				log.Warn("reading the state files", "paths", f.Paths, "err", err)
-				break
-			}
-			seen = fp
-			announce(state)
+	watcher, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("following the state files: %w", err)
+	}
+	defer watcher.Close()
+	if len(f.Paths) == 0 {
+		return fmt.Errorf("no file or folder to read")
+	}
+	for _, p := range f.Paths {
+		if err := watchPath(watcher, p); err != nil {
+			return fmt.Errorf("following the state files: %w", err)
 		}
-		t := clk.NewTimer(interval)
+	}
+	changes := make(chan struct{}, 1)
+	go forwardEvents(ctx, watcher, changes, log)
+
+	var seen string
+	reload := func() {
+		fp, err := f.fingerprint()
+		if err == nil && fp == seen {
+			return
+		}
+		state, err := f.Load()
+		if err != nil {
+			log.Warn("reading the state files", "paths", f.Paths, "err", err)
+			return
+		}
+		seen = fp
+		announce(state)
+	}
+	reload()
+	c := &Coalescer{Quiet: cmp.Or(f.QuietWindow, DefaultQuietWindow), MaxDelay: cmp.Or(f.MaxDelay, DefaultMaxDelay)}
+	runCoalesced(ctx, clk, c, changes, reload)
+	return ctx.Err()
+}
+
+// watchPath follows root: its folder and every folder under it (hidden ones
+// skipped, as yamlFiles skips them), or, for a file, the folder holding it.
+func watchPath(w *fsnotify.Watcher, root string) error {
+	info, err := os.Stat(root)
+	if err != nil {
+		return err
+	}
+	if !info.IsDir() {
+		return w.Add(filepath.Dir(root))
+	}
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if p != root && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		return w.Add(p)
+	})
+}
+
+// forwardEvents signals changes for every file event, and follows folders
+// created under a followed one, until the watcher closes or ctx ends.
+func forwardEvents(ctx context.Context, w *fsnotify.Watcher, changes chan<- struct{}, log *slog.Logger) {
+	for {
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C():
+			return
+		case e, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			if e.Has(fsnotify.Create) {
+				if info, err := os.Stat(e.Name); err == nil && info.IsDir() && !strings.HasPrefix(info.Name(), ".") {
+					if err := watchPath(w, e.Name); err != nil {
+						log.Warn("following a new folder", "folder", e.Name, "err", err)
+					}
+				}
+			}
+			signal(changes)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			// An overflow loses events: read the files again to be sure.
+			log.Warn("following the state files", "err", err)
+			signal(changes)
 		}
 	}
 }

@@ -2,12 +2,12 @@ package k8s
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
-
-	clocktesting "k8s.io/utils/clock/testing"
 )
 
 func TestFilesSourceOnTheExamples(t *testing.T) {
@@ -46,43 +46,74 @@ func TestFilesSourceOnTheExamples(t *testing.T) {
 	})
 }
 
-func TestFilesSourceRereadsChangedFiles(t *testing.T) {
+func TestFilesSourceFollowsChangedFiles(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, data string) {
 		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	write("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {openservicemesh.io/monitored-by: osm}}\n")
-	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
 	states := make(chan *State, 10)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go (&FilesSource{Paths: []string{dir}, Options: DefaultOptions(), Clock: clk, PollInterval: time.Second}).Run(ctx, func(s *State) { states <- s })
-	waitTimer := func() {
-		for !clk.HasWaiters() {
-			time.Sleep(time.Millisecond)
-		}
-	}
-	if s := <-states; len(s.Namespaces) != 1 || len(s.Services) != 0 {
-		t.Fatalf("first state: %+v", s)
-	}
-	t.Run("an unchanged folder announces nothing", func(t *testing.T) {
-		waitTimer()
-		clk.Step(time.Second)
-		waitTimer()
-		if len(states) != 0 {
-			t.Fatal("announced without a change")
+	done := make(chan error, 1)
+	// A quiet window far longer than the writes of a burst take, and far
+	// shorter than the wait for a second announcement below.
+	source := &FilesSource{Paths: []string{dir}, Options: DefaultOptions(), QuietWindow: 200 * time.Millisecond, MaxDelay: 5 * time.Second}
+	go func() { done <- source.Run(ctx, func(s *State) { states <- s }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
 		}
 	})
-	t.Run("a new file is read at the next poll, a bad document rejected", func(t *testing.T) {
-		write("svc.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: a}\nspec: {ports: [{port: 80}]}\n---\n"+
-			"apiVersion: split.smi-spec.io/v1alpha2\nkind: TrafficSplit\nmetadata: {name: t, namespace: a}\nspec: {service: s, backends: [{service: s, weight: lots}]}\n")
-		clk.Step(time.Second)
-		s := <-states
+	next := func(t *testing.T) *State {
+		t.Helper()
+		select {
+		case s := <-states:
+			return s
+		case <-time.After(10 * time.Second):
+			t.Fatal("no state announced")
+			return nil
+		}
+	}
+	if s := next(t); len(s.Namespaces) != 1 || len(s.Services) != 0 {
+		t.Fatalf("first state: %+v", s)
+	}
+	t.Run("a burst of new files is announced once, a bad document rejected", func(t *testing.T) {
+		write("svc.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: a}\nspec: {ports: [{port: 80}]}\n")
+		write("split.yaml", "apiVersion: split.smi-spec.io/v1alpha2\nkind: TrafficSplit\nmetadata: {name: t, namespace: a}\nspec: {service: s, backends: [{service: s, weight: lots}]}\n")
+		s := next(t)
 		if len(s.Services) != 1 || len(s.Rejected) != 1 || s.Rejected[0].Kind != "TrafficSplit" {
 			t.Fatalf("state: services %d, rejected %+v", len(s.Services), s.Rejected)
 		}
+		select {
+		case s := <-states:
+			t.Fatalf("a second state for one burst: services %d", len(s.Services))
+		case <-time.After(500 * time.Millisecond):
+		}
 	})
+	t.Run("a file in a folder made after the start is read", func(t *testing.T) {
+		write("more/svc2.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: s2, namespace: a}\nspec: {ports: [{port: 80}]}\n")
+		for s := next(t); len(s.Services) != 2; s = next(t) {
+		}
+	})
+	t.Run("a removed file is forgotten", func(t *testing.T) {
+		if err := os.Remove(filepath.Join(dir, "svc.yaml")); err != nil {
+			t.Fatal(err)
+		}
+		for s := next(t); len(s.Services) != 1; s = next(t) {
+		}
+	})
+}
+
+func TestFilesSourceRefusesAMissingPath(t *testing.T) {
+	err := (&FilesSource{Paths: []string{filepath.Join(t.TempDir(), "nothing")}, Options: DefaultOptions()}).Run(context.Background(), func(*State) {})
+	if err == nil || !strings.Contains(err.Error(), "nothing") {
+		t.Fatalf("Run: %v, want an error naming the path", err)
+	}
 }

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/weft-mesh/weft/ca/internalca"
+	"github.com/weft-mesh/weft/pkg/controlplane"
+	"github.com/weft-mesh/weft/pkg/k8s"
+)
+
+// runFiles runs weftd without a cluster (--files): the control-plane loop on
+// the files source, which follows their edits; the CA with its root in
+// --state-dir; ADS, /debug and /metrics as in a cluster. The webhooks, the
+// sidecar injector, policy statuses and the ingress gateway's certificate need
+// an API server and are off.
+func runFiles(ctx context.Context, logger *slog.Logger, o options) error {
+	if o.stateDir == "" {
+		return errors.New("--files needs --state-dir: the folder that keeps the mesh root, so that proxies keep trusting weftd across restarts")
+	}
+	if !o.caEnabled || !o.xdsEnabled {
+		return errors.New("--files serves ADS with the CA: drop --enable-ca=false and --enable-xds=false")
+	}
+	logger.Info("running without a cluster on files; the webhooks, the sidecar injector and policy statuses are off",
+		"files", o.files, "stateDir", o.stateDir)
+	registry, debug := newRegistry(), http.NewServeMux()
+	g, ctx := errgroup.WithContext(ctx)
+	roots, err := (&internalca.FileStore{Dir: o.stateDir}).LoadOrCreate()
+	if err != nil {
+		return fmt.Errorf("loading the mesh root: %w", err)
+	}
+	manager, err := startManager(ctx, g, logger, o, internalca.New(roots, nil), registry)
+	if err != nil {
+		return err
+	}
+	serving, err := newServingCertificate(ctx, manager, o)
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { serving.Run(ctx, logger); return nil })
+	loop := &controlplane.Loop{Mesh: o.mesh, Certificates: manager, Logger: logger}
+	source := &k8s.FilesSource{
+		Paths: o.files, Options: k8s.OptionsFrom(o.mesh),
+		QuietWindow: o.quietWindow, MaxDelay: o.maxDelay,
+		Logger: logger.With("part", "source"),
+	}
+	if err := startADS(ctx, g, logger, o, manager, serving, registry, debug, loop, source); err != nil {
+		return err
+	}
+	serveHealthAndDebug(ctx, g, o, registry, debug)
+	return g.Wait()
+}
