@@ -184,8 +184,12 @@ func (w *hasher) service(s *Service) {
 	} else {
 		w.n(-1)
 	}
-	if s.UpstreamTrafficSetting != nil {
-		w.json(s.UpstreamTrafficSetting)
+	w.uts(s.UpstreamTrafficSetting)
+}
+
+func (w *hasher) uts(u *UpstreamTrafficSetting) {
+	if u != nil {
+		w.json(u)
 	} else {
 		w.n(-1)
 	}
@@ -201,6 +205,8 @@ func (w *hasher) inbound(in InboundPort) {
 	w.str(in.Service.Namespace, in.Service.Name)
 	w.port(in.Port)
 	w.bool(in.AllowAll)
+	// The Service's, hashed with it already; again in case they part.
+	w.uts(in.UpstreamTrafficSetting)
 	w.n(len(in.Rules))
 	for _, r := range in.Rules {
 		w.ref(r.Policy)

@@ -39,8 +39,7 @@ func TestHashCoversEveryField(t *testing.T) {
 		}
 	}
 	walk(reflect.ValueOf(&m.Settings).Elem(), "Settings", seen, visit)
-	// Services first: the view's pointers to them (and to their
-	// UpstreamTrafficSetting, which InboundPort shares) are then seen.
+	// Services first: the view's pointers to them are then seen.
 	for _, s := range m.Services {
 		walk(reflect.ValueOf(s), "Service", seen, visit)
 	}
@@ -63,7 +62,6 @@ func fullModel() *Model {
 	fill(reflect.ValueOf(v).Elem(), 0)
 	v.Services = []ServiceRef{s.ServiceRef}
 	v.Inbound[0].Service = s.ServiceRef
-	v.Inbound[0].UpstreamTrafficSetting = s.UpstreamTrafficSetting
 	v.Outbound[0].Service = s
 	v.Outbound[0].Backends[0].Service = s
 	v.Ingress[0].Backend = s.ServiceRef
