@@ -44,6 +44,7 @@ FUZZTIME ?= 10m
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZTIME) ./catalog/
 	$(GO) test -run '^$$' -fuzz '^FuzzGenerate$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./pkg/envoy/
+	$(GO) test -run '^$$' -fuzz '^FuzzChangeDetection$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1x ./pkg/envoy/
 	$(GO) test -run '^$$' -fuzz '^FuzzPatch$$' -fuzztime $(FUZZTIME) ./injector/
 	$(GO) test -run '^$$' -fuzz '^FuzzAdmissionReview$$' -fuzztime $(FUZZTIME) ./injector/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateAdmissionReview$$' -fuzztime $(FUZZTIME) ./pkg/validation/
