@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s/state"
 	"github.com/weft-mesh/weft/pkg/mesh"
@@ -32,7 +33,7 @@ func Build(s *state.State, cfg mesh.Config) *Model {
 		b.problems.add(ObjectRef{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}, "",
 			"not read%s: %s", fromFile(r.Source), r.Reason)
 	}
-	b.settings = b.settingsFrom(cfg, s.MeshConfig)
+	b.settings, b.features = b.settingsFrom(cfg, s.MeshConfig)
 	b.indexNamespaces()
 	b.indexIdentities()
 	b.buildServices()
@@ -57,6 +58,9 @@ func fromFile(source string) string {
 type builder struct {
 	state    *state.State
 	settings Settings
+	// features are the MeshConfig's feature flags, which decide what the
+	// catalog resolves; the generator never reads them.
+	features configv1alpha2.FeatureFlags
 	problems problems
 
 	monitored  map[string]bool

@@ -3,6 +3,7 @@ package catalog_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/weft-mesh/weft/catalog"
@@ -73,4 +74,51 @@ func TestBuildNeverPanics(t *testing.T) {
 			t.Fatalf("no problems recorded")
 		}
 	})
+}
+
+// meshConfig is a MeshConfig with the given spec fields (YAML flow mappings).
+func meshConfig(sidecar, traffic, features string) string {
+	return `{apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig, metadata: {name: osm-mesh-config, namespace: osm-system},
+  spec: {sidecar: {` + sidecar + `}, traffic: {` + traffic + `}, featureFlags: {` + features + `}}}`
+}
+
+// TestMeshConfigEditsPushOnlyWhatTheGeneratorReads counts the identities a
+// MeshConfig edit re-pushes: an edit of a setting only the injector or the
+// control plane reads pushes nobody, an edit the generator reads pushes
+// everyone.
+func TestMeshConfigEditsPushOnlyWhatTheGeneratorReads(t *testing.T) {
+	base := []string{
+		app("a", "client", "[{name: http, port: 80}]"), app("b", "web", "[{name: http, port: 80}]"),
+		`{apiVersion: specs.smi-spec.io/v1alpha4, kind: TCPRoute, metadata: {name: all, namespace: b}, spec: {matches: {name: all}}}`,
+		target("web", "web", []string{"client"}, "[{kind: TCPRoute, name: all}]"),
+		slice("b", "web", "10.0.0.1", true),
+	}
+	const (
+		sidecar  = `logLevel: error, envoyImage: "envoyproxy/envoy:v1.27", tlsMinProtocolVersion: TLSv1_2, tlsMaxProtocolVersion: TLSv1_3`
+		traffic  = `enablePermissiveTrafficPolicyMode: false, enableEgress: false`
+		features = `enableEgressPolicy: true, enableIngressBackendPolicy: true, enableWASMStats: false`
+	)
+	prev := build(t, append(slices.Clone(base), meshConfig(sidecar, traffic, features))...)
+	everyone := []identity.Identity{id("a", "client"), id("b", "web")}
+	for _, tc := range []struct {
+		name                       string
+		sidecar, traffic, features string
+		want                       []identity.Identity
+	}{
+		{"no edit", sidecar, traffic, features, nil},
+		{"sidecar.logLevel is the injector's", strings.Replace(sidecar, "logLevel: error", "logLevel: debug", 1), traffic, features, nil},
+		{"sidecar.envoyImage is the injector's", strings.Replace(sidecar, "v1.27", "v1.28", 1), traffic, features, nil},
+		{"a feature flag the generator never reads", sidecar, traffic, strings.Replace(features, "enableWASMStats: false", "enableWASMStats: true", 1), nil},
+		{"sidecar.tlsMinProtocolVersion", strings.Replace(sidecar, "tlsMinProtocolVersion: TLSv1_2", "tlsMinProtocolVersion: TLSv1_3", 1), traffic, features, everyone},
+		{"sidecar.tlsMaxProtocolVersion", strings.Replace(sidecar, "tlsMaxProtocolVersion: TLSv1_3", "tlsMaxProtocolVersion: TLSv1_2", 1), traffic, features, everyone},
+		{"traffic.enablePermissiveTrafficPolicyMode", sidecar, strings.Replace(traffic, "Mode: false", "Mode: true", 1), features, everyone},
+		{"traffic.enableEgress", sidecar, strings.Replace(traffic, "enableEgress: false", "enableEgress: true", 1), features, everyone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next := build(t, append(slices.Clone(base), meshConfig(tc.sidecar, tc.traffic, tc.features))...)
+			if got := next.ChangedIdentities(prev); !slices.Equal(got, tc.want) {
+				t.Fatalf("changed %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

@@ -24,7 +24,7 @@ func (b *builder) buildEgress() {
 		if refused.whole {
 			continue
 		}
-		if !b.settings.Features.EnableEgressPolicy {
+		if !b.features.EnableEgressPolicy {
 			b.problems.add(obj, "", "MeshConfig featureFlags.enableEgressPolicy is off; Egress ignored")
 			continue
 		}
@@ -51,7 +51,7 @@ func (b *builder) buildEgress() {
 			if refused.skips("spec.ports", i) {
 				continue
 			}
-			pp := PolicyPort{Number: int32(p.Number), Protocol: p.Protocol}
+			pp := PolicyPort{Number: int32(p.Number), Protocol: Protocol(p.Protocol)}
 			if !slices.Contains(rule.Ports, pp) {
 				rule.Ports = append(rule.Ports, pp)
 			}
@@ -90,7 +90,7 @@ func (b *builder) buildEgress() {
 			if a.Number != c.Number {
 				return int(a.Number - c.Number)
 			}
-			return strings.Compare(a.Protocol, c.Protocol)
+			return strings.Compare(string(a.Protocol), string(c.Protocol))
 		})
 		b.egress = append(b.egress, rule)
 	}

@@ -27,7 +27,7 @@ func TestExamplesThroughTheFilesSource(t *testing.T) {
 	buyer, store, thief, warehouse := id("bookbuyer", "bookbuyer"), id("bookstore", "bookstore"), id("bookthief", "bookthief"), id("bookwarehouse", "bookwarehouse")
 
 	t.Run("the MeshConfig is deny by default with egress open", func(t *testing.T) {
-		if m.Settings.Permissive || !m.Settings.EgressPassthrough || !m.Settings.Features.EnableIngressBackendPolicy {
+		if m.Settings.Permissive || !m.Settings.EgressPassthrough || len(m.IngressRules) == 0 {
 			t.Fatalf("settings: %+v", m.Settings)
 		}
 	})

@@ -27,7 +27,7 @@ func (b *builder) buildIngress() {
 		if refused.whole {
 			continue
 		}
-		if !b.settings.Features.EnableIngressBackendPolicy {
+		if !b.features.EnableIngressBackendPolicy {
 			b.problems.add(obj, "", "MeshConfig featureFlags.enableIngressBackendPolicy is off; IngressBackend ignored")
 			continue
 		}
@@ -97,7 +97,7 @@ func (b *builder) buildIngress() {
 			}
 			taken[ref][port.Port] = obj
 			b.ingress = append(b.ingress, &IngressRule{
-				Policy: obj, Backend: ref, Port: port, Protocol: be.Port.Protocol,
+				Policy: obj, Backend: ref, Port: port, Protocol: Protocol(be.Port.Protocol),
 				SkipClientCertValidation: be.TLS.SkipClientCertValidation,
 				SNIHosts:                 slices.Clone(be.TLS.SNIHosts),
 				SourceIPRanges:           ranges, SourcePrincipals: principals, SourceServices: services,

@@ -4,8 +4,6 @@ import (
 	"net/netip"
 	"time"
 
-	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
-	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	"github.com/weft-mesh/weft/pkg/healthprobe"
 	"github.com/weft-mesh/weft/pkg/identity"
 )
@@ -49,12 +47,23 @@ type Settings struct {
 	TrustDomain string
 	// ClusterDomain ends every Service's DNS name (mesh.Config.ClusterDomain).
 	ClusterDomain string
-	// Features are the MeshConfig's feature flags.
-	Features configv1alpha2.FeatureFlags
-	// MeshConfig is the whole MeshConfig spec, for the sidecar, TLS, tracing and
-	// traffic settings the generator needs; zero without a MeshConfig.
-	MeshConfig configv1alpha2.MeshConfigSpec
+	// TLSMinVersion and TLSMaxVersion bound the sidecars' TLS versions
+	// (sidecar.tlsMinProtocolVersion and tlsMaxProtocolVersion); TLSAuto leaves
+	// the bound to Envoy, and is what a refused or unset version becomes.
+	TLSMinVersion, TLSMaxVersion TLSVersion
 }
+
+// TLSVersion is a TLS protocol version.
+type TLSVersion uint8
+
+// TLS versions; TLSAuto is Envoy's default.
+const (
+	TLSAuto TLSVersion = iota
+	TLSv1_0
+	TLSv1_1
+	TLSv1_2
+	TLSv1_3
+)
 
 // Protocol is what a service port speaks, from its appProtocol or name prefix.
 type Protocol string
@@ -66,6 +75,8 @@ const (
 	ProtocolGRPC           Protocol = "grpc"
 	ProtocolTCP            Protocol = "tcp"
 	ProtocolTCPServerFirst Protocol = "tcp-server-first"
+	// ProtocolHTTPS is a policy's (IngressBackend, Egress) TLS port.
+	ProtocolHTTPS Protocol = "https"
 )
 
 // IsHTTP reports whether HTTP routes (and HTTPRouteGroup matches) apply to the port.
@@ -149,7 +160,48 @@ type WeightedBackend struct {
 // an Egress rule.
 type UpstreamTrafficSetting struct {
 	Policy ObjectRef
-	Spec   policyv1alpha1.UpstreamTrafficSettingSpec
+	// MaxConnections, MaxRequests, MaxPendingRequests and MaxRetries are the
+	// connection limits (circuit breakers); nil when unset.
+	MaxConnections, MaxRequests, MaxPendingRequests, MaxRetries *uint32
+	// MaxRequestsPerConnection is nil when unset.
+	MaxRequestsPerConnection *uint32
+	// ConnectTimeout is zero when unset or under a millisecond (the default
+	// then applies).
+	ConnectTimeout time.Duration
+	// TCPRateLimit limits new connections; nil when unset or zero.
+	TCPRateLimit *TCPRateLimit
+	// HTTPRateLimit limits all of a port's requests; nil when unset or zero.
+	HTTPRateLimit *HTTPRateLimit
+	// RouteRateLimits limit the requests whose path matches, in the setting's
+	// order; only routes with a non-zero limit are kept.
+	RouteRateLimits []RouteRateLimit
+}
+
+// TCPRateLimit admits Connections per FillInterval, plus Burst at once.
+type TCPRateLimit struct {
+	Connections, Burst uint32
+	FillInterval       time.Duration
+}
+
+// HTTPRateLimit admits Requests per FillInterval, plus Burst at once; the
+// refused get ResponseStatusCode (0 for Envoy's default) and the headers.
+type HTTPRateLimit struct {
+	Requests, Burst      uint32
+	FillInterval         time.Duration
+	ResponseStatusCode   uint32
+	ResponseHeadersToAdd []Header
+}
+
+// Header is a header name and value.
+type Header struct {
+	Name, Value string
+}
+
+// RouteRateLimit is a rate limit on the requests whose path matches PathRegex
+// (an RE2 regular expression).
+type RouteRateLimit struct {
+	PathRegex string
+	RateLimit HTTPRateLimit
 }
 
 // RetryPolicy is a Retry resolved for one source and destination.
@@ -251,7 +303,7 @@ type IngressRule struct {
 	// Port is the backend's port the rule names (matched against the target
 	// port, then the Service port); Protocol is http, https, tcp or grpc.
 	Port     ServicePort
-	Protocol string
+	Protocol Protocol
 	// TLS from the ingress controller to the backend.
 	SkipClientCertValidation bool
 	SNIHosts                 []string
@@ -283,7 +335,7 @@ type EgressRule struct {
 // PolicyPort is a port and protocol in a policy.
 type PolicyPort struct {
 	Number   int32
-	Protocol string
+	Protocol Protocol
 }
 
 // Service returns the mesh Service ref names, or nil.

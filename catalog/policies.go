@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"slices"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -51,7 +52,7 @@ func (b *builder) attachUpstreamTrafficSettings() {
 		}
 		ref, _ := resolveService(host, u.Namespace)
 		svc := b.services[ref]
-		setting := &UpstreamTrafficSetting{Policy: obj, Spec: u.Spec}
+		setting := upstreamTrafficSetting(obj, &u.Spec, func(i int) bool { return refused.skips("spec.httpRoutes", i) })
 		switch {
 		case svc != nil && ref.Namespace != u.Namespace:
 			b.problems.add(obj, "spec.host", "service %s is not in the setting's namespace; skipped", ref)
@@ -61,13 +62,6 @@ func (b *builder) attachUpstreamTrafficSettings() {
 		case !named[obj]:
 			b.problems.add(obj, "spec.host", "host %s is no mesh service and no Egress names the setting; skipped", host)
 			continue
-		}
-		// A copy without the routes the rule refused; the State's object stays as it is.
-		setting.Spec.HTTPRoutes = nil
-		for i, r := range u.Spec.HTTPRoutes {
-			if !refused.skips("spec.httpRoutes", i) {
-				setting.Spec.HTTPRoutes = append(setting.Spec.HTTPRoutes, r)
-			}
 		}
 		claims[claim] = obj
 		b.uts[obj] = setting
@@ -90,7 +84,7 @@ func (b *builder) buildRetries() {
 		if refused.whole {
 			continue
 		}
-		if !b.settings.Features.EnableRetryPolicy {
+		if !b.features.EnableRetryPolicy {
 			b.problems.add(obj, "", "MeshConfig featureFlags.enableRetryPolicy is off; Retry ignored")
 			continue
 		}
@@ -146,4 +140,71 @@ func oldestFirst[T interface {
 		return tx.Compare(ty.Time)
 	})
 	return out
+}
+
+// upstreamTrafficSetting translates a setting's spec into the model, without
+// the routes skip refuses, with the generator's guards: a connect timeout
+// under a millisecond is no timeout, and a rate limit of zero is no limit.
+func upstreamTrafficSetting(obj ObjectRef, spec *policyv1alpha1.UpstreamTrafficSettingSpec, skip func(int) bool) *UpstreamTrafficSetting {
+	u := &UpstreamTrafficSetting{Policy: obj}
+	if cs := spec.ConnectionSettings; cs != nil {
+		if cs.TCP != nil {
+			u.MaxConnections = cloneU32(cs.TCP.MaxConnections)
+			if t := cs.TCP.ConnectTimeout; t != nil && t.Duration >= time.Millisecond {
+				u.ConnectTimeout = t.Duration
+			}
+		}
+		if cs.HTTP != nil {
+			u.MaxRequests = cloneU32(cs.HTTP.MaxRequests)
+			u.MaxPendingRequests = cloneU32(cs.HTTP.MaxPendingRequests)
+			u.MaxRetries = cloneU32(cs.HTTP.MaxRetries)
+			u.MaxRequestsPerConnection = cloneU32(cs.HTTP.MaxRequestsPerConnection)
+		}
+	}
+	if rl := spec.RateLimit; rl != nil && rl.Local != nil {
+		if t := rl.Local.TCP; t != nil && t.Connections != 0 {
+			u.TCPRateLimit = &TCPRateLimit{Connections: t.Connections, Burst: t.Burst, FillInterval: fillInterval(t.Unit)}
+		}
+		u.HTTPRateLimit = httpRateLimit(rl.Local.HTTP)
+	}
+	for i, r := range spec.HTTPRoutes {
+		if skip(i) || r.RateLimit == nil {
+			continue
+		}
+		if rl := httpRateLimit(r.RateLimit.Local); rl != nil {
+			u.RouteRateLimits = append(u.RouteRateLimits, RouteRateLimit{PathRegex: r.Path, RateLimit: *rl})
+		}
+	}
+	return u
+}
+
+// httpRateLimit is a local HTTP rate limit, or nil when it admits nothing countable.
+func httpRateLimit(spec *policyv1alpha1.HTTPLocalRateLimitSpec) *HTTPRateLimit {
+	if spec == nil || spec.Requests == 0 {
+		return nil
+	}
+	rl := &HTTPRateLimit{Requests: spec.Requests, Burst: spec.Burst, FillInterval: fillInterval(spec.Unit), ResponseStatusCode: spec.ResponseStatusCode}
+	for _, h := range spec.ResponseHeadersToAdd {
+		rl.ResponseHeadersToAdd = append(rl.ResponseHeadersToAdd, Header{Name: h.Name, Value: h.Value})
+	}
+	return rl
+}
+
+// fillInterval is a rate limit's unit as a duration; a second unless minute or hour.
+func fillInterval(unit policyv1alpha1.RateLimitUnit) time.Duration {
+	switch unit {
+	case "minute":
+		return time.Minute
+	case "hour":
+		return time.Hour
+	}
+	return time.Second
+}
+
+func cloneU32(v *uint32) *uint32 {
+	if v == nil {
+		return nil
+	}
+	n := *v
+	return &n
 }

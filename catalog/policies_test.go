@@ -193,7 +193,7 @@ func TestUpstreamTrafficSettingsAndRetries(t *testing.T) {
 	t.Run("a setting attaches to the service its host names, inbound and outbound", func(t *testing.T) {
 		m := build(t, apps, uts("u", "web.b.svc.cluster.local"))
 		checkProblems(t, m, nil)
-		if s := m.Service(svc("b", "web")); s.UpstreamTrafficSetting == nil || *s.UpstreamTrafficSetting.Spec.ConnectionSettings.TCP.MaxConnections != 10 {
+		if s := m.Service(svc("b", "web")); s.UpstreamTrafficSetting == nil || *s.UpstreamTrafficSetting.MaxConnections != 10 {
 			t.Fatalf("service: %+v", s)
 		}
 		if in := inbound(m, id("b", "web"), svc("b", "web"), 80); in.UpstreamTrafficSetting == nil {
@@ -223,7 +223,7 @@ func TestUpstreamTrafficSettingsAndRetries(t *testing.T) {
 			`UpstreamTrafficSetting b/u: spec.httpRoutes[2].path: Invalid value: "(bad": not a regular expression`,
 		})
 		u := m.Service(svc("b", "web")).UpstreamTrafficSetting
-		if u == nil || len(u.Spec.HTTPRoutes) != 1 || u.Spec.HTTPRoutes[0].Path != "/books" {
+		if u == nil || len(u.RouteRateLimits) != 1 || u.RouteRateLimits[0].PathRegex != "/books" {
 			t.Fatalf("setting: %+v", u)
 		}
 		if got := s.UpstreamTrafficSettings[0].Spec.HTTPRoutes; len(got) != 3 || got[0].Path != "/[a-z]{1,500}/books" {

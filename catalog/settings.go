@@ -12,29 +12,48 @@ var defaultFeatures = configv1alpha2.FeatureFlags{
 	EnableIngressBackendPolicy: true,
 }
 
-// settingsFrom reads the mesh configuration and the MeshConfig. A setting rules.MeshConfig refuses is a
-// problem and is ignored: the sidecars' TLS versions are then Envoy's
-// defaults. The catalog reads nothing else the rule checks, and never skips
-// the whole MeshConfig, which would turn permissive mode and the feature flags
-// back to their defaults.
-func (b *builder) settingsFrom(cfg mesh.Config, mc *configv1alpha2.MeshConfig) Settings {
-	s := Settings{TrustDomain: cfg.TrustDomain, ClusterDomain: cfg.ClusterDomain, Features: defaultFeatures}
+// settingsFrom reads the mesh configuration and the MeshConfig into the typed
+// settings the generator reads, and the feature flags the catalog reads. Only
+// what the generator reads goes into Settings, so that a MeshConfig edit
+// nothing but the injector reads (the sidecar's log level or image) changes no
+// identity's hash. A setting rules.MeshConfig refuses is a problem and is
+// ignored: the sidecars' TLS versions are then Envoy's defaults. The catalog
+// reads nothing else the rule checks, and never skips the whole MeshConfig,
+// which would turn permissive mode and the feature flags back to their
+// defaults.
+func (b *builder) settingsFrom(cfg mesh.Config, mc *configv1alpha2.MeshConfig) (Settings, configv1alpha2.FeatureFlags) {
+	s := Settings{TrustDomain: cfg.TrustDomain, ClusterDomain: cfg.ClusterDomain}
 	if mc == nil {
-		return s
+		return s, defaultFeatures
 	}
-	s.MeshConfig = mc.Spec
+	minV, maxV := mc.Spec.Sidecar.TLSMinProtocolVersion, mc.Spec.Sidecar.TLSMaxProtocolVersion
 	obj := ObjectRef{"MeshConfig", mc.Namespace, mc.Name}
 	for _, e := range rules.MeshConfig(mc) {
 		b.problems = append(b.problems, Problem{Object: obj, Field: e.Field, Reason: e.ErrorBody(), Skipped: "setting ignored"})
 		switch e.Field {
 		case "spec.sidecar.tlsMinProtocolVersion":
-			s.MeshConfig.Sidecar.TLSMinProtocolVersion = ""
+			minV = ""
 		case "spec.sidecar.tlsMaxProtocolVersion":
-			s.MeshConfig.Sidecar.TLSMaxProtocolVersion = ""
+			maxV = ""
 		}
 	}
+	s.TLSMinVersion, s.TLSMaxVersion = tlsVersion(minV), tlsVersion(maxV)
 	s.Permissive = mc.Spec.Traffic.EnablePermissiveTrafficPolicyMode
 	s.EgressPassthrough = mc.Spec.Traffic.EnableEgress
-	s.Features = mc.Spec.FeatureFlags
-	return s
+	return s, mc.Spec.FeatureFlags
+}
+
+// tlsVersion reads a MeshConfig TLS version; anything else is TLSAuto.
+func tlsVersion(v configv1alpha2.TLSProtocolVersion) TLSVersion {
+	switch v {
+	case "TLSv1_0":
+		return TLSv1_0
+	case "TLSv1_1":
+		return TLSv1_1
+	case "TLSv1_2":
+		return TLSv1_2
+	case "TLSv1_3":
+		return TLSv1_3
+	}
+	return TLSAuto
 }

@@ -122,8 +122,8 @@ func singleEndpoint(cluster, host string, port uint32) *endpointv3.ClusterLoadAs
 // the UpstreamTrafficSetting's requests per connection.
 func (g *gen) protocolOptions(c *clusterv3.Cluster, proto catalog.Protocol, uts *catalog.UpstreamTrafficSetting) {
 	var perConn *uint32
-	if uts != nil && uts.Spec.ConnectionSettings != nil && uts.Spec.ConnectionSettings.HTTP != nil {
-		perConn = uts.Spec.ConnectionSettings.HTTP.MaxRequestsPerConnection
+	if uts != nil {
+		perConn = uts.MaxRequestsPerConnection
 	}
 	h2 := proto == catalog.ProtocolHTTP2 || proto == catalog.ProtocolGRPC
 	if !h2 && (perConn == nil || !proto.IsHTTP()) {
@@ -146,20 +146,17 @@ func (g *gen) protocolOptions(c *clusterv3.Cluster, proto catalog.Protocol, uts 
 }
 
 func connectTimeout(uts *catalog.UpstreamTrafficSetting) *durationpb.Duration {
-	if uts != nil && uts.Spec.ConnectionSettings != nil && uts.Spec.ConnectionSettings.TCP != nil {
-		if t := uts.Spec.ConnectionSettings.TCP.ConnectTimeout; t != nil && t.Duration >= time.Millisecond {
-			return durationpb.New(t.Duration)
-		}
+	if uts != nil && uts.ConnectTimeout >= time.Millisecond {
+		return durationpb.New(uts.ConnectTimeout)
 	}
 	return durationpb.New(defaultConnectTimeout)
 }
 
 // circuitBreakers are the UpstreamTrafficSetting's connection limits, or nil.
 func circuitBreakers(uts *catalog.UpstreamTrafficSetting) *clusterv3.CircuitBreakers {
-	if uts == nil || uts.Spec.ConnectionSettings == nil {
+	if uts == nil {
 		return nil
 	}
-	cs := uts.Spec.ConnectionSettings
 	t := &clusterv3.CircuitBreakers_Thresholds{}
 	set := false
 	u32 := func(v *uint32) *wrapperspb.UInt32Value {
@@ -169,14 +166,10 @@ func circuitBreakers(uts *catalog.UpstreamTrafficSetting) *clusterv3.CircuitBrea
 		set = true
 		return wrapperspb.UInt32(*v)
 	}
-	if cs.TCP != nil {
-		t.MaxConnections = u32(cs.TCP.MaxConnections)
-	}
-	if cs.HTTP != nil {
-		t.MaxRequests = u32(cs.HTTP.MaxRequests)
-		t.MaxPendingRequests = u32(cs.HTTP.MaxPendingRequests)
-		t.MaxRetries = u32(cs.HTTP.MaxRetries)
-	}
+	t.MaxConnections = u32(uts.MaxConnections)
+	t.MaxRequests = u32(uts.MaxRequests)
+	t.MaxPendingRequests = u32(uts.MaxPendingRequests)
+	t.MaxRetries = u32(uts.MaxRetries)
 	if !set {
 		return nil
 	}

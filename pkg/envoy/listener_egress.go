@@ -8,8 +8,6 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
-
 	"github.com/weft-mesh/weft/catalog"
 )
 
@@ -47,7 +45,7 @@ func (g *gen) egressChains(cs *chainSet) (sni bool) {
 			}
 			for _, host := range r.Hosts {
 				switch pp.Protocol {
-				case policyv1alpha1.ProtocolHTTP:
+				case catalog.ProtocolHTTP:
 					if !validDomain(host) {
 						continue
 					}
@@ -55,7 +53,7 @@ func (g *gen) egressChains(cs *chainSet) (sni bool) {
 					if !slices.Contains(httpPorts, pp.Number) {
 						httpPorts = append(httpPorts, pp.Number)
 					}
-				case policyv1alpha1.ProtocolHTTPS:
+				case catalog.ProtocolHTTPS:
 					if !validServerName(host) || !cs.claim(matchKey(port, []string{host}, "", nil)) {
 						continue
 					}

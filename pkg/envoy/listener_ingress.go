@@ -7,8 +7,6 @@ import (
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
-
 	"github.com/weft-mesh/weft/catalog"
 )
 
@@ -35,7 +33,7 @@ func (g *gen) ingressChain(cs *chainSet, r *catalog.IngressRule) {
 	if !ok {
 		return
 	}
-	tls := r.Protocol == policyv1alpha1.ProtocolHTTPS
+	tls := r.Protocol == catalog.ProtocolHTTPS
 	if !tls && len(r.SourceIPRanges) == 0 {
 		return
 	}
@@ -63,7 +61,7 @@ func (g *gen) ingressChain(cs *chainSet, r *catalog.IngressRule) {
 	if !cs.claimAll(keys) {
 		return
 	}
-	name := "ingress|" + ClusterName(r.Backend, r.Port.Port) + "|" + r.Protocol
+	name := "ingress|" + ClusterName(r.Backend, r.Port.Port) + "|" + string(r.Protocol)
 	fc := &listenerv3.FilterChain{
 		Name: name,
 		FilterChainMatch: &listenerv3.FilterChainMatch{
@@ -95,7 +93,7 @@ func (g *gen) ingressChain(cs *chainSet, r *catalog.IngressRule) {
 		uts = s.UpstreamTrafficSetting
 	}
 	pol := policies{}
-	if r.Protocol != policyv1alpha1.ProtocolTCP && r.Port.Protocol.IsHTTP() {
+	if r.Protocol != catalog.ProtocolTCP && r.Port.Protocol.IsHTTP() {
 		perms := []*rbacv3.Permission{anyPermission()}
 		if len(r.HTTPMatches) > 0 {
 			perms = httpPermissions(r.HTTPMatches)

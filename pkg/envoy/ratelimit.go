@@ -11,19 +11,18 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/weft-mesh/weft/catalog"
-	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 )
 
 // httpRateLimit is a local rate limit on requests (an UpstreamTrafficSetting's
-// rateLimit.local.http), or nil when it admits nothing countable.
-func (g *gen) httpRateLimit(spec *policyv1alpha1.HTTPLocalRateLimitSpec, statPrefix string) *httplrlv3.LocalRateLimit {
+// rateLimit.local.http or a route's), or nil when there is none.
+func (g *gen) httpRateLimit(spec *catalog.HTTPRateLimit, statPrefix string) *httplrlv3.LocalRateLimit {
 	if spec == nil || spec.Requests == 0 {
 		return nil
 	}
 	all := &corev3.RuntimeFractionalPercent{DefaultValue: &typev3.FractionalPercent{Numerator: 100, Denominator: typev3.FractionalPercent_HUNDRED}}
 	rl := &httplrlv3.LocalRateLimit{
 		StatPrefix:     statPrefix,
-		TokenBucket:    tokenBucket(spec.Requests, spec.Burst, spec.Unit),
+		TokenBucket:    tokenBucket(spec.Requests, spec.Burst, spec.FillInterval),
 		FilterEnabled:  all,
 		FilterEnforced: all,
 	}
@@ -41,22 +40,19 @@ func (g *gen) httpRateLimit(spec *policyv1alpha1.HTTPLocalRateLimitSpec, statPre
 
 // tcpRateLimit is a local rate limit on new connections, or nil.
 func tcpRateLimit(uts *catalog.UpstreamTrafficSetting, statPrefix string) *netlrlv3.LocalRateLimit {
-	if uts == nil || uts.Spec.RateLimit == nil || uts.Spec.RateLimit.Local == nil {
+	if uts == nil || uts.TCPRateLimit == nil || uts.TCPRateLimit.Connections == 0 {
 		return nil
 	}
-	spec := uts.Spec.RateLimit.Local.TCP
-	if spec == nil || spec.Connections == 0 {
-		return nil
-	}
-	return &netlrlv3.LocalRateLimit{StatPrefix: statPrefix, TokenBucket: tokenBucket(spec.Connections, spec.Burst, spec.Unit)}
+	spec := uts.TCPRateLimit
+	return &netlrlv3.LocalRateLimit{StatPrefix: statPrefix, TokenBucket: tokenBucket(spec.Connections, spec.Burst, spec.FillInterval)}
 }
 
 // portHTTPRateLimit is the rate limit on all of a port's requests, or nil.
-func portHTTPRateLimit(uts *catalog.UpstreamTrafficSetting) *policyv1alpha1.HTTPLocalRateLimitSpec {
-	if uts == nil || uts.Spec.RateLimit == nil || uts.Spec.RateLimit.Local == nil {
+func portHTTPRateLimit(uts *catalog.UpstreamTrafficSetting) *catalog.HTTPRateLimit {
+	if uts == nil {
 		return nil
 	}
-	return uts.Spec.RateLimit.Local.HTTP
+	return uts.HTTPRateLimit
 }
 
 // hasRouteRateLimits reports whether any path of the setting is rate limited.
@@ -64,23 +60,16 @@ func hasRouteRateLimits(uts *catalog.UpstreamTrafficSetting) bool {
 	if uts == nil {
 		return false
 	}
-	for _, r := range uts.Spec.HTTPRoutes {
-		if r.RateLimit != nil && r.RateLimit.Local != nil && r.RateLimit.Local.Requests > 0 {
+	for _, r := range uts.RouteRateLimits {
+		if r.RateLimit.Requests > 0 {
 			return true
 		}
 	}
 	return false
 }
 
-// tokenBucket admits n per unit, plus burst at once.
-func tokenBucket(n, burst uint32, unit policyv1alpha1.RateLimitUnit) *typev3.TokenBucket {
-	interval := time.Second
-	switch unit {
-	case "minute":
-		interval = time.Minute
-	case "hour":
-		interval = time.Hour
-	}
+// tokenBucket admits n per interval, plus burst at once.
+func tokenBucket(n, burst uint32, interval time.Duration) *typev3.TokenBucket {
 	maxTokens := uint64(n) + uint64(burst)
 	if maxTokens > 1<<32-1 {
 		maxTokens = 1<<32 - 1

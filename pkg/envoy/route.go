@@ -132,16 +132,16 @@ func (g *gen) inboundRoutes(svc catalog.ServiceRef, port catalog.ServicePort, cl
 	streaming := port.Protocol == catalog.ProtocolGRPC
 	vh := &routev3.VirtualHost{Name: "inbound|" + ClusterName(svc, port.Port)}
 	if uts != nil {
-		for _, hr := range uts.Spec.HTTPRoutes {
-			if hr.RateLimit == nil || hr.RateLimit.Local == nil || !validRegex(hr.Path) {
+		for _, hr := range uts.RouteRateLimits {
+			if !validRegex(hr.PathRegex) {
 				continue
 			}
-			rl := g.httpRateLimit(hr.RateLimit.Local, "inbound|"+ClusterName(svc, port.Port)+"|"+hr.Path)
+			rl := g.httpRateLimit(&hr.RateLimit, "inbound|"+ClusterName(svc, port.Port)+"|"+hr.PathRegex)
 			if rl == nil {
 				continue
 			}
 			r := routeTo([]target{{cluster: cluster}}, nil, streaming)
-			r.Match = &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: regex(hr.Path)}}
+			r.Match = &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: regex(hr.PathRegex)}}
 			r.TypedPerFilterConfig = map[string]*anypb.Any{httpLocalRateLimitFilter: g.any(rl)}
 			vh.Routes = append(vh.Routes, r)
 		}

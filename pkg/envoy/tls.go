@@ -9,7 +9,6 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/weft-mesh/weft/catalog"
-	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	"github.com/weft-mesh/weft/pkg/identity"
 )
 
@@ -24,23 +23,23 @@ func sdsConfig(name string) *tlsv3.SdsSecretConfig {
 // tlsParams are the MeshConfig's TLS versions for sidecars, or nil for Envoy's
 // defaults.
 func (g *gen) tlsParams() *tlsv3.TlsParameters {
-	sc := g.model.Settings.MeshConfig.Sidecar
-	minV, maxV := tlsVersion(sc.TLSMinProtocolVersion), tlsVersion(sc.TLSMaxProtocolVersion)
+	st := g.model.Settings
+	minV, maxV := tlsVersion(st.TLSMinVersion), tlsVersion(st.TLSMaxVersion)
 	if minV == tlsv3.TlsParameters_TLS_AUTO && maxV == tlsv3.TlsParameters_TLS_AUTO {
 		return nil
 	}
 	return &tlsv3.TlsParameters{TlsMinimumProtocolVersion: minV, TlsMaximumProtocolVersion: maxV}
 }
 
-func tlsVersion(v configv1alpha2.TLSProtocolVersion) tlsv3.TlsParameters_TlsProtocol {
+func tlsVersion(v catalog.TLSVersion) tlsv3.TlsParameters_TlsProtocol {
 	switch v {
-	case "TLSv1_0":
+	case catalog.TLSv1_0:
 		return tlsv3.TlsParameters_TLSv1_0
-	case "TLSv1_1":
+	case catalog.TLSv1_1:
 		return tlsv3.TlsParameters_TLSv1_1
-	case "TLSv1_2":
+	case catalog.TLSv1_2:
 		return tlsv3.TlsParameters_TLSv1_2
-	case "TLSv1_3":
+	case catalog.TLSv1_3:
 		return tlsv3.TlsParameters_TLSv1_3
 	}
 	return tlsv3.TlsParameters_TLS_AUTO

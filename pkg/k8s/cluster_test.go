@@ -226,7 +226,7 @@ func TestClusterSource(t *testing.T) {
 		update(uts, func() { uts.Spec.ConnectionSettings.TCP.MaxConnections = ptr.To[uint32](20) })
 		w.waitFor(t, "the new limit", func(m *catalog.Model) bool {
 			s := m.Service(server)
-			return s != nil && s.UpstreamTrafficSetting != nil && *s.UpstreamTrafficSetting.Spec.ConnectionSettings.TCP.MaxConnections == 20
+			return s != nil && s.UpstreamTrafficSetting != nil && s.UpstreamTrafficSetting.MaxConnections != nil && *s.UpstreamTrafficSetting.MaxConnections == 20
 		})
 		remove(uts)
 		remove(retry)
