@@ -85,6 +85,20 @@ func TestLoopFollowsTheFiles(t *testing.T) {
 			t.Error("the push does not select bookbuyer's proxies")
 		}
 	})
+	t.Run("a MeshConfig edit only the injector reads selects no proxy", func(t *testing.T) {
+		for _, e := range [][2]string{{"logLevel: error", "logLevel: debug"}, {"envoy-distroless:v1.22.2", "envoy-distroless:v1.22.3"}} {
+			edit(t, filepath.Join(dir, "meshconfig.yaml"), e[0], e[1])
+			if p := next(t, pusher.pushes); p.selectsBuyer {
+				t.Errorf("editing %q to %q selects bookbuyer's proxies", e[0], e[1])
+			}
+		}
+	})
+	t.Run("a MeshConfig edit the generator reads selects bookbuyer", func(t *testing.T) {
+		edit(t, filepath.Join(dir, "meshconfig.yaml"), "tlsMinProtocolVersion: TLSv1_2", "tlsMinProtocolVersion: TLSv1_3")
+		if p := next(t, pusher.pushes); !p.selectsBuyer {
+			t.Error("the push does not select bookbuyer's proxies")
+		}
+	})
 	t.Run("a MeshConfig edit reaches the CA's settings", func(t *testing.T) {
 		edit(t, filepath.Join(dir, "meshconfig.yaml"), "serviceCertValidityDuration: 24h", "serviceCertValidityDuration: 2h")
 		next(t, pusher.pushes)
