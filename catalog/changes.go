@@ -53,7 +53,16 @@ func (m *Model) ChangedIdentities(prev *Model) []identity.Identity {
 // and FuzzChangeDetection (pkg/envoy) requires an identity whose hash stayed
 // the same to get the same resources from the generator. A new model field
 // goes into the hasher, or into notHashed when the generator never reads it.
-func hashIdentities(m *Model) map[identity.Identity]uint64 {
+// UnknownIdentitiesChanged reports whether a proxy whose identity is in
+// neither prev nor m needs new configuration. Such a proxy (its pod not yet in
+// the model, or serving nothing) is configured from the mesh settings alone,
+// so it changes when they do. A nil prev changes it.
+func (m *Model) UnknownIdentitiesChanged(prev *Model) bool {
+	return prev == nil || prev.settingsHash != m.settingsHash
+}
+
+// hashIdentities returns the hash of the mesh settings and of each identity.
+func hashIdentities(m *Model) (uint64, map[identity.Identity]uint64) {
 	w := newHasher()
 	w.json(m.Settings)
 	settings := w.sum()
@@ -99,7 +108,7 @@ func hashIdentities(m *Model) map[identity.Identity]uint64 {
 		w.json(v.HealthProbes)
 		out[v.Identity] = w.sum()
 	}
-	return out
+	return settings, out
 }
 
 // hasher collects an identity's bytes in a buffer and hashes them at once.

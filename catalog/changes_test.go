@@ -85,7 +85,7 @@ func meshConfig(sidecar, traffic, features string) string {
 // TestMeshConfigEditsPushOnlyWhatTheGeneratorReads counts the identities a
 // MeshConfig edit re-pushes: an edit of a setting only the injector or the
 // control plane reads pushes nobody, an edit the generator reads pushes
-// everyone.
+// everyone, including proxies of identities the model does not hold.
 func TestMeshConfigEditsPushOnlyWhatTheGeneratorReads(t *testing.T) {
 	base := []string{
 		app("a", "client", "[{name: http, port: 80}]"), app("b", "web", "[{name: http, port: 80}]"),
@@ -118,6 +118,11 @@ func TestMeshConfigEditsPushOnlyWhatTheGeneratorReads(t *testing.T) {
 			next := build(t, append(slices.Clone(base), meshConfig(tc.sidecar, tc.traffic, tc.features))...)
 			if got := next.ChangedIdentities(prev); !slices.Equal(got, tc.want) {
 				t.Fatalf("changed %v, want %v", got, tc.want)
+			}
+			// A proxy whose identity neither model holds is configured from
+			// the settings alone: it changes with what changes everyone.
+			if got, want := next.UnknownIdentitiesChanged(prev), tc.want != nil; got != want {
+				t.Errorf("proxies of identities not in the model changed: %v, want %v", got, want)
 			}
 		})
 	}

@@ -30,6 +30,9 @@ type Model struct {
 	services   map[ServiceRef]*Service
 	identities map[identity.Identity]*IdentityView
 	hashes     map[identity.Identity]uint64
+	// settingsHash is the hash of Settings, for proxies of identities the
+	// model does not hold (UnknownIdentitiesChanged).
+	settingsHash uint64
 }
 
 // Settings are the mesh-wide settings, with OSM's defaults when there is no

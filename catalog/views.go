@@ -50,7 +50,7 @@ func (b *builder) model() *Model {
 		m.identities[id] = v
 	}
 	m.Problems = b.problems.sorted()
-	m.hashes = hashIdentities(m)
+	m.settingsHash, m.hashes = hashIdentities(m)
 	return m
 }
 

@@ -68,7 +68,13 @@ func (m *Mesh) SetModel(next *catalog.Model) func(ca.Proxy) bool {
 	for _, id := range next.ChangedIdentities(prev) {
 		changed[id] = true
 	}
-	return func(p ca.Proxy) bool { return changed[catalogIdentity(p.Identity)] }
+	// A proxy of an identity in neither model is configured from the
+	// settings alone: it changes when they do.
+	unknown := next.UnknownIdentitiesChanged(prev)
+	return func(p ca.Proxy) bool {
+		id := catalogIdentity(p.Identity)
+		return changed[id] || (unknown && next.Identity(id) == nil)
+	}
 }
 
 // Model returns the current model, or nil.
