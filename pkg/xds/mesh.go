@@ -72,7 +72,7 @@ func (m *Mesh) SetModel(next *catalog.Model) func(ca.Proxy) bool {
 	// settings alone: it changes when they do.
 	unknown := next.UnknownIdentitiesChanged(prev)
 	return func(p ca.Proxy) bool {
-		id := catalogIdentity(p.Identity)
+		id := p.Identity
 		return changed[id] || (unknown && next.Identity(id) == nil)
 	}
 }
@@ -86,8 +86,8 @@ func (m *Mesh) Config(ctx context.Context, p ca.Proxy) (Resources, error) {
 	if model == nil {
 		return nil, fmt.Errorf("no mesh model yet")
 	}
-	g := m.generation(model, catalogIdentity(p.Identity))
-	g.once.Do(func() { g.resources, g.secrets, g.err = generate(model, catalogIdentity(p.Identity)) })
+	g := m.generation(model, p.Identity)
+	g.once.Do(func() { g.resources, g.secrets, g.err = generate(model, p.Identity) })
 	if g.err != nil {
 		return nil, g.err
 	}
@@ -194,38 +194,30 @@ func (m *Mesh) secrets(ctx context.Context, p ca.Proxy, names []string) ([]types
 	return out, nil
 }
 
-func catalogIdentity(id identity.Identity) identity.Identity {
-	return identity.Identity{Namespace: id.Namespace, ServiceAccount: id.ServiceAccount}
-}
-
 // EnvoyResources is generate's inverse, for showing a proxy's configuration as
 // Envoy's /config_dump does (envoy.ConfigDump): the listeners, routes,
 // clusters and endpoints of r, and its secrets by name only, so no key leaves
 // the server. Resources of other types are left out.
 func EnvoyResources(r Resources) *envoy.Resources {
-	out := &envoy.Resources{}
-	for _, item := range r[resource.ListenerType] {
-		if l, ok := item.(*listenerv3.Listener); ok {
-			out.Listeners = append(out.Listeners, l)
-		}
-	}
-	for _, item := range r[resource.RouteType] {
-		if rc, ok := item.(*routev3.RouteConfiguration); ok {
-			out.Routes = append(out.Routes, rc)
-		}
-	}
-	for _, item := range r[resource.ClusterType] {
-		if c, ok := item.(*clusterv3.Cluster); ok {
-			out.Clusters = append(out.Clusters, c)
-		}
-	}
-	for _, item := range r[resource.EndpointType] {
-		if e, ok := item.(*endpointv3.ClusterLoadAssignment); ok {
-			out.Endpoints = append(out.Endpoints, e)
-		}
+	out := &envoy.Resources{
+		Listeners: ofType[*listenerv3.Listener](r[resource.ListenerType]),
+		Routes:    ofType[*routev3.RouteConfiguration](r[resource.RouteType]),
+		Clusters:  ofType[*clusterv3.Cluster](r[resource.ClusterType]),
+		Endpoints: ofType[*endpointv3.ClusterLoadAssignment](r[resource.EndpointType]),
 	}
 	for _, item := range r[resource.SecretType] {
 		out.Secrets = append(out.Secrets, cachev3.GetResourceName(item))
+	}
+	return out
+}
+
+// ofType returns the items that are a T.
+func ofType[T any, I any](items []I) []T {
+	var out []T
+	for _, item := range items {
+		if t, ok := any(item).(T); ok {
+			out = append(out, t)
+		}
 	}
 	return out
 }
