@@ -12,6 +12,7 @@ import (
 	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
 	"github.com/weft-mesh/weft/pkg/mesh"
+	"github.com/weft-mesh/weft/pkg/proxyless"
 )
 
 // renderOptions are `weft render`'s flags.
@@ -19,6 +20,7 @@ type renderOptions struct {
 	paths    []string
 	identity string
 	pod      string
+	kind     string
 	output   string
 	// mesh is the mesh configuration, built from the flags as weftd builds
 	// its own.
@@ -43,6 +45,7 @@ applying it. Namespaces must be in the files, labelled openservicemesh.io/monito
 	f.StringArrayVarP(&o.paths, "filename", "f", nil, "a YAML file or a folder of them (repeatable)")
 	f.StringVar(&o.identity, "identity", "", "the proxy's identity: <namespace>/<serviceaccount>")
 	f.StringVar(&o.pod, "pod", "", "a pod in the files, whose service account and addresses the proxy takes")
+	f.StringVar(&o.kind, "kind", "", "the proxy's kind: sidecar or grpc (a proxyless gRPC workload); default: grpc for a --pod annotated weft.dev/proxyless: grpc, else sidecar")
 	f.StringVarP(&o.output, "output", "o", "json", "output format: json")
 	f.StringVar(&o.mesh.Name, "mesh-name", o.mesh.Name, "the mesh's name, as namespaces' monitored-by label says it")
 	f.StringVar(&o.mesh.Namespace, "mesh-namespace", o.mesh.Namespace, "the namespace holding the MeshConfig")
@@ -77,6 +80,13 @@ func (o *renderOptions) run(out, errOut io.Writer) error {
 	proxy, err := o.proxy(state)
 	if err != nil {
 		return err
+	}
+	switch o.kind {
+	case "":
+	case string(envoy.ProxySidecar), string(envoy.ProxyGRPC):
+		proxy.Kind = envoy.ProxyKind(o.kind)
+	default:
+		return fmt.Errorf("--kind %q: want %s or %s", o.kind, envoy.ProxySidecar, envoy.ProxyGRPC)
 	}
 	if model.Identity(proxy.Identity) == nil {
 		fmt.Fprintf(errOut, "warning: %s is not a service account in a monitored namespace of the files; it gets deny-by-default configuration\n", proxy.Identity)
@@ -118,6 +128,13 @@ func (o *renderOptions) proxy(state *k8s.State) (envoy.Proxy, error) {
 			continue
 		}
 		proxy := envoy.Proxy{Identity: identity.FromPod(p)}
+		grpc, err := proxyless.FromPod(p)
+		if err != nil {
+			return envoy.Proxy{}, fmt.Errorf("--pod %s: %w", o.pod, err)
+		}
+		if grpc {
+			proxy.Kind = envoy.ProxyGRPC
+		}
 		for _, ip := range p.Status.PodIPs {
 			proxy.IPs = append(proxy.IPs, ip.IP)
 		}

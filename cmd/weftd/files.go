@@ -5,18 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"path/filepath"
+	"strconv"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/pkg/controlplane"
 	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/pkg/proxyless"
 )
 
 // runFiles runs weftd without a cluster (--files): the control-plane loop on
 // the files source, which follows their edits; the CA with its root in
-// --state-dir; ADS, /debug and /metrics as in a cluster. The webhooks, the
+// --state-dir; ADS, /debug and /metrics as in a cluster; the folders of the
+// proxyless gRPC pods in the files under <state-dir>/pods/<namespace>/<pod>/. The webhooks, the
 // sidecar injector, policy statuses and the ingress gateway's certificate need
 // an API server and are off.
 func runFiles(ctx context.Context, logger *slog.Logger, o options) error {
@@ -38,12 +43,25 @@ func runFiles(ctx context.Context, logger *slog.Logger, o options) error {
 	if err != nil {
 		return err
 	}
-	serving, err := newServingCertificate(ctx, manager, o)
+	xdsAddress := o.xdsAddress
+	if xdsAddress == "" {
+		xdsAddress = net.JoinHostPort("localhost", strconv.Itoa(o.xdsPort))
+	}
+	xdsHost, _, err := net.SplitHostPort(xdsAddress)
+	if err != nil {
+		return fmt.Errorf("--xds-address %q: want host:port: %w", xdsAddress, err)
+	}
+	serving, err := newServingCertificate(ctx, manager, o, xdsHost)
 	if err != nil {
 		return err
 	}
 	g.Go(func() error { serving.Run(ctx, logger); return nil })
-	loop := &controlplane.Loop{Mesh: o.mesh, Certificates: manager, Logger: logger}
+	workloads := &proxyless.FileWriter{
+		Dir: filepath.Join(o.stateDir, "pods"), XDSServer: xdsAddress, Certificates: manager,
+		Logger: logger.With("part", "proxyless"),
+	}
+	g.Go(func() error { return ignoreCanceled(workloads.Run(ctx)) })
+	loop := &controlplane.Loop{Mesh: o.mesh, Certificates: manager, Workloads: workloads, Logger: logger}
 	source := &k8s.FilesSource{
 		Paths: o.files, Options: k8s.OptionsFrom(o.mesh),
 		QuietWindow: o.quietWindow, MaxDelay: o.maxDelay,

@@ -17,6 +17,8 @@ type options struct {
 	// folders; stateDir then keeps the mesh root.
 	files    []string
 	stateDir string
+	// xdsAddress is where proxyless workloads on files reach the ADS server.
+	xdsAddress string
 	// mesh is the mesh configuration every part is handed; run applies its
 	// defaults and validates it once.
 	mesh    mesh.Config
@@ -44,6 +46,7 @@ func (o *options) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means in-cluster configuration or $KUBECONFIG")
 	f.StringArrayVar(&o.files, "files", nil, "run without a cluster on these YAML files or folders (repeatable), following their edits; "+
 		"the webhooks, the sidecar injector and policy statuses are then off (they need an API server); needs --state-dir")
+	f.StringVar(&o.xdsAddress, "xds-address", "", "with --files: the host:port that proxyless gRPC workloads reach the ADS server at, written into their bootstraps (default localhost:<xds-port>); its host is added to the ADS server's certificate")
 	f.StringVar(&o.stateDir, "state-dir", "", "with --files: the folder keeping the mesh root (tls.crt, tls.key, ca.crt), created on first start and reused after")
 	defaults := mesh.Defaults()
 	f.StringVar(&o.mesh.Name, "mesh-name", defaults.Name, "the mesh's name, as namespaces' openservicemesh.io/monitored-by label says it")

@@ -22,12 +22,15 @@ type servingCertificate struct {
 	renewAt atomic.Pointer[time.Time]
 }
 
-func newServingCertificate(ctx context.Context, manager *ca.Manager, o options) (*servingCertificate, error) {
+// newServingCertificate issues the certificate for the names of weftd's
+// Service, and extraNames (such as the host proxyless workloads reach it at in
+// files mode).
+func newServingCertificate(ctx context.Context, manager *ca.Manager, o options, extraNames ...string) (*servingCertificate, error) {
 	svc := o.xdsServiceName + "." + o.mesh.Namespace
 	s := &servingCertificate{manager: manager, request: ca.LeafRequest{
 		Kind:        ca.KindService,
 		CommonName:  svc + ".svc",
-		DNSNames:    []string{o.xdsServiceName, svc, svc + ".svc", svc + ".svc." + o.mesh.ClusterDomain},
+		DNSNames:    append([]string{o.xdsServiceName, svc, svc + ".svc", svc + ".svc." + o.mesh.ClusterDomain}, extraNames...),
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		Validity:    24 * time.Hour,
 	}}

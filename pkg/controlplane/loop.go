@@ -3,11 +3,13 @@
 //
 //  1. the State's MeshConfig becomes current: the CA's certificate settings
 //     (ApplyMeshConfig) and the injector (through Loop.MeshConfig) read it;
-//  2. catalog.Build makes the mesh model with the mesh configuration;
-//  3. each problem the model reports (a skipped policy) is logged once, when it
+//  2. the Pods go to the workload writer (files mode: the proxyless pods'
+//     bootstrap folders);
+//  3. catalog.Build makes the mesh model with the mesh configuration;
+//  4. each problem the model reports (a skipped policy) is logged once, when it
 //     first appears;
-//  4. the ADS server pushes the new model to the proxies it affects;
-//  5. the policies' statuses and events are written (cluster only).
+//  5. the ADS server pushes the new model to the proxies it affects;
+//  6. the policies' statuses and events are written (cluster only).
 //
 // A part that is switched off is nil and its step is skipped. The loop starts
 // nothing else: weftd (cmd/weftd) wires the CA, the ADS server and the
@@ -22,6 +24,8 @@ import (
 	"context"
 	"log/slog"
 	"sync/atomic"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/catalog"
@@ -55,6 +59,11 @@ var (
 	_ StatusWriter        = (*k8s.PolicyStatusWriter)(nil)
 )
 
+// PodReceiver takes the Pods of each State; *proxyless.FileWriter is one.
+type PodReceiver interface {
+	SetPods([]*corev1.Pod)
+}
+
 // Loop joins the stages. Set its fields before Run; nil parts are off.
 type Loop struct {
 	// Mesh is the mesh configuration the catalog builds with. Required.
@@ -68,6 +77,10 @@ type Loop struct {
 	Server Pusher
 	// Statuses writes policy statuses; nil when off (files mode).
 	Statuses StatusWriter
+	// Workloads receives every State's Pods; in files mode it writes the
+	// proxyless workloads' bootstrap folders (*proxyless.FileWriter). Nil
+	// when off.
+	Workloads PodReceiver
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 
@@ -101,6 +114,9 @@ func (l *Loop) apply(ctx context.Context, s *k8s.State) {
 		if err := l.Certificates.ApplyMeshConfig(s.MeshConfig); err != nil {
 			log.Error("MeshConfig certificate settings not applied", "error", err)
 		}
+	}
+	if l.Workloads != nil {
+		l.Workloads.SetPods(s.Pods)
 	}
 	model := catalog.Build(s, l.Mesh)
 	l.reportNewProblems(model)

@@ -25,6 +25,9 @@ const (
 	// ProxySidecar is an Envoy sidecar whose traffic iptables redirects to the
 	// outbound (15001) and inbound (15003) listeners.
 	ProxySidecar ProxyKind = "sidecar"
+	// ProxyGRPC is a proxyless gRPC workload: its gRPC library's xDS client
+	// and server take the proxyless flavour (see grpc.go).
+	ProxyGRPC ProxyKind = "grpc"
 )
 
 // Proxy is the proxy resources are generated for.
@@ -35,7 +38,7 @@ type Proxy struct {
 	// endpoints when a Service's targetPort is a name (each pod may give it a
 	// different number); without them any endpoint of the identity is used.
 	IPs []string
-	// Kind is ProxySidecar; empty means ProxySidecar.
+	// Kind is ProxySidecar or ProxyGRPC; empty means ProxySidecar.
 	Kind ProxyKind
 }
 
@@ -59,7 +62,7 @@ func Generate(m *catalog.Model, p Proxy) (*Resources, error) {
 	if m == nil {
 		return nil, errors.New("envoy: no mesh model")
 	}
-	if p.Kind != "" && p.Kind != ProxySidecar {
+	if p.Kind != "" && p.Kind != ProxySidecar && p.Kind != ProxyGRPC {
 		return nil, fmt.Errorf("envoy: proxy %s: kind %q is not supported", p.Identity, p.Kind)
 	}
 	if p.Identity.Namespace == "" || p.Identity.ServiceAccount == "" {
@@ -83,6 +86,13 @@ func Generate(m *catalog.Model, p Proxy) (*Resources, error) {
 		endpoints:   map[string]*endpointv3.ClusterLoadAssignment{},
 		secrets:     map[string]bool{},
 		domains:     map[string]map[string]bool{},
+	}
+	if p.Kind == ProxyGRPC {
+		r := generateGRPC(g)
+		if g.err != nil {
+			return nil, fmt.Errorf("envoy: proxy %s: %w", p.Identity, g.err)
+		}
+		return r, nil
 	}
 	var listeners []*listenerv3.Listener
 	for _, l := range append([]*listenerv3.Listener{g.outboundListener(), g.inboundListener(), g.prometheusListener()}, g.probeListeners()...) {

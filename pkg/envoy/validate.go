@@ -122,6 +122,16 @@ func (v *validator) cluster(where, name string) {
 }
 
 func (v *validator) listener(l *listenerv3.Listener) {
+	if api := l.GetApiListener(); api != nil {
+		// A proxyless client's listener: only an HTTP connection manager.
+		hcm, ok := v.typed("listener "+l.GetName()+" api listener", api.GetApiListener()).(*hcmv3.HttpConnectionManager)
+		if !ok {
+			v.fail("listener %s: the api listener is not an HTTP connection manager", l.GetName())
+			return
+		}
+		v.hcm("listener "+l.GetName(), hcm)
+		return
+	}
 	chains := l.GetFilterChains()
 	if l.GetDefaultFilterChain() != nil {
 		chains = append(slices.Clone(chains), l.GetDefaultFilterChain())
@@ -149,15 +159,7 @@ func (v *validator) listener(l *listenerv3.Listener) {
 			msg := v.typed(where+" filter "+f.GetName(), f.GetTypedConfig())
 			switch m := msg.(type) {
 			case *hcmv3.HttpConnectionManager:
-				if rds := m.GetRds(); rds != nil && !v.routes[rds.GetRouteConfigName()] {
-					v.fail("%s: route configuration %q does not exist", where, rds.GetRouteConfigName())
-				}
-				if rc := m.GetRouteConfig(); rc != nil {
-					v.routeConfig(rc)
-				}
-				for _, hf := range m.GetHttpFilters() {
-					v.typed(where+" http filter "+hf.GetName(), hf.GetTypedConfig())
-				}
+				v.hcm(where, m)
 			case *tcpproxyv3.TcpProxy:
 				if c := m.GetCluster(); c != "" {
 					v.cluster(where, c)
@@ -170,6 +172,18 @@ func (v *validator) listener(l *listenerv3.Listener) {
 	}
 	for _, lf := range l.GetListenerFilters() {
 		v.typed("listener "+l.GetName()+" listener filter "+lf.GetName(), lf.GetTypedConfig())
+	}
+}
+
+func (v *validator) hcm(where string, m *hcmv3.HttpConnectionManager) {
+	if rds := m.GetRds(); rds != nil && !v.routes[rds.GetRouteConfigName()] {
+		v.fail("%s: route configuration %q does not exist", where, rds.GetRouteConfigName())
+	}
+	if rc := m.GetRouteConfig(); rc != nil {
+		v.routeConfig(rc)
+	}
+	for _, hf := range m.GetHttpFilters() {
+		v.typed(where+" http filter "+hf.GetName(), hf.GetTypedConfig())
 	}
 }
 

@@ -29,7 +29,9 @@ import (
 // It applies the same rules as the cluster (NewState): only objects in
 // namespaces labelled for the mesh count, so the folder must hold the Namespace
 // objects too. Workloads (Deployments, StatefulSets...) stand in for the Pods a
-// cluster would make from them (PodsFromWorkloads). A document that does not
+// cluster would make from them (PodsFromWorkloads), and Services whose
+// EndpointSlices are not in the files get them from the Pods that have an IP
+// (EndpointSlicesFromPods). A document that does not
 // decode, or does not fit its kind, is listed in State.Rejected with its file;
 // the other documents still count.
 type FilesSource struct {
@@ -65,6 +67,7 @@ func (f *FilesSource) Load() (*State, error) {
 		rejected = append(rejected, r...)
 	}
 	objs = append(objs, PodsFromWorkloads(objs)...)
+	objs = append(objs, EndpointSlicesFromPods(objs)...)
 	return NewState(objs, f.Options, rejected), nil
 }
 

@@ -40,7 +40,14 @@ type Mesh struct {
 	// shared and never modified.
 	mu        sync.Mutex
 	memoModel *catalog.Model
-	generated map[identity.Identity]*generation
+	generated map[generationKey]*generation
+}
+
+// generationKey: every proxy of one identity and kind gets the same
+// configuration.
+type generationKey struct {
+	id   identity.Identity
+	kind ca.ProxyKind
 }
 
 type generation struct {
@@ -86,8 +93,8 @@ func (m *Mesh) Config(ctx context.Context, p ca.Proxy) (Resources, error) {
 	if model == nil {
 		return nil, fmt.Errorf("no mesh model yet")
 	}
-	g := m.generation(model, p.Identity)
-	g.once.Do(func() { g.resources, g.secrets, g.err = generate(model, p.Identity) })
+	g := m.generation(model, generationKey{p.Identity, p.Kind})
+	g.once.Do(func() { g.resources, g.secrets, g.err = generate(model, p) })
 	if g.err != nil {
 		return nil, g.err
 	}
@@ -103,23 +110,32 @@ func (m *Mesh) Config(ctx context.Context, p ca.Proxy) (Resources, error) {
 	return out, nil
 }
 
-func (m *Mesh) generation(model *catalog.Model, id identity.Identity) *generation {
+func (m *Mesh) generation(model *catalog.Model, key generationKey) *generation {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.memoModel != model {
-		m.memoModel, m.generated = model, map[identity.Identity]*generation{}
+		m.memoModel, m.generated = model, map[generationKey]*generation{}
 	}
-	g, ok := m.generated[id]
+	g, ok := m.generated[key]
 	if !ok {
 		g = &generation{}
-		m.generated[id] = g
+		m.generated[key] = g
 	}
 	return g
 }
 
-// generate runs the generator for one identity.
-func generate(model *catalog.Model, id identity.Identity) (Resources, []string, error) {
-	gen, err := envoy.Generate(model, envoy.Proxy{Identity: id})
+// generate runs the generator for one identity and kind of proxy: a
+// proxyless gRPC workload gets the gRPC flavour; gateways are not served yet.
+func generate(model *catalog.Model, p ca.Proxy) (Resources, []string, error) {
+	kind := envoy.ProxySidecar
+	switch p.Kind {
+	case ca.ProxySidecar:
+	case ca.ProxyGRPC:
+		kind = envoy.ProxyGRPC
+	default:
+		return nil, nil, fmt.Errorf("proxies of kind %q are not served", p.Kind)
+	}
+	gen, err := envoy.Generate(model, envoy.Proxy{Identity: p.Identity, Kind: kind})
 	if err != nil {
 		return nil, nil, err
 	}

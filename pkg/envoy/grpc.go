@@ -1,0 +1,398 @@
+package envoy
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+// The proxyless flavour (ProxyGRPC) is what grpc-go's xDS client and server
+// take, from the same model as sidecars:
+//
+//   - a client listener (api_listener) per mesh Service port, under the
+//     names a client dials: xds:///<svc>.<ns>.svc.<cluster domain>:<port>,
+//     <svc>.<ns>.svc:<port> and <svc>.<ns>:<port>, each through RDS to one
+//     route configuration with the Service's targets (split weights) and
+//     retry policy;
+//   - EDS clusters with mTLS from the bootstrap's certificate provider
+//     (CertificateProviderInstance; gRPC takes no SDS) and the upstream
+//     identities' SPIFFE IDs and names as the acceptable peers, and their
+//     endpoints in one locality (gRPC refuses a locality without an ID);
+//   - a server listener per address and port the identity's pods serve a
+//     mesh Service on (GRPCServerListenerTemplate): mTLS required, the RBAC
+//     HTTP filter with the same policies a sidecar enforces, and a chain per
+//     IngressBackend with source ranges, matched by source address (gRPC
+//     matches no server name or transport).
+//
+// What gRPC cannot do is left out: egress (a proxyless client dials what it
+// likes outside the mesh), local rate limits, TCP proxying, health probes and
+// Prometheus listeners.
+
+// grpcLocality is every endpoint's locality: gRPC needs one with an ID.
+var grpcLocality = &corev3.Locality{Zone: "default"}
+
+// generateGRPC builds a proxyless workload's resources.
+func generateGRPC(g *gen) *Resources {
+	r := &Resources{}
+	clusters := map[string]*clusterv3.Cluster{}
+	endpoints := map[string]*endpointv3.ClusterLoadAssignment{}
+	for _, o := range g.grpcOutbounds() {
+		for _, port := range o.Service.Ports {
+			targets := grpcTargets(o, port)
+			route := grpcRouteName(o.Service.ServiceRef, port.Port)
+			for _, name := range grpcListenerNames(o.Service.ServiceRef, port.Port, g.model.Settings.ClusterDomain) {
+				r.Listeners = append(r.Listeners, g.grpcClientListener(name, route))
+			}
+			r.Routes = append(r.Routes, g.grpcRoute(route, targets, o.Retry))
+			for _, t := range targets {
+				name := ClusterName(t.svc.ServiceRef, t.port.Port)
+				if clusters[name] == nil {
+					clusters[name] = g.grpcCluster(name, t.svc)
+					endpoints[name] = grpcLoadAssignment(name, t.svc, t.port)
+				}
+			}
+		}
+	}
+	r.Listeners = append(r.Listeners, g.grpcServerListeners()...)
+	r.Listeners = sortedByName(r.Listeners, (*listenerv3.Listener).GetName)
+	r.Routes = sortedByName(r.Routes, (*routev3.RouteConfiguration).GetName)
+	r.Clusters = sortedByName(values(clusters), (*clusterv3.Cluster).GetName)
+	r.Endpoints = sortedByName(values(endpoints), (*endpointv3.ClusterLoadAssignment).GetClusterName)
+	return r
+}
+
+// grpcOutbounds are the Services a proxyless client can call: those it may
+// reach (with their splits and retries), and every other mesh Service, so
+// that a call it may not make reaches the server and is denied there
+// (PermissionDenied, as a sidecar's 403) rather than failing to resolve. The
+// servers' RBAC decides who is allowed either way.
+func (g *gen) grpcOutbounds() []catalog.Outbound {
+	out := slices.Clone(g.view.Outbound)
+	allowed := map[catalog.ServiceRef]bool{}
+	for _, o := range out {
+		allowed[o.Service.ServiceRef] = true
+	}
+	for _, svc := range g.model.Services {
+		if !allowed[svc.ServiceRef] {
+			out = append(out, catalog.Outbound{Service: svc})
+		}
+	}
+	return out
+}
+
+// grpcListenerNames are the names a client may dial a Service port by.
+func grpcListenerNames(svc catalog.ServiceRef, port int32, clusterDomain string) []string {
+	p := ":" + portString(port)
+	base := svc.Name + "." + svc.Namespace
+	return []string{base + ".svc." + clusterDomain + p, base + ".svc" + p, base + p}
+}
+
+func grpcRouteName(svc catalog.ServiceRef, port int32) string {
+	return "grpc-outbound|" + ClusterName(svc, port)
+}
+
+type grpcTarget struct {
+	svc    *catalog.Service
+	port   catalog.ServicePort
+	weight uint32
+}
+
+// grpcTargets are the Service port's backends, as outboundTargets finds them
+// for sidecars.
+func grpcTargets(o catalog.Outbound, port catalog.ServicePort) []grpcTarget {
+	if len(o.Backends) == 0 {
+		return []grpcTarget{{svc: o.Service, port: port}}
+	}
+	var ts []grpcTarget
+	for _, be := range o.Backends {
+		if be.Service == nil || be.Weight == 0 {
+			continue
+		}
+		bp, ok := backendPort(be.Service, port)
+		if !ok {
+			continue
+		}
+		i := slices.IndexFunc(ts, func(t grpcTarget) bool { return t.svc == be.Service && t.port == bp })
+		if i >= 0 {
+			ts[i].weight = addWeights(ts[i].weight, be.Weight)
+			continue
+		}
+		ts = append(ts, grpcTarget{svc: be.Service, port: bp, weight: be.Weight})
+	}
+	return ts
+}
+
+func (g *gen) grpcClientListener(name, route string) *listenerv3.Listener {
+	hcm := &hcmv3.HttpConnectionManager{
+		StatPrefix:     name,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{ConfigSource: adsSource(), RouteConfigName: route}},
+		HttpFilters:    []*hcmv3.HttpFilter{g.httpFilter(wellknown.Router, &routerv3.Router{})},
+	}
+	return &listenerv3.Listener{Name: name, ApiListener: &listenerv3.ApiListener{ApiListener: g.any(hcm)}}
+}
+
+func (g *gen) grpcRoute(name string, targets []grpcTarget, retry *catalog.RetryPolicy) *routev3.RouteConfiguration {
+	var ts []target
+	for _, t := range targets {
+		ts = append(ts, target{cluster: ClusterName(t.svc.ServiceRef, t.port.Port), weight: t.weight})
+	}
+	if len(ts) > 1 {
+		ts = scaleWeights(ts)
+	}
+	r := routeTo(ts, nil, false)
+	if a := r.GetRoute(); a != nil {
+		a.RetryPolicy = grpcRetryPolicy(retry)
+	}
+	return &routev3.RouteConfiguration{Name: name, VirtualHosts: []*routev3.VirtualHost{{Name: name, Domains: []string{"*"}, Routes: []*routev3.Route{r}}}}
+}
+
+// grpcRetryConditions are the retry_on conditions gRPC honours.
+var grpcRetryConditions = map[string]bool{"cancelled": true, "deadline-exceeded": true, "internal": true, "resource-exhausted": true, "unavailable": true}
+
+// grpcRetryPolicy keeps the retry conditions gRPC knows (status codes such as
+// unavailable); with none, or no retries, there is no policy, since gRPC
+// would refuse one that cannot retry.
+func grpcRetryPolicy(r *catalog.RetryPolicy) *routev3.RetryPolicy {
+	if r == nil || (r.NumRetries != nil && *r.NumRetries == 0) {
+		return nil
+	}
+	var on []string
+	for _, c := range strings.Split(r.RetryOn, ",") {
+		if c = strings.TrimSpace(c); grpcRetryConditions[c] {
+			on = append(on, c)
+		}
+	}
+	if len(on) == 0 {
+		return nil
+	}
+	rp := retryPolicy(r)
+	rp.RetryOn = strings.Join(on, ",")
+	rp.PerTryTimeout = nil // gRPC has no per-try timeout
+	return rp
+}
+
+// grpcTLS is the certificate provider's certificate and roots.
+func grpcTLS() *tlsv3.CommonTlsContext {
+	provider := &tlsv3.CertificateProviderPluginInstance{InstanceName: CertificateProviderInstance}
+	return &tlsv3.CommonTlsContext{
+		TlsCertificateProviderInstance: provider,
+		ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+			CaCertificateProviderInstance: provider,
+		}},
+	}
+}
+
+func (g *gen) grpcCluster(name string, svc *catalog.Service) *clusterv3.Cluster {
+	common := grpcTLS()
+	vc := common.GetValidationContext()
+	for _, id := range svc.Identities {
+		// gRPC reads only the untyped matchers, against every SAN.
+		//lint:ignore SA1019 match_typed_subject_alt_names is not read by gRPC.
+		vc.MatchSubjectAltNames = append(vc.MatchSubjectAltNames, exact(id.SPIFFEID(g.trustDomain).String()), exact(id.CommonName(g.trustDomain)))
+	}
+	uts := svc.UpstreamTrafficSetting
+	return &clusterv3.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+		EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()},
+		LbPolicy:             clusterv3.Cluster_ROUND_ROBIN,
+		ConnectTimeout:       connectTimeout(uts),
+		CircuitBreakers:      circuitBreakers(uts),
+		TransportSocket: g.transportSocket(&tlsv3.UpstreamTlsContext{
+			Sni:              svc.FQDN(g.model.Settings.ClusterDomain),
+			CommonTlsContext: common,
+		}),
+	}
+}
+
+// grpcLoadAssignment is loadAssignment with the locality gRPC needs.
+func grpcLoadAssignment(name string, svc *catalog.Service, port catalog.ServicePort) *endpointv3.ClusterLoadAssignment {
+	la := loadAssignment(name, svc, port)
+	for _, l := range la.Endpoints {
+		l.Locality = grpcLocality
+		l.LoadBalancingWeight = wrapperspb.UInt32(1)
+	}
+	return la
+}
+
+// grpcServed is one address and port the identity's pods serve, with the
+// Service ports behind it.
+type grpcServed struct {
+	addr    netip.AddrPort
+	inbound []catalog.InboundPort
+	ingress []*catalog.IngressRule
+}
+
+// grpcServedAddresses are where the identity's pods serve its Services'
+// ports: every endpoint of the identity, ready or not (a gRPC server is not
+// ready before it has its listener).
+func (g *gen) grpcServedAddresses() []*grpcServed {
+	byAddr := map[netip.AddrPort]*grpcServed{}
+	var out []*grpcServed
+	for _, in := range g.view.Inbound {
+		svc := g.model.Service(in.Service)
+		if svc == nil {
+			continue
+		}
+		for _, ep := range svc.Endpoints {
+			if ep.Identity != g.view.Identity || ep.PortName != in.Port.Name || ep.Port < 1 || ep.Port > 65535 {
+				continue
+			}
+			a, err := netip.ParseAddr(ep.IP)
+			if err != nil || a.Zone() != "" {
+				continue
+			}
+			ap := netip.AddrPortFrom(a.Unmap(), uint16(ep.Port))
+			s := byAddr[ap]
+			if s == nil {
+				s = &grpcServed{addr: ap}
+				byAddr[ap] = s
+				out = append(out, s)
+			}
+			if !slices.ContainsFunc(s.inbound, func(x catalog.InboundPort) bool { return x.Service == in.Service && x.Port == in.Port }) {
+				s.inbound = append(s.inbound, in)
+			}
+			for _, r := range g.view.Ingress {
+				if r.Backend == in.Service && (r.Port.Port == ep.Port || r.Port.Port == in.Port.Port) && !slices.Contains(s.ingress, r) {
+					s.ingress = append(s.ingress, r)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (g *gen) grpcServerListeners() []*listenerv3.Listener {
+	var out []*listenerv3.Listener
+	for _, s := range g.grpcServedAddresses() {
+		host, port := s.addr.Addr().String(), uint32(s.addr.Port())
+		name := fmt.Sprintf(GRPCServerListenerTemplate, net.JoinHostPort(host, portString(int32(port))))
+		pol := policies{}
+		for _, in := range s.inbound {
+			for n, p := range g.inboundPolicies(in) {
+				pol.add(n, p)
+			}
+		}
+		l := &listenerv3.Listener{
+			Name:    name,
+			Address: socketAddress(host, port),
+			DefaultFilterChain: &listenerv3.FilterChain{
+				Name:            "inbound-mesh",
+				Filters:         []*listenerv3.Filter{g.grpcServerHCM("inbound-mesh", pol)},
+				TransportSocket: g.grpcDownstreamTLS(true),
+			},
+		}
+		claimed := map[netip.Prefix]bool{}
+		for _, r := range s.ingress {
+			g.grpcIngress(l, r, pol, claimed)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// grpcIngress adds an IngressBackend's chain, matched by its source ranges.
+// Without ranges the clients cannot be told apart from the mesh's: a rule
+// that verifies client certificates then admits its principals on the mesh
+// chain (mesh, the default chain's policies), and one that skips
+// verification cannot be expressed and is left out.
+func (g *gen) grpcIngress(l *listenerv3.Listener, r *catalog.IngressRule, mesh policies, claimed map[netip.Prefix]bool) {
+	tls := r.Protocol == catalog.ProtocolHTTPS
+	verify := tls && !r.SkipClientCertValidation
+	pol := &rbacv3.Policy{Principals: ingressPrincipals(r, verify), Permissions: []*rbacv3.Permission{anyPermission()}}
+	if len(r.HTTPMatches) > 0 {
+		pol.Permissions = httpPermissions(r.HTTPMatches)
+	}
+	name := r.Policy.Namespace + "/" + r.Policy.Name
+	if len(r.SourceIPRanges) == 0 {
+		if verify {
+			mesh.add(name, pol)
+			l.DefaultFilterChain.Filters = []*listenerv3.Filter{g.grpcServerHCM("inbound-mesh", mesh)}
+		}
+		return
+	}
+	var ranges []*corev3.CidrRange
+	for _, p := range r.SourceIPRanges {
+		if claimed[p] {
+			continue // another rule's chain has this range: gRPC refuses two
+		}
+		claimed[p] = true
+		ranges = append(ranges, cidr(p))
+	}
+	if len(ranges) == 0 {
+		return
+	}
+	fc := &listenerv3.FilterChain{
+		Name:             "ingress|" + name,
+		FilterChainMatch: &listenerv3.FilterChainMatch{SourcePrefixRanges: ranges},
+		Filters:          []*listenerv3.Filter{g.grpcServerHCM("ingress|"+name, policies{name: pol})},
+	}
+	if tls {
+		fc.TransportSocket = g.grpcDownstreamTLS(verify)
+	}
+	l.FilterChains = append(l.FilterChains, fc)
+}
+
+// ingressPrincipals are who an IngressBackend admits: its authenticated
+// principals, any verified client without them, anyone when client
+// certificates are not verified (the source ranges then decide).
+func ingressPrincipals(r *catalog.IngressRule, verify bool) []*rbacv3.Principal {
+	switch {
+	case verify && len(r.SourcePrincipals) > 0:
+		var out []*rbacv3.Principal
+		for _, p := range r.SourcePrincipals {
+			out = append(out, principalName(p))
+		}
+		return out
+	case verify:
+		return []*rbacv3.Principal{anyAuthenticated()}
+	}
+	return []*rbacv3.Principal{anyPrincipal()}
+}
+
+// grpcServerHCM routes every request to the server itself (gRPC's
+// non-forwarding action) after the RBAC filter.
+func (g *gen) grpcServerHCM(statPrefix string, p policies) *listenerv3.Filter {
+	routes := &routev3.RouteConfiguration{Name: statPrefix, VirtualHosts: []*routev3.VirtualHost{{
+		Name: statPrefix, Domains: []string{"*"},
+		Routes: []*routev3.Route{{
+			Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+			Action: &routev3.Route_NonForwardingAction{NonForwardingAction: &routev3.NonForwardingAction{}},
+		}},
+	}}}
+	return g.networkFilter(wellknown.HTTPConnectionManager, &hcmv3.HttpConnectionManager{
+		StatPrefix:     statPrefix,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: routes},
+		HttpFilters: []*hcmv3.HttpFilter{
+			g.httpFilter(wellknown.HTTPRoleBasedAccessControl, &rbachttpv3.RBAC{Rules: p.rules()}),
+			g.httpFilter(wellknown.Router, &routerv3.Router{}),
+		},
+	})
+}
+
+// grpcDownstreamTLS serves the workload's certificate; with verifyClients,
+// clients must present one the mesh roots sign.
+func (g *gen) grpcDownstreamTLS(verifyClients bool) *corev3.TransportSocket {
+	common := grpcTLS()
+	if !verifyClients {
+		common.ValidationContextType = nil
+	}
+	return g.transportSocket(&tlsv3.DownstreamTlsContext{CommonTlsContext: common, RequireClientCertificate: wrapperspb.Bool(verifyClients)})
+}
