@@ -14,7 +14,7 @@ STATICCHECK            := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 # Generated from Go types; the SMI CRDs (manifests/crds/smi-*.yaml) are hand-written.
 API_PATHS := paths=./pkg/apis/config/... paths=./pkg/apis/policy/...
 
-.PHONY: all build test demo bench fuzz kube-assets test-deps lint manifests verify-generated clean
+.PHONY: all build test demo demo-cluster bench fuzz kube-assets test-deps lint manifests verify-generated clean
 
 all: build
 
@@ -28,10 +28,15 @@ build:
 test: kube-assets test-deps
 	KUBEBUILDER_ASSETS="$$(hack/kube-assets.sh)" $(GO) test -count=1 ./...
 
+# The bookstore story with real gRPC traffic and no cluster: weftd on the YAML
+# of demo/mesh, the pods as local proxyless gRPC processes (demo/main.go).
+demo:
+	$(GO) run ./demo
+
 # The bookstore story end to end on a real API server: weftd injects the pods,
 # sidecars (xDS clients with their pods' certificates) get their configuration,
 # and a TrafficSplit edit reaches bookbuyer's sidecar (timed).
-demo: kube-assets
+demo-cluster: kube-assets
 	KUBEBUILDER_ASSETS="$$(hack/kube-assets.sh)" $(GO) test -count=1 -run '^TestBookstoreDemo$$' -v ./e2e/
 
 # Benchmarks (figures in BENCHMARKS.md); not part of `make test`.

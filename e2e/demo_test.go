@@ -29,7 +29,7 @@ import (
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
 )
 
-// TestBookstoreDemo is the bookstore story end to end, and what `make demo`
+// TestBookstoreDemo is the bookstore story end to end, and what `make demo-cluster`
 // shows: a real API server with the controller manager, the weftd binary with
 // its webhooks, the bookstore applied as an OSM user applies it, pods injected
 // at admission, and sidecars played by xDS clients that authenticate with the
