@@ -163,20 +163,27 @@ func (g *gen) grpcRoute(name string, targets []grpcTarget, retry *catalog.RetryP
 	return &routev3.RouteConfiguration{Name: name, VirtualHosts: []*routev3.VirtualHost{{Name: name, Domains: []string{"*"}, Routes: []*routev3.Route{r}}}}
 }
 
-// grpcRetryConditions are the retry_on conditions gRPC honours.
-var grpcRetryConditions = map[string]bool{"cancelled": true, "deadline-exceeded": true, "internal": true, "resource-exhausted": true, "unavailable": true}
+// grpcRetryConditions maps Envoy's retry_on conditions to the gRPC status
+// codes gRPC retries on: its own names pass through, and the conditions of a
+// failed connection or a 5xx answer, which a gRPC client sees as
+// UNAVAILABLE, become "unavailable".
+var grpcRetryConditions = map[string]string{
+	"cancelled": "cancelled", "deadline-exceeded": "deadline-exceeded", "internal": "internal",
+	"resource-exhausted": "resource-exhausted", "unavailable": "unavailable",
+	"5xx": "unavailable", "gateway-error": "unavailable", "connect-failure": "unavailable", "reset": "unavailable",
+}
 
-// grpcRetryPolicy keeps the retry conditions gRPC knows (status codes such as
-// unavailable); with none, or no retries, there is no policy, since gRPC
-// would refuse one that cannot retry.
+// grpcRetryPolicy translates the retry conditions gRPC can honour; with
+// none, or no retries, there is no policy, since gRPC refuses one that cannot
+// retry.
 func grpcRetryPolicy(r *catalog.RetryPolicy) *routev3.RetryPolicy {
 	if r == nil || (r.NumRetries != nil && *r.NumRetries == 0) {
 		return nil
 	}
 	var on []string
 	for _, c := range strings.Split(r.RetryOn, ",") {
-		if c = strings.TrimSpace(c); grpcRetryConditions[c] {
-			on = append(on, c)
+		if code := grpcRetryConditions[strings.TrimSpace(c)]; code != "" && !slices.Contains(on, code) {
+			on = append(on, code)
 		}
 	}
 	if len(on) == 0 {
