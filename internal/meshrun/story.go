@@ -246,7 +246,6 @@ func selfSigned() (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
-
 // rotation shortens the certificates' lifetime to a minute (the CA's
 // shortest), which reissues them at once and again before they expire, and
 // keeps bookbuyer calling through two rotations of bookstore-v1's
