@@ -5,5 +5,10 @@
 // creates it, renews it, replaces it when the section changes and deletes it
 // when the section goes. It only ever touches Secrets it labelled itself.
 //
+// In a cluster the Secrets are in the API (APIStore) and Run watches the
+// MeshConfig; in files mode (weftd --files) they are folders under
+// <state-dir>/secrets/<namespace>/<name>/ (FolderStore) and Follow takes the
+// MeshConfig the control-plane loop reads, through a Feed.
+//
 // It must not import the catalog, pkg/envoy or pkg/xds.
 package ingressgateway

@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	k8sfield "k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/clock"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weft-mesh/weft/ca"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
@@ -39,24 +38,24 @@ const (
 
 // Reconciler makes the ingress-gateway Secret match a MeshConfig.
 type Reconciler struct {
-	client        client.Client
+	store         Store
 	manager       *ca.Manager
 	meshNamespace string
 	clock         clock.PassiveClock
 	log           *slog.Logger
 }
 
-// NewReconciler returns a Reconciler writing Secrets with c and certificates
-// from m, for the mesh in meshNamespace. A nil clock is the real one; a nil
-// logger discards.
-func NewReconciler(c client.Client, m *ca.Manager, meshNamespace string, clk clock.PassiveClock, log *slog.Logger) *Reconciler {
+// NewReconciler returns a Reconciler keeping Secrets in store with
+// certificates from m, for the mesh in meshNamespace. A nil clock is the real
+// one; a nil logger discards.
+func NewReconciler(store Store, m *ca.Manager, meshNamespace string, clk clock.PassiveClock, log *slog.Logger) *Reconciler {
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Reconciler{client: c, manager: m, meshNamespace: meshNamespace, clock: clk, log: log}
+	return &Reconciler{store: store, manager: m, meshNamespace: meshNamespace, clock: clk, log: log}
 }
 
 // Result says when to reconcile again.
@@ -127,11 +126,14 @@ func (r *Reconciler) desired(mc *configv1alpha2.MeshConfig, spec *configv1alpha2
 
 // ensure creates or updates the Secret at want.key and returns its renewal time.
 func (r *Reconciler) ensure(ctx context.Context, want desired) (time.Time, error) {
-	var sec corev1.Secret
-	err := r.client.Get(ctx, want.key, &sec)
+	current, err := r.store.Get(ctx, want.key)
 	exists := err == nil
 	if err != nil && !apierrors.IsNotFound(err) {
 		return time.Time{}, fmt.Errorf("reading ingress gateway Secret %s: %w", want.key, err)
+	}
+	sec := corev1.Secret{}
+	if exists {
+		sec = *current
 	}
 	if exists && !r.manages(&sec) {
 		return time.Time{}, fmt.Errorf("ingress gateway Secret %s exists but was not created by Weft (no label %s=%s, %s=%s); not overwriting it: delete it or point spec.certificate.ingressGateway.secret elsewhere",
@@ -163,12 +165,7 @@ func (r *Reconciler) ensure(ctx context.Context, want desired) (time.Time, error
 		corev1.TLSPrivateKeyKey: cert.PrivateKeyPEM,
 		"ca.crt":                cert.TrustBundlePEM,
 	}
-	if exists {
-		err = r.client.Update(ctx, &sec)
-	} else {
-		err = r.client.Create(ctx, &sec)
-	}
-	if err != nil {
+	if err := r.store.Put(ctx, &sec, exists); err != nil {
 		return time.Time{}, fmt.Errorf("writing ingress gateway Secret %s: %w", want.key, err)
 	}
 	r.log.Info("ingress gateway certificate written", "secret", want.key.String(), "reason", reason,
@@ -206,20 +203,20 @@ func (r *Reconciler) manages(sec *corev1.Secret) bool {
 // deleteManaged deletes the Secrets this mesh manages for the ingress gateway,
 // except keep.
 func (r *Reconciler) deleteManaged(ctx context.Context, keep types.NamespacedName) error {
-	var list corev1.SecretList
-	if err := r.client.List(ctx, &list, client.MatchingLabels{
+	list, err := r.store.List(ctx, map[string]string{
 		LabelManagedBy: managedBy, LabelComponent: component, LabelMeshNamespace: r.meshNamespace,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("listing ingress gateway Secrets: %w", err)
 	}
 	var errs []error
-	for i := range list.Items {
-		sec := &list.Items[i]
+	for i := range list {
+		sec := &list[i]
 		key := types.NamespacedName{Namespace: sec.Namespace, Name: sec.Name}
 		if key == keep {
 			continue
 		}
-		err := r.client.Delete(ctx, sec, client.Preconditions{UID: &sec.UID})
+		err := r.store.Delete(ctx, sec)
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("deleting ingress gateway Secret %s: %w", key, err))
 			continue

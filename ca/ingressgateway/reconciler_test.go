@@ -46,7 +46,7 @@ func TestIngressGatewaySecretOnTheAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := ingressgateway.NewReconciler(env.Client, m, meshNS, clk, nil)
+	r := ingressgateway.NewReconciler(ingressgateway.APIStore{Client: env.Client}, m, meshNS, clk, nil)
 	meshConfig := func(section *configv1alpha2.IngressGatewayCertSpec) *configv1alpha2.MeshConfig {
 		mc := &configv1alpha2.MeshConfig{ObjectMeta: metav1.ObjectMeta{Namespace: meshNS, Name: configv1alpha2.DefaultMeshConfigName}}
 		mc.Spec.Certificate.IngressGateway = section

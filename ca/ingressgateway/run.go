@@ -2,6 +2,7 @@ package ingressgateway
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -60,20 +61,81 @@ func (r *Reconciler) Run(ctx context.Context, cfg *rest.Config, scheme *runtime.
 	if !c.WaitForCacheSync(ctx) {
 		return ctx.Err()
 	}
-	sub := r.manager.Subscribe()
-	defer sub.Close()
-
 	key := types.NamespacedName{Namespace: r.meshNamespace, Name: configv1alpha2.DefaultMeshConfigName}
-	for {
-		var wait time.Duration
+	return r.follow(ctx, func() (*configv1alpha2.MeshConfig, error) {
 		var mc configv1alpha2.MeshConfig
 		err := c.Get(ctx, key, &mc)
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &mc, nil
+	}, changed, clk)
+}
+
+// Feed hands Follow each MeshConfig the control-plane loop reads (files
+// mode, where no informer watches the API). Its zero value is ready.
+type Feed struct {
+	mu      sync.Mutex
+	mc      *configv1alpha2.MeshConfig
+	changed chan struct{}
+}
+
+func (f *Feed) signal() chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.changed == nil {
+		f.changed = make(chan struct{}, 1)
+	}
+	return f.changed
+}
+
+// SetMeshConfig makes mc (nil: none) the current MeshConfig.
+func (f *Feed) SetMeshConfig(mc *configv1alpha2.MeshConfig) {
+	f.mu.Lock()
+	f.mc = mc
+	f.mu.Unlock()
+	select {
+	case f.signal() <- struct{}{}:
+	default:
+	}
+}
+
+func (f *Feed) current() (*configv1alpha2.MeshConfig, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mc, nil
+}
+
+// Follow reconciles on every MeshConfig feed is given (from the first one
+// on), when the certificate is due, and when the CA's trust bundle or
+// certificates change, until ctx ends.
+func (r *Reconciler) Follow(ctx context.Context, feed *Feed, clk clock.Clock) error {
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	changed := feed.signal()
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-changed:
+	}
+	return r.follow(ctx, feed.current, changed, clk)
+}
+
+// follow reconciles the MeshConfig current returns now, on changed, when the
+// certificate is due and on the CA's announcements, until ctx ends.
+func (r *Reconciler) follow(ctx context.Context, current func() (*configv1alpha2.MeshConfig, error), changed <-chan struct{}, clk clock.Clock) error {
+	sub := r.manager.Subscribe()
+	defer sub.Close()
+	for {
+		var wait time.Duration
+		mc, err := current()
 		var res Result
-		switch {
-		case apierrors.IsNotFound(err):
-			res, err = r.Reconcile(ctx, nil)
-		case err == nil:
-			res, err = r.Reconcile(ctx, &mc)
+		if err == nil {
+			res, err = r.Reconcile(ctx, mc)
 		}
 		if err != nil {
 			r.log.Error("reconciling the ingress gateway certificate", "error", err)

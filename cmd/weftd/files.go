@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/weft-mesh/weft/ca/ingressgateway"
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/pkg/controlplane"
 	"github.com/weft-mesh/weft/pkg/k8s"
@@ -21,9 +22,10 @@ import (
 // runFiles runs weftd without a cluster (--files): the control-plane loop on
 // the files source, which follows their edits; the CA with its root in
 // --state-dir; ADS, /debug and /metrics as in a cluster; the folders of the
-// proxyless gRPC pods in the files under <state-dir>/pods/<namespace>/<pod>/. The webhooks, the
-// sidecar injector, policy statuses and the ingress gateway's certificate need
-// an API server and are off.
+// proxyless gRPC pods in the files under <state-dir>/pods/<namespace>/<pod>/;
+// the ingress gateway's certificate (MeshConfig certificate.ingressGateway)
+// under <state-dir>/secrets/<namespace>/<name>/. The webhooks, the sidecar
+// injector and policy statuses need an API server and are off.
 func runFiles(ctx context.Context, logger *slog.Logger, o options) error {
 	if o.stateDir == "" {
 		return errors.New("--files needs --state-dir: the folder that keeps the mesh root, so that proxies keep trusting weftd across restarts")
@@ -61,7 +63,10 @@ func runFiles(ctx context.Context, logger *slog.Logger, o options) error {
 		Logger: logger.With("part", "proxyless"),
 	}
 	g.Go(func() error { return ignoreCanceled(workloads.Run(ctx)) })
-	loop := &controlplane.Loop{Mesh: o.mesh, Certificates: manager, Workloads: workloads, Logger: logger}
+	gatewayFeed := &ingressgateway.Feed{}
+	gateway := ingressgateway.NewReconciler(ingressgateway.FolderStore{Dir: filepath.Join(o.stateDir, "secrets")}, manager, o.mesh.Namespace, nil, logger.With("part", "ingress-gateway"))
+	g.Go(func() error { return gateway.Follow(ctx, gatewayFeed, nil) })
+	loop := &controlplane.Loop{Mesh: o.mesh, Certificates: manager, Workloads: workloads, IngressGateway: gatewayFeed, Logger: logger}
 	source := &k8s.FilesSource{
 		Paths: o.files, Options: k8s.OptionsFrom(o.mesh),
 		QuietWindow: o.quietWindow, MaxDelay: o.maxDelay,

@@ -165,7 +165,7 @@ func startCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opti
 		return nil, err
 	}
 	g.Go(func() error { store.Follow(ctx, authority, nil, 10*time.Second, logger.With("part", "ca")); return nil })
-	gateway := ingressgateway.NewReconciler(c, manager, o.mesh.Namespace, nil, logger.With("part", "ingress-gateway"))
+	gateway := ingressgateway.NewReconciler(ingressgateway.APIStore{Client: c}, manager, o.mesh.Namespace, nil, logger.With("part", "ingress-gateway"))
 	g.Go(func() error { return ignoreCanceled(gateway.Run(ctx, cfg, k8s.Scheme(), nil)) })
 	return manager, nil
 }

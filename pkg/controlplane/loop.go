@@ -3,8 +3,8 @@
 //
 //  1. the State's MeshConfig becomes current: the CA's certificate settings
 //     (ApplyMeshConfig) and the injector (through Loop.MeshConfig) read it;
-//  2. the Pods go to the workload writer (files mode: the proxyless pods'
-//     bootstrap folders);
+//  2. in files mode, the MeshConfig goes to the ingress gateway's certificate
+//     and the Pods to the proxyless pods' bootstrap folders;
 //  3. catalog.Build makes the mesh model with the mesh configuration;
 //  4. each problem the model reports (a skipped policy) is logged once, when it
 //     first appears;
@@ -59,6 +59,11 @@ var (
 	_ StatusWriter        = (*k8s.PolicyStatusWriter)(nil)
 )
 
+// MeshConfigReceiver takes the MeshConfig of each State.
+type MeshConfigReceiver interface {
+	SetMeshConfig(*configv1alpha2.MeshConfig)
+}
+
 // PodReceiver takes the Pods of each State; *proxyless.FileWriter is one.
 type PodReceiver interface {
 	SetPods([]*corev1.Pod)
@@ -77,6 +82,11 @@ type Loop struct {
 	Server Pusher
 	// Statuses writes policy statuses; nil when off (files mode).
 	Statuses StatusWriter
+	// IngressGateway receives every State's MeshConfig (nil when there is
+	// none); in files mode it keeps the ingress gateway's certificate
+	// (*ingressgateway.Feed). Nil when off: in a cluster the reconciler
+	// watches the MeshConfig itself, so that it runs without the ADS server.
+	IngressGateway MeshConfigReceiver
 	// Workloads receives every State's Pods; in files mode it writes the
 	// proxyless workloads' bootstrap folders (*proxyless.FileWriter). Nil
 	// when off.
@@ -114,6 +124,9 @@ func (l *Loop) apply(ctx context.Context, s *k8s.State) {
 		if err := l.Certificates.ApplyMeshConfig(s.MeshConfig); err != nil {
 			log.Error("MeshConfig certificate settings not applied", "error", err)
 		}
+	}
+	if l.IngressGateway != nil {
+		l.IngressGateway.SetMeshConfig(s.MeshConfig)
 	}
 	if l.Workloads != nil {
 		l.Workloads.SetPods(s.Pods)
