@@ -45,7 +45,7 @@ func TestBookstoreDemo(t *testing.T) {
 
 	step("the mesh namespace, then weftd")
 	env.ApplyFiles(t, "examples/osm-system-namespace.yaml")
-	xdsPort := startWeftd(t, ctx, env)
+	xdsPort := startWeftd(t, ctx, env, false)
 
 	step("the MeshConfig and the bookstore story, as an OSM user applies them")
 	env.ApplyFiles(t, "examples/meshconfig.yaml", "examples/bookstore")
@@ -99,8 +99,10 @@ func TestBookstoreDemo(t *testing.T) {
 }
 
 // startWeftd builds and runs the weftd binary against env, serving the
-// webhooks where testenv pointed them, and returns its ADS port.
-func startWeftd(t *testing.T, ctx context.Context, env *testenv.Env) int {
+// webhooks where testenv pointed them, and returns its ADS port. With
+// localXDS, bootstraps name it at localhost (--xds-address), so that
+// processes on this machine reach it as pods reach its Service.
+func startWeftd(t *testing.T, ctx context.Context, env *testenv.Env, localXDS bool) int {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "weftd")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/weftd")
@@ -126,10 +128,14 @@ func startWeftd(t *testing.T, ctx context.Context, env *testenv.Env) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, bin, "--kubeconfig", env.KubeconfigPath,
-		"--xds-port", strconv.Itoa(ports[0]), "--health-addr", "127.0.0.1:"+strconv.Itoa(ports[1]), "--debug-addr", "127.0.0.1:0",
+	args := []string{"--kubeconfig", env.KubeconfigPath,
+		"--xds-port", strconv.Itoa(ports[0]), "--health-addr", "127.0.0.1:" + strconv.Itoa(ports[1]), "--debug-addr", "127.0.0.1:0",
 		"--webhook-port", strconv.Itoa(env.Webhook.LocalServingPort), "--webhook-cert-dir", env.Webhook.LocalServingCertDir,
-		"--coalesce-quiet", "50ms", "--coalesce-max-delay", "500ms")
+		"--coalesce-quiet", "50ms", "--coalesce-max-delay", "500ms"}
+	if localXDS {
+		args = append(args, "--xds-address", "localhost:"+strconv.Itoa(ports[0]))
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

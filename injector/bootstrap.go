@@ -2,12 +2,15 @@ package injector
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/pkg/envoy"
+	"github.com/weft-mesh/weft/pkg/proxyless"
 )
 
 // The bootstrap Secret: its name, labels and keys.
@@ -41,6 +44,10 @@ type XDSEndpoint struct {
 	ServerName string
 }
 
+// ProxylessMountPath is where the containers of a proxyless gRPC pod read its
+// bootstrap Secret; GRPC_XDS_BOOTSTRAP names the bootstrap there.
+const ProxylessMountPath = "/etc/weft/grpc"
+
 // BootstrapSecret builds the proxy's bootstrap Secret in its namespace:
 // Envoy's bootstrap naming the proxy by its certificate's CN (the node ID the
 // ADS server requires), the proxy certificate and key, and the mesh's roots.
@@ -64,6 +71,32 @@ func BootstrapSecret(p ca.Proxy, cert *ca.Certificate, trustDomain string, xds X
 	if err != nil {
 		return nil, fmt.Errorf("proxy %s: %w", p, err)
 	}
+	return bootstrapSecret(p, "envoy-bootstrap", map[string][]byte{
+		BootstrapFileName:          bootstrap,
+		envoy.XDSClientCertSDSFile: sds[envoy.XDSClientCertSDSFile],
+		envoy.XDSRootsSDSFile:      sds[envoy.XDSRootsSDSFile],
+		CertChainFileName:          cert.CertChainPEM,
+		PrivateKeyFileName:         cert.PrivateKeyPEM,
+		TrustedCAFileName:          cert.TrustBundlePEM,
+	}), nil
+}
+
+// ProxylessSecret builds a proxyless gRPC pod's bootstrap Secret: the gRPC
+// bootstrap naming the files at ProxylessMountPath, the proxy certificate
+// (proxyCert) of its ADS stream, its identity's service certificate and the
+// mesh roots (proxyless.Folder's files).
+func ProxylessSecret(p ca.Proxy, proxyCert, serviceCert *ca.Certificate, trustDomain string, xds XDSEndpoint) (*corev1.Secret, error) {
+	files, err := proxyless.Folder{
+		Proxy: p, ProxyCert: proxyCert, ServiceCert: serviceCert, Bundle: proxyCert.TrustBundlePEM,
+		TrustDomain: trustDomain, XDSServer: net.JoinHostPort(xds.Host, strconv.Itoa(int(xds.Port))), Dir: ProxylessMountPath,
+	}.Files()
+	if err != nil {
+		return nil, err
+	}
+	return bootstrapSecret(p, "grpc-bootstrap", files), nil
+}
+
+func bootstrapSecret(p ca.Proxy, component string, data map[string][]byte) *corev1.Secret {
 	return &corev1.Secret{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{
@@ -72,17 +105,10 @@ func BootstrapSecret(p ca.Proxy, cert *ca.Certificate, trustDomain string, xds X
 			Labels: map[string]string{
 				LabelProxyUUID:                p.ID,
 				LabelManagedBy:                managedByWeft,
-				"app.kubernetes.io/component": "envoy-bootstrap",
+				"app.kubernetes.io/component": component,
 			},
 		},
 		Type: corev1.SecretTypeOpaque,
-		Data: map[string][]byte{
-			BootstrapFileName:          bootstrap,
-			envoy.XDSClientCertSDSFile: sds[envoy.XDSClientCertSDSFile],
-			envoy.XDSRootsSDSFile:      sds[envoy.XDSRootsSDSFile],
-			CertChainFileName:          cert.CertChainPEM,
-			PrivateKeyFileName:         cert.PrivateKeyPEM,
-			TrustedCAFileName:          cert.TrustBundlePEM,
-		},
-	}, nil
+		Data: data,
+	}
 }

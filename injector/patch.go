@@ -2,6 +2,7 @@ package injector
 
 import (
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/weft-mesh/weft/injector/redirect"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/proxyless"
 )
 
 // Names, images and paths of what Inject adds to a pod.
@@ -62,7 +64,16 @@ type Injection struct {
 // originals recorded in AnnotationHealthProbes, and the Prometheus annotations
 // when in.Metrics. The pod itself is not changed. It fails only when the pod's
 // redirection annotations (or the MeshConfig's exclusions) do not parse.
+//
+// A pod annotated weft.dev/proxyless: grpc gets InjectProxyless instead.
 func Inject(pod *corev1.Pod, in Injection) (*corev1.Pod, error) {
+	grpc, err := proxyless.FromPod(pod)
+	if err != nil {
+		return nil, err
+	}
+	if grpc {
+		return InjectProxyless(pod, in.ProxyID), nil
+	}
 	mesh := in.MeshConfig
 	if mesh == nil {
 		mesh = &configv1alpha2.MeshConfig{}
@@ -91,16 +102,45 @@ func Inject(pod *corev1.Pod, in Injection) (*corev1.Pod, error) {
 		out.Annotations[AnnotationPrometheusPort] = fmt.Sprint(redirect.PrometheusPort)
 		out.Annotations[AnnotationPrometheusPath] = "/stats/prometheus"
 	}
-	out.Spec.Volumes = append(out.Spec.Volumes, corev1.Volume{
-		Name: BootstrapVolumeName,
-		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			// Readable by the proxy's UID 1500: Secret files belong to root.
-			SecretName: BootstrapSecretName(in.ProxyID), DefaultMode: ptr.To[int32](0o444),
-		}},
-	})
+	out.Spec.Volumes = append(out.Spec.Volumes, bootstrapVolume(in.ProxyID))
 	out.Spec.InitContainers = append(out.Spec.InitContainers, initContainer(mesh, rules))
 	out.Spec.Containers = append(out.Spec.Containers, envoyContainer(mesh))
 	return out, nil
+}
+
+// InjectProxyless returns a copy of a proxyless gRPC pod made a workload of
+// the mesh with no sidecar and no redirection: the osm-proxy-uuid label, and
+// its bootstrap Secret mounted read-only at ProxylessMountPath in every
+// container, with GRPC_XDS_BOOTSTRAP naming the bootstrap there (replacing a
+// value the pod set: its gRPC would otherwise not be the mesh's).
+func InjectProxyless(pod *corev1.Pod, proxyID string) *corev1.Pod {
+	out := pod.DeepCopy()
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	out.Labels[LabelProxyUUID] = proxyID
+	out.Spec.Volumes = append(out.Spec.Volumes, bootstrapVolume(proxyID))
+	for i := range out.Spec.Containers {
+		c := &out.Spec.Containers[i]
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: BootstrapVolumeName, MountPath: ProxylessMountPath, ReadOnly: true})
+		c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == ProxylessBootstrapEnv })
+		c.Env = append(c.Env, corev1.EnvVar{Name: ProxylessBootstrapEnv, Value: ProxylessMountPath + "/" + proxyless.BootstrapFile})
+	}
+	return out
+}
+
+// ProxylessBootstrapEnv is the variable gRPC reads its xDS bootstrap's path from.
+const ProxylessBootstrapEnv = "GRPC_XDS_BOOTSTRAP"
+
+func bootstrapVolume(proxyID string) corev1.Volume {
+	return corev1.Volume{
+		Name: BootstrapVolumeName,
+		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			// Readable by the proxy's UID 1500 (or a proxyless app's own):
+			// Secret files belong to root.
+			SecretName: BootstrapSecretName(proxyID), DefaultMode: ptr.To[int32](0o444),
+		}},
+	}
 }
 
 func meshDefaults(mc *configv1alpha2.MeshConfig) redirect.MeshDefaults {

@@ -24,6 +24,7 @@ import (
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/mesh"
+	"github.com/weft-mesh/weft/pkg/proxyless"
 )
 
 // Defaults for BootstrapSecrets.
@@ -83,6 +84,9 @@ type written struct {
 	// checked: a change of either makes it due.
 	bundle  []byte
 	signing string
+	// service is the service certificate a proxyless pod's Secret holds:
+	// when the CA renews it, the Secret follows.
+	service *ca.Certificate
 }
 
 // XDSEndpointFor returns where sidecars reach the ADS server of a mesh whose
@@ -100,15 +104,24 @@ func XDSEndpointFor(service string, cfg mesh.Config, port uint32) XDSEndpoint {
 }
 
 // ProxyOfPod returns the proxy an injected pod runs: its ID is the pod's
-// osm-proxy-uuid label, its identity the pod's namespace and service account.
-// It fails, saying why, when the pod was not injected by Weft: no label, no
-// envoy container, or no bootstrap volume mounting that proxy's Secret.
+// osm-proxy-uuid label, its identity the pod's namespace and service account,
+// its kind a sidecar, or a proxyless gRPC workload for a pod annotated
+// weft.dev/proxyless: grpc. It fails, saying why, when the pod was not
+// injected by Weft: no label, no envoy container (sidecars), or no bootstrap
+// volume mounting that proxy's Secret.
 func ProxyOfPod(pod *corev1.Pod) (ca.Proxy, error) {
 	id := pod.Labels[LabelProxyUUID]
 	if id == "" {
 		return ca.Proxy{}, fmt.Errorf("no %s label", LabelProxyUUID)
 	}
-	if !slices.ContainsFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == EnvoyContainerName }) {
+	grpc, err := proxyless.FromPod(pod)
+	if err != nil {
+		return ca.Proxy{}, err
+	}
+	kind := ca.ProxySidecar
+	if grpc {
+		kind = ca.ProxyGRPC
+	} else if !slices.ContainsFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == EnvoyContainerName }) {
 		return ca.Proxy{}, fmt.Errorf("no %s container", EnvoyContainerName)
 	}
 	if !slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool {
@@ -116,7 +129,7 @@ func ProxyOfPod(pod *corev1.Pod) (ca.Proxy, error) {
 	}) {
 		return ca.Proxy{}, fmt.Errorf("no %s volume mounting Secret %s", BootstrapVolumeName, BootstrapSecretName(id))
 	}
-	p := ca.Proxy{ID: id, Kind: ca.ProxySidecar, Identity: identity.FromPod(pod)}
+	p := ca.Proxy{ID: id, Kind: kind, Identity: identity.FromPod(pod)}
 	if err := p.Validate(); err != nil {
 		return ca.Proxy{}, err
 	}
@@ -140,7 +153,7 @@ func (b *BootstrapSecrets) Reconcile(ctx context.Context, pod *corev1.Pod, claim
 	b.mu.Lock()
 	w, ok := b.written[pod.UID]
 	b.mu.Unlock()
-	if ok && w.proxyID == proxy.ID && now.Before(w.renewAt) && bytes.Equal(w.bundle, bundle) && w.signing == signing {
+	if ok && w.proxyID == proxy.ID && now.Before(w.renewAt) && bytes.Equal(w.bundle, bundle) && w.signing == signing && b.sameService(ctx, proxy, w.service) {
 		return w.renewAt, "", nil
 	}
 
@@ -169,44 +182,86 @@ func (b *BootstrapSecrets) Reconcile(ctx context.Context, pod *corev1.Pod, claim
 	case err != nil:
 		return time.Time{}, "", fmt.Errorf("reading bootstrap Secret %s: %w", key, err)
 	}
-	renewAt, why := b.check(&current, pod, proxy, bundle, now)
+	renewAt, service, why := b.check(ctx, &current, pod, proxy, bundle, now)
 	if why == "" {
-		b.remember(pod.UID, written{proxyID: proxy.ID, renewAt: renewAt, bundle: bundle, signing: signing})
+		b.remember(pod.UID, written{proxyID: proxy.ID, renewAt: renewAt, bundle: bundle, signing: signing, service: service})
 		return renewAt, "", nil
 	}
 	b.log().Info("rewriting bootstrap Secret", "secret", key.String(), "pod", pod.Name, "reason", why)
 	return b.write(ctx, pod, proxy, &current)
 }
 
-// check returns the renewal time of an existing Secret's certificate, or why
-// the Secret must be rewritten.
-func (b *BootstrapSecrets) check(s *corev1.Secret, pod *corev1.Pod, proxy ca.Proxy, bundle []byte, now time.Time) (time.Time, string) {
-	if err := b.Certificates.CheckProxyCertificate(s.Data[CertChainFileName], proxy, now); err != nil {
-		return time.Time{}, "certificate: " + err.Error()
+// check returns the renewal time of an existing Secret's certificates and,
+// for a proxyless pod, the service certificate it holds; or why the Secret
+// must be rewritten.
+func (b *BootstrapSecrets) check(ctx context.Context, s *corev1.Secret, pod *corev1.Pod, proxy ca.Proxy, bundle []byte, now time.Time) (time.Time, *ca.Certificate, string) {
+	certFile, keyFile := CertChainFileName, PrivateKeyFileName
+	if proxy.Kind == ca.ProxyGRPC {
+		certFile, keyFile = proxyless.XDSCertFile, proxyless.XDSKeyFile
 	}
-	if _, err := tls.X509KeyPair(s.Data[CertChainFileName], s.Data[PrivateKeyFileName]); err != nil {
-		return time.Time{}, "its key does not match its certificate"
+	if err := b.Certificates.CheckProxyCertificate(s.Data[certFile], proxy, now); err != nil {
+		return time.Time{}, nil, "certificate: " + err.Error()
+	}
+	if _, err := tls.X509KeyPair(s.Data[certFile], s.Data[keyFile]); err != nil {
+		return time.Time{}, nil, "its key does not match its certificate"
 	}
 	if !bytes.Equal(s.Data[TrustedCAFileName], bundle) {
-		return time.Time{}, "its roots are not the mesh's current roots"
+		return time.Time{}, nil, "its roots are not the mesh's current roots"
 	}
 	if !metav1.IsControlledBy(s, pod) {
-		return time.Time{}, "it is not owned by the pod"
+		return time.Time{}, nil, "it is not owned by the pod"
 	}
-	want, err := BootstrapSecret(proxy, &ca.Certificate{}, b.Certificates.TrustDomain(), b.XDS)
+	chain, _ := ca.ParseCertificatesPEM(s.Data[certFile])
+	renewAt := b.Certificates.RenewalTime(chain[0])
+	// The files that hold no certificate must be exactly what would be
+	// written.
+	issued := map[string]bool{certFile: true, keyFile: true, TrustedCAFileName: true}
+	var service *ca.Certificate
+	var want *corev1.Secret
+	var err error
+	if proxy.Kind == ca.ProxyGRPC {
+		if service, err = b.Certificates.ServiceCertificate(ctx, proxy.Identity); err != nil {
+			return time.Time{}, nil, "service certificate: " + err.Error()
+		}
+		if !bytes.Equal(s.Data[proxyless.CertFile], service.CertChainPEM) || !bytes.Equal(s.Data[proxyless.KeyFile], service.PrivateKeyPEM) {
+			return time.Time{}, nil, "its service certificate is not the identity's current one"
+		}
+		issued[proxyless.CertFile], issued[proxyless.KeyFile] = true, true
+		renewAt = earliest(renewAt, service.RenewAt)
+		want, err = ProxylessSecret(proxy, &ca.Certificate{}, service, b.Certificates.TrustDomain(), b.XDS)
+	} else {
+		want, err = BootstrapSecret(proxy, &ca.Certificate{}, b.Certificates.TrustDomain(), b.XDS)
+	}
 	if err != nil {
-		return time.Time{}, err.Error()
+		return time.Time{}, nil, err.Error()
 	}
 	if len(s.Data) != len(want.Data) {
-		return time.Time{}, "it holds other files than the mesh's"
+		return time.Time{}, nil, "it holds other files than the mesh's"
 	}
 	for k, v := range want.Data {
-		if k != CertChainFileName && k != PrivateKeyFileName && k != TrustedCAFileName && !bytes.Equal(s.Data[k], v) {
-			return time.Time{}, k + " is not the mesh's"
+		if !issued[k] && !bytes.Equal(s.Data[k], v) {
+			return time.Time{}, nil, k + " is not the mesh's"
 		}
 	}
-	chain, _ := ca.ParseCertificatesPEM(s.Data[CertChainFileName])
-	return b.Certificates.RenewalTime(chain[0]), ""
+	return renewAt, service, ""
+}
+
+// sameService reports whether a proxyless proxy's recorded service
+// certificate is still its identity's current one (always true for sidecars,
+// whose Secret holds none).
+func (b *BootstrapSecrets) sameService(ctx context.Context, proxy ca.Proxy, recorded *ca.Certificate) bool {
+	if proxy.Kind != ca.ProxyGRPC {
+		return true
+	}
+	current, err := b.Certificates.ServiceCertificate(ctx, proxy.Identity)
+	return err == nil && current == recorded
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // write issues a certificate for proxy and creates the pod's Secret, or
@@ -218,7 +273,20 @@ func (b *BootstrapSecrets) write(ctx context.Context, pod *corev1.Pod, proxy ca.
 	}
 	// The Secret is the certificate's only home: the CA keeps no copy.
 	b.Certificates.ForgetProxy(proxy)
-	want, err := BootstrapSecret(proxy, cert, b.Certificates.TrustDomain(), b.XDS)
+	renewAt := cert.RenewAt
+	var want *corev1.Secret
+	var service *ca.Certificate
+	if proxy.Kind == ca.ProxyGRPC {
+		// No sidecar serves a proxyless pod its service certificate over
+		// SDS: the Secret carries it, and is rewritten when it renews.
+		if service, err = b.Certificates.ServiceCertificate(ctx, proxy.Identity); err != nil {
+			return time.Time{}, "", fmt.Errorf("service certificate of %s: %w", proxy.Identity, err)
+		}
+		renewAt = earliest(renewAt, service.RenewAt)
+		want, err = ProxylessSecret(proxy, cert, service, b.Certificates.TrustDomain(), b.XDS)
+	} else {
+		want, err = BootstrapSecret(proxy, cert, b.Certificates.TrustDomain(), b.XDS)
+	}
 	if err != nil {
 		return time.Time{}, "", err
 	}
@@ -237,10 +305,10 @@ func (b *BootstrapSecrets) write(ctx context.Context, pod *corev1.Pod, proxy ca.
 	if err != nil {
 		return time.Time{}, "", fmt.Errorf("writing bootstrap Secret %s/%s: %w", want.Namespace, want.Name, err)
 	}
-	b.remember(pod.UID, written{proxyID: proxy.ID, renewAt: cert.RenewAt, bundle: cert.TrustBundlePEM, signing: b.Certificates.SigningRootFingerprint()})
+	b.remember(pod.UID, written{proxyID: proxy.ID, renewAt: renewAt, bundle: cert.TrustBundlePEM, signing: b.Certificates.SigningRootFingerprint(), service: service})
 	b.log().Info("wrote bootstrap Secret", "secret", want.Namespace+"/"+want.Name, "pod", pod.Name,
-		"proxy", proxy.String(), "notAfter", cert.NotAfter, "renewAt", cert.RenewAt)
-	return cert.RenewAt, "", nil
+		"proxy", proxy.String(), "notAfter", cert.NotAfter, "renewAt", renewAt)
+	return renewAt, "", nil
 }
 
 // Forget drops what was recorded for a pod that is gone.

@@ -45,21 +45,20 @@ func runFiles(ctx context.Context, logger *slog.Logger, o options) error {
 	if err != nil {
 		return err
 	}
-	xdsAddress := o.xdsAddress
-	if xdsAddress == "" {
-		xdsAddress = net.JoinHostPort("localhost", strconv.Itoa(o.xdsPort))
+	if o.xdsAddress == "" {
+		o.xdsAddress = net.JoinHostPort("localhost", strconv.Itoa(o.xdsPort))
 	}
-	xdsHost, _, err := net.SplitHostPort(xdsAddress)
+	xds, err := o.xdsEndpoint()
 	if err != nil {
-		return fmt.Errorf("--xds-address %q: want host:port: %w", xdsAddress, err)
+		return err
 	}
-	serving, err := newServingCertificate(ctx, manager, o, xdsHost)
+	serving, err := newServingCertificate(ctx, manager, o, xds.Host)
 	if err != nil {
 		return err
 	}
 	g.Go(func() error { serving.Run(ctx, logger); return nil })
 	workloads := &proxyless.FileWriter{
-		Dir: filepath.Join(o.stateDir, "pods"), XDSServer: xdsAddress, Certificates: manager,
+		Dir: filepath.Join(o.stateDir, "pods"), XDSServer: net.JoinHostPort(xds.Host, strconv.Itoa(int(xds.Port))), Certificates: manager,
 		Logger: logger.With("part", "proxyless"),
 	}
 	g.Go(func() error { return ignoreCanceled(workloads.Run(ctx)) })

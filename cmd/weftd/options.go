@@ -1,12 +1,16 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/weft-mesh/weft/ca/internalca"
+	"github.com/weft-mesh/weft/injector"
 	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
@@ -17,7 +21,7 @@ type options struct {
 	// folders; stateDir then keeps the mesh root.
 	files    []string
 	stateDir string
-	// xdsAddress is where proxyless workloads on files reach the ADS server.
+	// xdsAddress is where proxies reach the ADS server, when not its Service.
 	xdsAddress string
 	// mesh is the mesh configuration every part is handed; run applies its
 	// defaults and validates it once.
@@ -46,7 +50,7 @@ func (o *options) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means in-cluster configuration or $KUBECONFIG")
 	f.StringArrayVar(&o.files, "files", nil, "run without a cluster on these YAML files or folders (repeatable), following their edits; "+
 		"the webhooks, the sidecar injector and policy statuses are then off (they need an API server); needs --state-dir")
-	f.StringVar(&o.xdsAddress, "xds-address", "", "with --files: the host:port that proxyless gRPC workloads reach the ADS server at, written into their bootstraps (default localhost:<xds-port>); its host is added to the ADS server's certificate")
+	f.StringVar(&o.xdsAddress, "xds-address", "", "the host:port proxies reach the ADS server at, written into their bootstraps (default: <service-name>.<mesh-namespace>.svc.<cluster-domain>:<xds-port> in a cluster, localhost:<xds-port> with --files); its host is added to the ADS server's certificate")
 	f.StringVar(&o.stateDir, "state-dir", "", "with --files: the folder keeping the mesh root (tls.crt, tls.key, ca.crt), created on first start and reused after")
 	defaults := mesh.Defaults()
 	f.StringVar(&o.mesh.Name, "mesh-name", defaults.Name, "the mesh's name, as namespaces' openservicemesh.io/monitored-by label says it")
@@ -78,4 +82,21 @@ func (o *options) logLevel() slog.Level {
 		return slog.LevelDebug
 	}
 	return slog.LevelInfo
+}
+
+// xdsEndpoint is where proxies reach the ADS server: --xds-address, or
+// weftd's Service.
+func (o options) xdsEndpoint() (injector.XDSEndpoint, error) {
+	if o.xdsAddress == "" {
+		return injector.XDSEndpointFor(o.xdsServiceName, o.mesh, uint32(o.xdsPort)), nil
+	}
+	host, port, err := net.SplitHostPort(o.xdsAddress)
+	n, perr := strconv.ParseUint(port, 10, 16)
+	if err != nil || perr != nil || host == "" || n == 0 {
+		return injector.XDSEndpoint{}, fmt.Errorf("--xds-address %q: want host:port", o.xdsAddress)
+	}
+	if net.ParseIP(host) != nil {
+		return injector.XDSEndpoint{}, fmt.Errorf("--xds-address %q: the host must be a DNS name (such as localhost): proxies verify weftd's certificate, which names DNS names only", o.xdsAddress)
+	}
+	return injector.XDSEndpoint{Host: host, Port: uint32(n), ServerName: host}, nil
 }

@@ -80,7 +80,11 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 			return err
 		}
 		// One certificate from the mesh CA serves both ADS and the webhooks.
-		if serving, err = newServingCertificate(ctx, manager, o); err != nil {
+		xds, err := o.xdsEndpoint()
+		if err != nil {
+			return err
+		}
+		if serving, err = newServingCertificate(ctx, manager, o, xds.Host); err != nil {
 			return err
 		}
 		g.Go(func() error { serving.Run(ctx, logger); return nil })
@@ -243,12 +247,16 @@ func startInjector(ctx context.Context, g *errgroup.Group, logger *slog.Logger, 
 		return err
 	}
 	server.Register(injector.Path, inject.HTTPHandler())
+	xds, err := o.xdsEndpoint()
+	if err != nil {
+		return err
+	}
 	// Proxy certificates in bootstrap Secrets are written for pods that
 	// exist and renewed before they expire; sidecars reread them through
 	// file-based SDS.
 	secrets := &injector.BootstrapSecrets{
 		MeshName:     o.mesh.Name,
-		XDS:          injector.XDSEndpointFor(o.xdsServiceName, o.mesh, uint32(o.xdsPort)),
+		XDS:          xds,
 		Certificates: manager, Client: direct, Namespaces: injector.NamespacesFrom(objects),
 		Logger: logger.With("part", "bootstrap-secrets"),
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -27,10 +28,16 @@ type servingCertificate struct {
 // files mode).
 func newServingCertificate(ctx context.Context, manager *ca.Manager, o options, extraNames ...string) (*servingCertificate, error) {
 	svc := o.xdsServiceName + "." + o.mesh.Namespace
+	names := []string{o.xdsServiceName, svc, svc + ".svc", svc + ".svc." + o.mesh.ClusterDomain}
+	for _, n := range extraNames {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
 	s := &servingCertificate{manager: manager, request: ca.LeafRequest{
 		Kind:        ca.KindService,
 		CommonName:  svc + ".svc",
-		DNSNames:    append([]string{o.xdsServiceName, svc, svc + ".svc", svc + ".svc." + o.mesh.ClusterDomain}, extraNames...),
+		DNSNames:    names,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		Validity:    24 * time.Hour,
 	}}

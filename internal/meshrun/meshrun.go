@@ -215,6 +215,19 @@ func (m *Mesh) podEnv(namespace, pod string) []string {
 }
 
 func (m *Mesh) start(ctx context.Context, logPath string, env []string, bin string, args ...string) (*Process, error) {
+	p, err := StartProcess(logPath, env, bin, args...)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.procs = append(m.procs, p)
+	m.mu.Unlock()
+	return p, nil
+}
+
+// StartProcess runs bin with env added to this process's environment, its
+// stdout read line by line (and copied with its stderr to logPath).
+func StartProcess(logPath string, env []string, bin string, args ...string) (*Process, error) {
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -236,9 +249,6 @@ func (m *Mesh) start(ctx context.Context, logPath string, env []string, bin stri
 	p := &Process{cmd: cmd, stdin: stdin, lines: make(chan string, 100000), done: make(chan struct{}), log: log, LogPath: logPath}
 	go p.read(stdout)
 	go func() { p.waitErr = cmd.Wait(); close(p.done) }()
-	m.mu.Lock()
-	m.procs = append(m.procs, p)
-	m.mu.Unlock()
 	return p, nil
 }
 
