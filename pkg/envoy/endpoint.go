@@ -9,6 +9,25 @@ import (
 	"github.com/weft-mesh/weft/catalog"
 )
 
+// endpoints is the endpoints pass: the ClusterLoadAssignments of the planned
+// EDS clusters (Service ports that are not headless). They depend on the
+// Service alone, so the Generator shares them.
+func (g *gen) endpoints() []*endpointv3.ClusterLoadAssignment {
+	var out []*endpointv3.ClusterLoadAssignment
+	for _, sp := range g.plan.services {
+		if !sp.svc.Headless {
+			out = append(out, g.assignment(sp))
+		}
+	}
+	return out
+}
+
+func (g *gen) assignment(sp servicePort) *endpointv3.ClusterLoadAssignment {
+	return shared(g, &g.assignments, sp, func(*gen) *endpointv3.ClusterLoadAssignment {
+		return loadAssignment(ClusterName(sp.svc.ServiceRef, sp.port.Port), sp.svc, sp.port)
+	})
+}
+
 // loadAssignment lists a Service port's ready endpoints, each at its pod's
 // port (which is how a named targetPort resolves). Endpoints that are not
 // ready are left out; an address that does not parse is skipped.
