@@ -37,9 +37,11 @@ type Mesh struct {
 	// generated memoizes, per model, each identity's generated resources: every
 	// proxy of an identity gets the same configuration, so a push to a thousand
 	// proxies of a hundred identities generates a hundred times. The slices are
-	// shared and never modified.
+	// shared and never modified. generator is the model's, so that those
+	// hundred share what does not depend on the identity.
 	mu        sync.Mutex
 	memoModel *catalog.Model
+	generator *envoy.Generator
 	generated map[identity.Identity]*generation
 }
 
@@ -86,8 +88,8 @@ func (m *Mesh) Config(ctx context.Context, p ca.Proxy) (Resources, error) {
 	if model == nil {
 		return nil, fmt.Errorf("no mesh model yet")
 	}
-	g := m.generation(model, p.Identity)
-	g.once.Do(func() { g.resources, g.secrets, g.err = generate(model, p.Identity) })
+	gen, g := m.generation(model, p.Identity)
+	g.once.Do(func() { g.resources, g.secrets, g.err = generate(gen, p.Identity) })
 	if g.err != nil {
 		return nil, g.err
 	}
@@ -103,23 +105,23 @@ func (m *Mesh) Config(ctx context.Context, p ca.Proxy) (Resources, error) {
 	return out, nil
 }
 
-func (m *Mesh) generation(model *catalog.Model, id identity.Identity) *generation {
+func (m *Mesh) generation(model *catalog.Model, id identity.Identity) (*envoy.Generator, *generation) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.memoModel != model {
-		m.memoModel, m.generated = model, map[identity.Identity]*generation{}
+		m.memoModel, m.generator, m.generated = model, envoy.NewGenerator(model), map[identity.Identity]*generation{}
 	}
 	g, ok := m.generated[id]
 	if !ok {
 		g = &generation{}
 		m.generated[id] = g
 	}
-	return g
+	return m.generator, g
 }
 
 // generate runs the generator for one identity.
-func generate(model *catalog.Model, id identity.Identity) (Resources, []string, error) {
-	gen, err := envoy.Generate(model, envoy.Proxy{Identity: id})
+func generate(generator *envoy.Generator, id identity.Identity) (Resources, []string, error) {
+	gen, err := generator.Generate(envoy.Proxy{Identity: id})
 	if err != nil {
 		return nil, nil, err
 	}
