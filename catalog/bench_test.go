@@ -1,22 +1,10 @@
 package catalog_test
 
 import (
-	"fmt"
 	"testing"
 
-	smiaccess "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/access/v1alpha3"
-	smispecs "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/specs/v1alpha4"
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
-
 	"github.com/weft-mesh/weft/catalog"
-	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
-	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/internal/teststate"
 	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
@@ -24,7 +12,7 @@ import (
 // service account), 5,000 pods behind them, 2,000 TrafficTargets (two per
 // destination, two sources each, an HTTP and a TCP rule) and 100 TrafficSplits.
 func BenchmarkBuild(b *testing.B) {
-	s := bigState(1000, 5, 2000)
+	s := teststate.Big(1000, 5, 2000)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -35,7 +23,7 @@ func BenchmarkBuild(b *testing.B) {
 // BenchmarkChangedIdentities compares two models of that mesh that differ by one
 // endpoint.
 func BenchmarkChangedIdentities(b *testing.B) {
-	s := bigState(1000, 5, 2000)
+	s := teststate.Big(1000, 5, 2000)
 	prev, next := catalog.Build(s, mesh.Defaults()), catalog.Build(s, mesh.Defaults())
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -45,7 +33,7 @@ func BenchmarkChangedIdentities(b *testing.B) {
 }
 
 func TestBigStateBuilds(t *testing.T) {
-	m := catalog.Build(bigState(100, 5, 200), mesh.Defaults())
+	m := catalog.Build(teststate.Big(100, 5, 200), mesh.Defaults())
 	if len(m.Services) != 100 || len(m.Problems) != 0 || len(m.Identities) != 100 {
 		t.Fatalf("services %d, identities %d, problems:%s", len(m.Services), len(m.Identities), problems(m))
 	}
@@ -58,65 +46,4 @@ func TestBigStateBuilds(t *testing.T) {
 	if reaching < 50 {
 		t.Fatalf("only %d identities reach anything", reaching)
 	}
-}
-
-func bigState(services, podsPer, targets int) *k8s.State {
-	const perNamespace = 20
-	var objs []runtime.Object
-	ns := func(i int) string { return fmt.Sprintf("ns-%d", i/perNamespace) }
-	name := func(i int) string { return fmt.Sprintf("svc-%d", i) }
-	for i := 0; i < services; i += perNamespace {
-		objs = append(objs,
-			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns(i), Labels: map[string]string{k8s.MonitoredByLabel: "osm"}}},
-			&smispecs.HTTPRouteGroup{ObjectMeta: metav1.ObjectMeta{Name: "routes", Namespace: ns(i)}, Spec: smispecs.HTTPRouteGroupSpec{
-				Matches: []smispecs.HTTPMatch{{Name: "get", PathRegex: "/api/.*", Methods: []string{"GET"}},
-					{Name: "post", PathRegex: "/api/orders", Methods: []string{"POST"}, Headers: map[string]string{"x-user": ".+"}}}}},
-			&smispecs.TCPRoute{ObjectMeta: metav1.ObjectMeta{Name: "tcp", Namespace: ns(i)}, Spec: smispecs.TCPRouteSpec{
-				Matches: smispecs.TCPMatch{Name: "tcp", Ports: []int{9000}}}})
-	}
-	for i := range services {
-		meta := metav1.ObjectMeta{Name: name(i), Namespace: ns(i)}
-		objs = append(objs,
-			&corev1.ServiceAccount{ObjectMeta: meta},
-			&corev1.Service{ObjectMeta: meta, Spec: corev1.ServiceSpec{
-				ClusterIP: fmt.Sprintf("10.96.%d.%d", i/250, i%250+1),
-				Selector:  map[string]string{"app": name(i)},
-				Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)},
-					{Name: "tcp-admin", Port: 9000, TargetPort: intstr.FromInt32(9000)}}}})
-		es := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: name(i) + "-abc", Namespace: ns(i),
-			Labels: map[string]string{discoveryv1.LabelServiceName: name(i)}}, AddressType: discoveryv1.AddressTypeIPv4,
-			Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080)}, {Name: ptr.To("tcp-admin"), Port: ptr.To[int32](9000)}}}
-		for p := range podsPer {
-			pod := fmt.Sprintf("%s-%d", name(i), p)
-			ip := fmt.Sprintf("10.%d.%d.%d", 10+(i*podsPer+p)/65536, (i*podsPer+p)/256%256, (i*podsPer+p)%256)
-			objs = append(objs, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: pod, Namespace: ns(i), Labels: map[string]string{"app": name(i), "pod-template-hash": "abc"}},
-				Spec: corev1.PodSpec{ServiceAccountName: name(i)}, Status: corev1.PodStatus{PodIP: ip}})
-			es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{ip},
-				Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(p != 0)},
-				TargetRef:  &corev1.ObjectReference{Kind: "Pod", Name: pod, Namespace: ns(i)}})
-		}
-		objs = append(objs, es)
-	}
-	for t := range targets {
-		dest := t % services
-		src := func(k int) smiaccess.IdentityBindingSubject {
-			j := (t*7919 + k*104729 + 1) % services
-			return smiaccess.IdentityBindingSubject{Kind: "ServiceAccount", Name: name(j), Namespace: ns(j)}
-		}
-		objs = append(objs, &smiaccess.TrafficTarget{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("tt-%d", t), Namespace: ns(dest)},
-			Spec: smiaccess.TrafficTargetSpec{
-				Destination: smiaccess.IdentityBindingSubject{Kind: "ServiceAccount", Name: name(dest), Namespace: ns(dest)},
-				Sources:     []smiaccess.IdentityBindingSubject{src(0), src(1)},
-				Rules: []smiaccess.TrafficTargetRule{{Kind: "HTTPRouteGroup", Name: "routes", Matches: []string{"get", "post"}},
-					{Kind: "TCPRoute", Name: "tcp"}}}})
-	}
-	for i := 0; i+2 < services && i < 300; i += 3 {
-		if ns(i) != ns(i+2) {
-			continue
-		}
-		objs = append(objs, &splitv1alpha2.TrafficSplit{ObjectMeta: metav1.ObjectMeta{Name: "split-" + name(i), Namespace: ns(i)},
-			Spec: splitv1alpha2.TrafficSplitSpec{Service: name(i), Backends: []splitv1alpha2.TrafficSplitBackend{
-				{Service: name(i + 1), Weight: resource.MustParse("900m")}, {Service: name(i + 2), Weight: resource.MustParse("100m")}}}})
-	}
-	return k8s.NewState(objs, k8s.DefaultOptions(), nil)
 }

@@ -1,7 +1,8 @@
-// Package teststate builds mesh states from arbitrary documents for fuzz
-// targets: whatever the bytes hold, every namespace they name is monitored by
-// mesh "osm", so that the fuzzer reaches the catalog and the generator rather
-// than stopping at namespace filtering. Only tests import it.
+// Package teststate builds mesh states for tests: from arbitrary documents for
+// fuzz targets (whatever the bytes hold, every namespace they name is monitored
+// by mesh "osm", so that the fuzzer reaches the catalog and the generator rather
+// than stopping at namespace filtering), and large generated meshes for
+// benchmarks (Big). Only tests import it.
 package teststate
 
 import (

@@ -6,6 +6,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -19,84 +20,125 @@ const defaultConnectTimeout = time.Second
 
 const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
-// serviceCluster makes (once) the cluster of a mesh Service port, reached over
-// mTLS: EDS over ADS, or ORIGINAL_DST for a headless Service, whose clients
-// address one pod at a time.
-func (g *gen) serviceCluster(svc *catalog.Service, port catalog.ServicePort) string {
-	name := ClusterName(svc.ServiceRef, port.Port)
-	if _, done := g.clusters[name]; done {
-		return name
+// clusters is the clusters pass: the clusters the plan names.
+func (g *gen) clusters() []*clusterv3.Cluster {
+	p := g.plan
+	out := make([]*clusterv3.Cluster, 0, len(p.services)+len(p.locals)+len(p.egress)+2)
+	for _, sp := range p.services {
+		out = append(out, g.newServiceCluster(sp))
 	}
-	uts := svc.UpstreamTrafficSetting
+	for _, l := range p.locals {
+		c := staticCluster(l.name, "127.0.0.1", l.port)
+		c.TypedExtensionProtocolOptions = g.protocolOptions(l.protocol, nil)
+		out = append(out, c)
+	}
+	out = append(out, newEgressClusters(p.egress)...)
+	f := g.fixed()
+	if p.passthrough {
+		out = append(out, f.passthrough)
+	}
+	return append(out, f.metrics)
+}
+
+// upstream is the part of a Service port's cluster that every proxy has
+// alike, so shares: all but the UpstreamTlsContext, which names the proxy's
+// own certificate.
+type upstream struct {
+	name            string
+	headless        bool
+	connectTimeout  *durationpb.Duration
+	breakers        *clusterv3.CircuitBreakers
+	eds             *clusterv3.Cluster_EdsClusterConfig
+	protocolOptions map[string]*anypb.Any
+	sni             string
+	// peers match the Service's identities; roots name its trust bundle.
+	peers *tlsv3.CertificateValidationContext
+	roots *tlsv3.SdsSecretConfig
+}
+
+func (g *gen) upstream(sp servicePort) *upstream {
+	return shared(g, &g.upstreams, sp, func(mg *gen) *upstream {
+		svc, uts := sp.svc, sp.svc.UpstreamTrafficSetting
+		u := &upstream{
+			name:            ClusterName(svc.ServiceRef, sp.port.Port),
+			headless:        svc.Headless,
+			connectTimeout:  connectTimeout(uts),
+			breakers:        circuitBreakers(uts),
+			protocolOptions: mg.protocolOptions(sp.port.Protocol, uts),
+			sni:             svc.FQDN(g.model.Settings.ClusterDomain),
+			peers:           &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: mg.identitySANs(svc.Identities)},
+			roots:           sdsConfig(OutboundRootSecretName(svc.ServiceRef)),
+		}
+		if !svc.Headless {
+			u.eds = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()}
+		}
+		return u
+	})
+}
+
+// newServiceCluster is the cluster of a mesh Service port, reached over mTLS:
+// EDS over ADS, or ORIGINAL_DST for a headless Service, whose clients address
+// one pod at a time. Only the top-level message and its TLS context are the
+// proxy's own; the rest is the Generator's (upstream).
+func (g *gen) newServiceCluster(sp servicePort) *clusterv3.Cluster {
+	u := g.upstream(sp)
 	c := &clusterv3.Cluster{
-		Name:            name,
-		AltStatName:     name,
-		ConnectTimeout:  connectTimeout(uts),
-		TransportSocket: g.upstreamTLS(svc),
-		CircuitBreakers: circuitBreakers(uts),
+		Name:                          u.name,
+		AltStatName:                   u.name,
+		ConnectTimeout:                u.connectTimeout,
+		TransportSocket:               g.upstreamTLS(u),
+		CircuitBreakers:               u.breakers,
+		EdsClusterConfig:              u.eds,
+		TypedExtensionProtocolOptions: u.protocolOptions,
 	}
-	if svc.Headless {
+	if u.headless {
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST}
 		c.LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED
 	} else {
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
-		c.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()}
-		g.endpoints[name] = loadAssignment(name, svc, port)
 	}
-	g.protocolOptions(c, port.Protocol, uts)
-	g.clusters[name] = c
-	return name
+	return c
 }
 
-// localCluster makes (once) the cluster of the local app behind a Service port.
-func (g *gen) localCluster(svc catalog.ServiceRef, port catalog.ServicePort, targetPort uint32) string {
-	name := LocalClusterName(svc, port.Port)
-	if _, done := g.clusters[name]; done {
-		return name
+// newEgressClusters are the clusters of Egress hosts and ports, resolved by
+// DNS. The proxy does not originate TLS: HTTPS passes through. A host's
+// connect timeout is the first rule's that names it; its connection limits
+// the first that sets some. They are the proxy's own: which rules apply, and
+// in which order, is the identity's.
+func newEgressClusters(uses []egressUse) []*clusterv3.Cluster {
+	var out []*clusterv3.Cluster
+	byName := map[string]*clusterv3.Cluster{}
+	for _, e := range uses {
+		name := EgressClusterName(e.host, e.port)
+		if c := byName[name]; c != nil {
+			if c.CircuitBreakers == nil {
+				c.CircuitBreakers = circuitBreakers(e.uts)
+			}
+			continue
+		}
+		c := &clusterv3.Cluster{
+			Name:                 name,
+			AltStatName:          name,
+			ConnectTimeout:       connectTimeout(e.uts),
+			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_LOGICAL_DNS},
+			DnsLookupFamily:      clusterv3.Cluster_V4_PREFERRED,
+			LoadAssignment:       singleEndpoint(name, e.host, uint32(e.port)),
+			CircuitBreakers:      circuitBreakers(e.uts),
+		}
+		byName[name] = c
+		out = append(out, c)
 	}
-	c := staticCluster(name, "127.0.0.1", targetPort)
-	g.protocolOptions(c, port.Protocol, nil)
-	g.clusters[name] = c
-	return name
+	return out
 }
 
-// passthroughCluster makes the cluster that connects to a connection's
-// original destination.
-func (g *gen) passthroughCluster() string {
-	g.clusters[PassthroughClusterName] = &clusterv3.Cluster{
+// newPassthroughCluster connects to a connection's original destination.
+func newPassthroughCluster() *clusterv3.Cluster {
+	return &clusterv3.Cluster{
 		Name:                 PassthroughClusterName,
 		ConnectTimeout:       durationpb.New(defaultConnectTimeout),
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST},
 		LbPolicy:             clusterv3.Cluster_CLUSTER_PROVIDED,
 	}
-	return PassthroughClusterName
-}
-
-// egressCluster makes (once) the cluster of an Egress host and port, resolved
-// by DNS. The proxy does not originate TLS: HTTPS passes through.
-func (g *gen) egressCluster(host string, port int32, uts *catalog.UpstreamTrafficSetting) string {
-	name := EgressClusterName(host, port)
-	if c, done := g.clusters[name]; done {
-		if c.CircuitBreakers == nil {
-			c.CircuitBreakers = circuitBreakers(uts)
-		}
-		return name
-	}
-	g.clusters[name] = &clusterv3.Cluster{
-		Name:                 name,
-		AltStatName:          name,
-		ConnectTimeout:       connectTimeout(uts),
-		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_LOGICAL_DNS},
-		DnsLookupFamily:      clusterv3.Cluster_V4_PREFERRED,
-		LoadAssignment:       singleEndpoint(name, host, uint32(port)),
-		CircuitBreakers:      circuitBreakers(uts),
-	}
-	return name
-}
-
-func (g *gen) metricsCluster() string {
-	g.clusters[MetricsClusterName] = staticCluster(MetricsClusterName, "127.0.0.1", AdminPort)
-	return MetricsClusterName
 }
 
 func staticCluster(name, host string, port uint32) *clusterv3.Cluster {
@@ -118,16 +160,16 @@ func singleEndpoint(cluster, host string, port uint32) *endpointv3.ClusterLoadAs
 	}
 }
 
-// protocolOptions speaks HTTP/2 upstream for http2 and grpc ports, and sets
-// the UpstreamTrafficSetting's requests per connection.
-func (g *gen) protocolOptions(c *clusterv3.Cluster, proto catalog.Protocol, uts *catalog.UpstreamTrafficSetting) {
+// protocolOptions speak HTTP/2 upstream for http2 and grpc ports, and set the
+// UpstreamTrafficSetting's requests per connection; nil when there is neither.
+func (g *gen) protocolOptions(proto catalog.Protocol, uts *catalog.UpstreamTrafficSetting) map[string]*anypb.Any {
 	var perConn *uint32
 	if uts != nil {
 		perConn = uts.MaxRequestsPerConnection
 	}
 	h2 := proto == catalog.ProtocolHTTP2 || proto == catalog.ProtocolGRPC
 	if !h2 && (perConn == nil || !proto.IsHTTP()) {
-		return
+		return nil
 	}
 	opts := &httpv3.HttpProtocolOptions{}
 	if h2 {
@@ -142,7 +184,7 @@ func (g *gen) protocolOptions(c *clusterv3.Cluster, proto catalog.Protocol, uts 
 	if perConn != nil && proto.IsHTTP() {
 		opts.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{MaxRequestsPerConnection: wrapperspb.UInt32(*perConn)}
 	}
-	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsKey: g.any(opts)}
+	return map[string]*anypb.Any{httpProtocolOptionsKey: g.any(opts)}
 }
 
 func connectTimeout(uts *catalog.UpstreamTrafficSetting) *durationpb.Duration {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -43,6 +44,8 @@ type Proxy struct {
 }
 
 // Resources are the Envoy resources of one proxy, each list sorted by name.
+// Resources of several proxies of one Generator may share messages: none may
+// be modified.
 type Resources struct {
 	Listeners []*listenerv3.Listener
 	Routes    []*routev3.RouteConfiguration
@@ -53,12 +56,48 @@ type Resources struct {
 	Secrets []string
 }
 
-// Generate builds the resources of proxy p from the mesh model m. A proxy
-// whose identity is not in the model gets what an identity with no Service
-// and no permission gets (deny by default, egress as the mesh says). The error
-// is for a model or proxy it cannot read, never for a policy: the catalog has
-// already skipped those.
+// Generate builds the resources of proxy p from the mesh model m:
+// NewGenerator(m).Generate(p), for one proxy.
 func Generate(m *catalog.Model, p Proxy) (*Resources, error) {
+	return NewGenerator(m).Generate(p)
+}
+
+// Generator generates the proxies of one mesh model. What does not depend on
+// the proxy's identity (a Service port's ClusterLoadAssignment, most of its
+// cluster, the Prometheus listener...) it builds once, on first use, and
+// shares between the proxies it generates. It is safe for concurrent use.
+type Generator struct {
+	model *catalog.Model
+	// trustDomain is the model's, read once.
+	trustDomain string
+
+	// What the proxies share (see doc.go).
+	fixedOnce   cache[struct{}, *fixed]
+	upstreams   cache[servicePort, *upstream]
+	assignments cache[servicePort, *endpointv3.ClusterLoadAssignment]
+	rdsFilters  cache[string, *listenerv3.Filter]
+}
+
+// NewGenerator returns the Generator of model m, which Generate reads and
+// never modifies.
+func NewGenerator(m *catalog.Model) *Generator {
+	g := &Generator{model: m}
+	if m != nil {
+		g.trustDomain = m.Settings.TrustDomain
+	}
+	return g
+}
+
+// Generate builds the resources of proxy p. A proxy whose identity is not in
+// the model gets what an identity with no Service and no permission gets
+// (deny by default, egress as the mesh says). The error is for a model or
+// proxy it cannot read, never for a policy: the catalog has already skipped
+// those.
+//
+// It plans what the proxy reaches (plan), then builds each type in its own
+// pass from that plan.
+func (g *Generator) Generate(p Proxy) (*Resources, error) {
+	m := g.model
 	if m == nil {
 		return nil, errors.New("envoy: no mesh model")
 	}
@@ -72,64 +111,40 @@ func Generate(m *catalog.Model, p Proxy) (*Resources, error) {
 	if view == nil {
 		view = &catalog.IdentityView{Identity: p.Identity, EgressPassthrough: m.Settings.EgressPassthrough}
 	}
-	td := m.Settings.TrustDomain
-	if td == "" || m.Settings.ClusterDomain == "" {
+	if g.trustDomain == "" || m.Settings.ClusterDomain == "" {
 		return nil, errors.New("envoy: the mesh model has no trust domain or cluster domain (catalog.Build takes them from the mesh configuration)")
 	}
-	g := &gen{
-		model:       m,
-		proxy:       p,
-		view:        view,
-		trustDomain: td,
-		clusters:    map[string]*clusterv3.Cluster{},
-		routes:      map[string]*routev3.RouteConfiguration{},
-		endpoints:   map[string]*endpointv3.ClusterLoadAssignment{},
-		secrets:     map[string]bool{},
-		domains:     map[string]map[string]bool{},
-	}
+	pg := &gen{Generator: g, proxy: p, view: view}
 	if p.Kind == ProxyGRPC {
-		r := generateGRPC(g)
-		if g.err != nil {
-			return nil, fmt.Errorf("envoy: proxy %s: %w", p.Identity, g.err)
+		r := generateGRPC(pg)
+		if pg.err != nil {
+			return nil, fmt.Errorf("envoy: proxy %s: %w", p.Identity, pg.err)
 		}
 		return r, nil
 	}
-	var listeners []*listenerv3.Listener
-	for _, l := range append([]*listenerv3.Listener{g.outboundListener(), g.inboundListener(), g.prometheusListener()}, g.probeListeners()...) {
-		if l != nil {
-			listeners = append(listeners, l)
-		}
-	}
-	if g.err != nil {
-		return nil, fmt.Errorf("envoy: proxy %s: %w", p.Identity, g.err)
-	}
+	pg.makePlan()
 	r := &Resources{
-		Listeners: sortedByName(listeners, (*listenerv3.Listener).GetName),
-		Routes:    sortedByName(values(g.routes), (*routev3.RouteConfiguration).GetName),
-		Clusters:  sortedByName(values(g.clusters), (*clusterv3.Cluster).GetName),
-		Endpoints: sortedByName(values(g.endpoints), (*endpointv3.ClusterLoadAssignment).GetClusterName),
+		Listeners: sortedByName(pg.listeners(), (*listenerv3.Listener).GetName),
+		Routes:    sortedByName(pg.routes(), (*routev3.RouteConfiguration).GetName),
+		Clusters:  sortedByName(pg.clusters(), (*clusterv3.Cluster).GetName),
+		Endpoints: sortedByName(pg.endpoints(), (*endpointv3.ClusterLoadAssignment).GetClusterName),
+		Secrets:   pg.secrets(),
 	}
-	for s := range g.secrets {
-		r.Secrets = append(r.Secrets, s)
+	if pg.err != nil {
+		return nil, fmt.Errorf("envoy: proxy %s: %w", p.Identity, pg.err)
 	}
-	slices.Sort(r.Secrets)
 	return r, nil
 }
 
-// gen holds one Generate call's working state.
+// gen holds one Generate call's working state. The gen that builds what a
+// Generator shares (see shared) has no view and no plan, so that nothing it
+// builds can depend on a proxy.
 type gen struct {
-	model       *catalog.Model
-	proxy       Proxy
-	view        *catalog.IdentityView
-	trustDomain string
-	err         error
-
-	clusters  map[string]*clusterv3.Cluster
-	routes    map[string]*routev3.RouteConfiguration
-	endpoints map[string]*endpointv3.ClusterLoadAssignment
-	secrets   map[string]bool
-	// domains are the virtual host domains taken in each route configuration.
-	domains map[string]map[string]bool
+	*Generator
+	proxy Proxy
+	view  *catalog.IdentityView
+	plan  *plan
+	err   error
 }
 
 // any packs a message, recording the first error (a string that is not
@@ -137,25 +152,62 @@ type gen struct {
 func (g *gen) any(m proto.Message) *anypb.Any {
 	a, err := anypb.New(m)
 	if err != nil {
-		if g.err == nil {
-			g.err = err
-		}
+		g.fail(err)
 		return &anypb.Any{}
 	}
 	return a
 }
 
-func (g *gen) secret(name string) string {
-	g.secrets[name] = true
-	return name
+func (g *gen) fail(err error) {
+	if g.err == nil && err != nil {
+		g.err = err
+	}
 }
 
-func values[K comparable, V any](m map[K]V) []V {
-	out := make([]V, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
+// fixed are the resources every proxy has alike.
+type fixed struct {
+	prometheus           *listenerv3.Listener
+	metrics, passthrough *clusterv3.Cluster
+}
+
+func (g *gen) fixed() *fixed {
+	return shared(g, &g.fixedOnce, struct{}{}, func(mg *gen) *fixed {
+		return &fixed{
+			prometheus:  mg.prometheusListener(),
+			metrics:     staticCluster(MetricsClusterName, "127.0.0.1", AdminPort),
+			passthrough: newPassthroughCluster(),
+		}
+	})
+}
+
+// cache holds what a Generator shares, by key. Nothing in it is modified
+// once stored.
+type cache[K comparable, V any] struct{ m sync.Map }
+
+type cached[V any] struct {
+	v   V
+	err error
+}
+
+// shared returns c's value for k, built on first use by build with a gen
+// that has no proxy; the error building it met is g's too. Two goroutines may
+// both build a missing value: the first stored is the one every caller gets.
+func shared[K comparable, V any](g *gen, c *cache[K, V], k K, build func(mg *gen) V) V {
+	e, ok := c.m.Load(k)
+	if !ok {
+		mg := &gen{Generator: g.Generator}
+		e, _ = c.m.LoadOrStore(k, cached[V]{build(mg), mg.err})
 	}
-	return out
+	v := e.(cached[V])
+	g.fail(v.err)
+	return v.v
+}
+
+// servicePort is a port of a Service of the model, the key of what the
+// Generator shares about it.
+type servicePort struct {
+	svc  *catalog.Service
+	port catalog.ServicePort
 }
 
 func sortedByName[T any](s []T, name func(T) string) []T {

@@ -2,6 +2,7 @@ package envoy
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -11,7 +12,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
@@ -45,9 +45,6 @@ import (
 // likes outside the mesh), local rate limits, TCP proxying, health probes and
 // Prometheus listeners.
 
-// grpcLocality is every endpoint's locality: gRPC needs one with an ID.
-var grpcLocality = &corev3.Locality{Zone: "default"}
-
 // generateGRPC builds a proxyless workload's resources.
 func generateGRPC(g *gen) *Resources {
 	r := &Resources{}
@@ -65,7 +62,7 @@ func generateGRPC(g *gen) *Resources {
 				name := ClusterName(t.svc.ServiceRef, t.port.Port)
 				if clusters[name] == nil {
 					clusters[name] = g.grpcCluster(name, t.svc)
-					endpoints[name] = grpcLoadAssignment(name, t.svc, t.port)
+					endpoints[name] = g.assignment(servicePort{t.svc, t.port})
 				}
 			}
 		}
@@ -73,8 +70,8 @@ func generateGRPC(g *gen) *Resources {
 	r.Listeners = append(r.Listeners, g.grpcServerListeners()...)
 	r.Listeners = sortedByName(r.Listeners, (*listenerv3.Listener).GetName)
 	r.Routes = sortedByName(r.Routes, (*routev3.RouteConfiguration).GetName)
-	r.Clusters = sortedByName(values(clusters), (*clusterv3.Cluster).GetName)
-	r.Endpoints = sortedByName(values(endpoints), (*endpointv3.ClusterLoadAssignment).GetClusterName)
+	r.Clusters = sortedByName(slices.Collect(maps.Values(clusters)), (*clusterv3.Cluster).GetName)
+	r.Endpoints = sortedByName(slices.Collect(maps.Values(endpoints)), (*endpointv3.ClusterLoadAssignment).GetClusterName)
 	return r
 }
 
@@ -229,16 +226,6 @@ func (g *gen) grpcCluster(name string, svc *catalog.Service) *clusterv3.Cluster 
 	}
 }
 
-// grpcLoadAssignment is loadAssignment with the locality gRPC needs.
-func grpcLoadAssignment(name string, svc *catalog.Service, port catalog.ServicePort) *endpointv3.ClusterLoadAssignment {
-	la := loadAssignment(name, svc, port)
-	for _, l := range la.Endpoints {
-		l.Locality = grpcLocality
-		l.LoadBalancingWeight = wrapperspb.UInt32(1)
-	}
-	return la
-}
-
 // grpcServed is one address and port the identity's pods serve, with the
 // Service ports behind it.
 type grpcServed struct {
@@ -323,14 +310,13 @@ func (g *gen) grpcServerListeners() []*listenerv3.Listener {
 func (g *gen) grpcIngress(l *listenerv3.Listener, r *catalog.IngressRule, mesh policies, claimed map[netip.Prefix]bool) {
 	tls := r.Protocol == catalog.ProtocolHTTPS
 	verify := tls && !r.SkipClientCertValidation
-	pol := &rbacv3.Policy{Principals: ingressPrincipals(r, verify), Permissions: []*rbacv3.Permission{anyPermission()}}
-	if len(r.HTTPMatches) > 0 {
-		pol.Permissions = httpPermissions(r.HTTPMatches)
-	}
+	pol := ingressPolicies(r, verify, true)
 	name := r.Policy.Namespace + "/" + r.Policy.Name
 	if len(r.SourceIPRanges) == 0 {
 		if verify {
-			mesh.add(name, pol)
+			for n, p := range pol {
+				mesh.add(n, p)
+			}
 			l.DefaultFilterChain.Filters = []*listenerv3.Filter{g.grpcServerHCM("inbound-mesh", mesh)}
 		}
 		return
@@ -349,29 +335,12 @@ func (g *gen) grpcIngress(l *listenerv3.Listener, r *catalog.IngressRule, mesh p
 	fc := &listenerv3.FilterChain{
 		Name:             "ingress|" + name,
 		FilterChainMatch: &listenerv3.FilterChainMatch{SourcePrefixRanges: ranges},
-		Filters:          []*listenerv3.Filter{g.grpcServerHCM("ingress|"+name, policies{name: pol})},
+		Filters:          []*listenerv3.Filter{g.grpcServerHCM("ingress|"+name, pol)},
 	}
 	if tls {
 		fc.TransportSocket = g.grpcDownstreamTLS(verify)
 	}
 	l.FilterChains = append(l.FilterChains, fc)
-}
-
-// ingressPrincipals are who an IngressBackend admits: its authenticated
-// principals, any verified client without them, anyone when client
-// certificates are not verified (the source ranges then decide).
-func ingressPrincipals(r *catalog.IngressRule, verify bool) []*rbacv3.Principal {
-	switch {
-	case verify && len(r.SourcePrincipals) > 0:
-		var out []*rbacv3.Principal
-		for _, p := range r.SourcePrincipals {
-			out = append(out, principalName(p))
-		}
-		return out
-	case verify:
-		return []*rbacv3.Principal{anyAuthenticated()}
-	}
-	return []*rbacv3.Principal{anyPrincipal()}
 }
 
 // grpcServerHCM routes every request to the server itself (gRPC's

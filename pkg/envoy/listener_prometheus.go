@@ -9,15 +9,14 @@ import (
 // prometheusListener serves Envoy's statistics to Prometheus on 15010:
 // /stats/prometheus (the path the injector's scrape annotation names, as OSM's
 // did) and /metrics are the admin endpoint's /stats/prometheus; nothing else of
-// the admin endpoint is exposed.
+// the admin endpoint is exposed. Every proxy has the same (see fixed).
 func (g *gen) prometheusListener() *listenerv3.Listener {
-	cluster := g.metricsCluster()
 	var statsRoutes []*routev3.Route
 	for _, path := range []string{"/stats/prometheus", "/metrics"} {
 		statsRoutes = append(statsRoutes, &routev3.Route{
 			Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: path}},
 			Action: &routev3.Route_Route{Route: &routev3.RouteAction{
-				ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
+				ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: MetricsClusterName},
 				PrefixRewrite:    "/stats/prometheus",
 			}},
 		})

@@ -70,6 +70,31 @@ func (g *gen) inboundPolicies(in catalog.InboundPort) policies {
 	return p
 }
 
+// ingressPolicies are who an IngressBackend rule admits: with verified
+// client certificates, the rule's AuthenticatedPrincipals if it names some,
+// else any certificate the mesh roots sign; without, anyone its source
+// addresses allow (the chain matches those). On an HTTP chain, the rule's
+// HTTP matches narrow the admitted requests.
+func ingressPolicies(r *catalog.IngressRule, verify, http bool) policies {
+	principals := []*rbacv3.Principal{anyPrincipal()}
+	switch {
+	case verify && len(r.SourcePrincipals) > 0:
+		principals = nil
+		for _, p := range r.SourcePrincipals {
+			principals = append(principals, principalName(p))
+		}
+	case verify:
+		principals = []*rbacv3.Principal{anyAuthenticated()}
+	}
+	perms := []*rbacv3.Permission{anyPermission()}
+	if http && len(r.HTTPMatches) > 0 {
+		perms = httpPermissions(r.HTTPMatches)
+	}
+	p := policies{}
+	p.add(r.Policy.Namespace+"/"+r.Policy.Name, &rbacv3.Policy{Principals: principals, Permissions: perms})
+	return p
+}
+
 // identityPrincipals admit the certificates of identities: by their SPIFFE
 // URI SAN or their <sa>.<ns>.<td> name (Envoy reads a URI SAN first, then a
 // DNS SAN, then the subject).

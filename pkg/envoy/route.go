@@ -1,7 +1,6 @@
 package envoy
 
 import (
-	"net/netip"
 	"strings"
 	"time"
 
@@ -15,72 +14,38 @@ import (
 	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
-// routeConfig returns (making it once) the route configuration called name.
-func (g *gen) routeConfig(name string) *routev3.RouteConfiguration {
-	rc := g.routes[name]
-	if rc == nil {
-		rc = &routev3.RouteConfiguration{Name: name}
-		g.routes[name] = rc
-		g.domains[name] = map[string]bool{}
-	}
-	return rc
-}
-
-// addVirtualHost adds vh to route configuration name with those of its
-// domains that no other virtual host there has taken (Envoy rejects a domain
-// twice in one configuration); a virtual host left without a domain is
-// dropped. It reports whether vh was added.
-func (g *gen) addVirtualHost(name string, vh *routev3.VirtualHost, domains []string) bool {
-	rc := g.routeConfig(name)
-	taken := g.domains[name]
-	for _, d := range domains {
-		if d != "" && !taken[d] {
-			taken[d] = true
-			vh.Domains = append(vh.Domains, d)
+// routes is the routes pass: the planned route configurations (outbound by
+// port, egress by port, inbound by local Service port), each virtual host
+// with the domains it took.
+func (g *gen) routes() []*routev3.RouteConfiguration {
+	out := make([]*routev3.RouteConfiguration, 0, len(g.plan.routes))
+	for _, rc := range g.plan.routes {
+		c := &routev3.RouteConfiguration{Name: rc.name}
+		for _, vh := range rc.vhosts {
+			v := &routev3.VirtualHost{Name: vh.name, Domains: vh.domains}
+			for _, r := range vh.routes {
+				v.Routes = append(v.Routes, g.route(r))
+			}
+			c.VirtualHosts = append(c.VirtualHosts, v)
 		}
-	}
-	if len(vh.Domains) == 0 {
-		return false
-	}
-	rc.VirtualHosts = append(rc.VirtualHosts, vh)
-	return true
-}
-
-// serviceDomains are the Host header values that name a Service port, as a
-// client in namespace from writes them: the short name (same namespace only,
-// where it resolves), name.namespace, name.namespace.svc and the FQDN, and the
-// cluster IPs, each alone and with ":port".
-func (g *gen) serviceDomains(svc *catalog.Service, port uint32, from string) []string {
-	var names []string
-	if svc.Namespace == from {
-		names = append(names, svc.Name)
-	}
-	names = append(names,
-		svc.Name+"."+svc.Namespace,
-		svc.Name+"."+svc.Namespace+".svc",
-		svc.FQDN(g.model.Settings.ClusterDomain))
-	var out []string
-	p := portString(int32(port))
-	for _, n := range names {
-		out = append(out, n, n+":"+p)
-	}
-	for _, ip := range svc.ClusterIPs {
-		if a, err := netip.ParseAddr(ip); err == nil {
-			out = append(out, hostPort(a, p)...)
-		}
+		out = append(out, c)
 	}
 	return out
 }
 
-func hostPort(a netip.Addr, port string) []string {
-	if a.Is6() {
-		return []string{"[" + a.String() + "]", "[" + a.String() + "]:" + port}
+func (g *gen) route(r route) *routev3.Route {
+	rt := routeTo(r.targets, r.retry, r.streaming)
+	if r.match != nil {
+		rt.Match = r.match
 	}
-	return []string{a.String(), a.String() + ":" + port}
+	if r.rateLimit != nil {
+		rt.TypedPerFilterConfig = map[string]*anypb.Any{httpLocalRateLimitFilter: g.any(r.rateLimit)}
+	}
+	return rt
 }
 
-// routeAction sends to one cluster or splits among weighted ones; with no
-// target it answers 503 (a split whose backends all weigh zero).
+// routeTo sends to one cluster or splits among weighted ones; with no target
+// it answers 503 (a split whose backends all weigh zero).
 func routeTo(targets []target, retry *catalog.RetryPolicy, streaming bool) *routev3.Route {
 	r := &routev3.Route{Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}}
 	if len(targets) == 0 {
@@ -119,36 +84,6 @@ func retryPolicy(r *catalog.RetryPolicy) *routev3.RetryPolicy {
 		rp.RetryBackOff = &routev3.RetryPolicy_RetryBackOff{BaseInterval: durationpb.New(r.BackoffBaseInterval)}
 	}
 	return rp
-}
-
-// inboundRoutes makes the route configuration of a local Service port: the
-// UpstreamTrafficSetting's per-path rate limits first, then everything to the
-// local app.
-func (g *gen) inboundRoutes(svc catalog.ServiceRef, port catalog.ServicePort, cluster string, uts *catalog.UpstreamTrafficSetting) string {
-	name := inboundRouteName(svc, port.Port)
-	if g.routes[name] != nil {
-		return name
-	}
-	streaming := port.Protocol == catalog.ProtocolGRPC
-	vh := &routev3.VirtualHost{Name: "inbound|" + ClusterName(svc, port.Port)}
-	if uts != nil {
-		for _, hr := range uts.RouteRateLimits {
-			if !validRegex(hr.PathRegex) {
-				continue
-			}
-			rl := g.httpRateLimit(&hr.RateLimit, "inbound|"+ClusterName(svc, port.Port)+"|"+hr.PathRegex)
-			if rl == nil {
-				continue
-			}
-			r := routeTo([]target{{cluster: cluster}}, nil, streaming)
-			r.Match = &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: regex(hr.PathRegex)}}
-			r.TypedPerFilterConfig = map[string]*anypb.Any{httpLocalRateLimitFilter: g.any(rl)}
-			vh.Routes = append(vh.Routes, r)
-		}
-	}
-	vh.Routes = append(vh.Routes, routeTo([]target{{cluster: cluster}}, nil, streaming))
-	g.addVirtualHost(name, vh, []string{"*"})
-	return name
 }
 
 // httpMatchRoute turns an HTTPRouteGroup match into a route match: the path

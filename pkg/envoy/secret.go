@@ -1,6 +1,8 @@
 package envoy
 
 import (
+	"slices"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 )
@@ -33,4 +35,30 @@ func RootCertSecret(name string, trustBundlePEM []byte) *tlsv3.Secret {
 
 func inlineBytes(b []byte) *corev3.DataSource {
 	return &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: b}}
+}
+
+// secrets is the secret names pass: those the planned chains and clusters
+// reference. The proxy's certificate serves every TLS chain and every mesh
+// upstream; the inbound roots verify clients; each Service has its roots.
+func (g *gen) secrets() []string {
+	id := g.view.Identity
+	names := map[string]bool{}
+	for _, ch := range g.plan.inbound {
+		if ch.local.tls {
+			names[ServiceCertSecretName(id)] = true
+		}
+		if ch.local.verify {
+			names[InboundRootSecretName(id)] = true
+		}
+	}
+	for _, sp := range g.plan.services {
+		names[ServiceCertSecretName(id)] = true
+		names[OutboundRootSecretName(sp.svc.ServiceRef)] = true
+	}
+	var out []string
+	for n := range names {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -64,16 +64,16 @@ func exact(s string) *matcherv3.StringMatcher {
 // upstreamTLS is the mTLS of a connection to a mesh Service: the proxy's own
 // certificate, the Service's roots, and the Service's identities as the only
 // acceptable peers.
-func (g *gen) upstreamTLS(svc *catalog.Service) *corev3.TransportSocket {
+func (g *gen) upstreamTLS(u *upstream) *corev3.TransportSocket {
 	return g.transportSocket(&tlsv3.UpstreamTlsContext{
-		Sni: svc.FQDN(g.model.Settings.ClusterDomain),
+		Sni: u.sni,
 		CommonTlsContext: &tlsv3.CommonTlsContext{
 			TlsParams:                      g.tlsParams(),
-			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsConfig(g.secret(ServiceCertSecretName(g.view.Identity)))},
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsConfig(ServiceCertSecretName(g.view.Identity))},
 			ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{
 				CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
-					DefaultValidationContext:         &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: g.identitySANs(svc.Identities)},
-					ValidationContextSdsSecretConfig: sdsConfig(g.secret(OutboundRootSecretName(svc.ServiceRef))),
+					DefaultValidationContext:         u.peers,
+					ValidationContextSdsSecretConfig: u.roots,
 				},
 			},
 		},
@@ -87,13 +87,13 @@ func (g *gen) downstreamTLS(verifyClients bool) *corev3.TransportSocket {
 	ctx := &tlsv3.DownstreamTlsContext{
 		CommonTlsContext: &tlsv3.CommonTlsContext{
 			TlsParams:                      g.tlsParams(),
-			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsConfig(g.secret(ServiceCertSecretName(g.view.Identity)))},
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsConfig(ServiceCertSecretName(g.view.Identity))},
 		},
 	}
 	if verifyClients {
 		ctx.RequireClientCertificate = wrapperspb.Bool(true)
 		ctx.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{
-			ValidationContextSdsSecretConfig: sdsConfig(g.secret(InboundRootSecretName(g.view.Identity))),
+			ValidationContextSdsSecretConfig: sdsConfig(InboundRootSecretName(g.view.Identity)),
 		}
 	}
 	return g.transportSocket(ctx)

@@ -37,9 +37,11 @@ type Mesh struct {
 	// generated memoizes, per model, each identity's generated resources: every
 	// proxy of an identity gets the same configuration, so a push to a thousand
 	// proxies of a hundred identities generates a hundred times. The slices are
-	// shared and never modified.
+	// shared and never modified. generator is the model's, so that those
+	// hundred share what does not depend on the identity.
 	mu        sync.Mutex
 	memoModel *catalog.Model
+	generator *envoy.Generator
 	generated map[generationKey]*generation
 }
 
@@ -93,8 +95,8 @@ func (m *Mesh) Config(ctx context.Context, p ca.Proxy) (Resources, error) {
 	if model == nil {
 		return nil, fmt.Errorf("no mesh model yet")
 	}
-	g := m.generation(model, generationKey{p.Identity, p.Kind})
-	g.once.Do(func() { g.resources, g.secrets, g.err = generate(model, p) })
+	gen, g := m.generation(model, generationKey{p.Identity, p.Kind})
+	g.once.Do(func() { g.resources, g.secrets, g.err = generate(gen, p) })
 	if g.err != nil {
 		return nil, g.err
 	}
@@ -110,23 +112,23 @@ func (m *Mesh) Config(ctx context.Context, p ca.Proxy) (Resources, error) {
 	return out, nil
 }
 
-func (m *Mesh) generation(model *catalog.Model, key generationKey) *generation {
+func (m *Mesh) generation(model *catalog.Model, key generationKey) (*envoy.Generator, *generation) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.memoModel != model {
-		m.memoModel, m.generated = model, map[generationKey]*generation{}
+		m.memoModel, m.generator, m.generated = model, envoy.NewGenerator(model), map[generationKey]*generation{}
 	}
 	g, ok := m.generated[key]
 	if !ok {
 		g = &generation{}
 		m.generated[key] = g
 	}
-	return g
+	return m.generator, g
 }
 
 // generate runs the generator for one identity and kind of proxy: a
 // proxyless gRPC workload gets the gRPC flavour; gateways are not served yet.
-func generate(model *catalog.Model, p ca.Proxy) (Resources, []string, error) {
+func generate(generator *envoy.Generator, p ca.Proxy) (Resources, []string, error) {
 	kind := envoy.ProxySidecar
 	switch p.Kind {
 	case ca.ProxySidecar:
@@ -135,7 +137,7 @@ func generate(model *catalog.Model, p ca.Proxy) (Resources, []string, error) {
 	default:
 		return nil, nil, fmt.Errorf("proxies of kind %q are not served", p.Kind)
 	}
-	gen, err := envoy.Generate(model, envoy.Proxy{Identity: p.Identity, Kind: kind})
+	gen, err := generator.Generate(envoy.Proxy{Identity: p.Identity, Kind: kind})
 	if err != nil {
 		return nil, nil, err
 	}

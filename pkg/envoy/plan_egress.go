@@ -4,14 +4,12 @@ import (
 	"slices"
 	"strings"
 
-	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/weft-mesh/weft/catalog"
 )
 
-// egressChains add the proxy's Egress rules to the outbound listener:
+// planEgress adds the proxy's Egress rules to the outbound listener:
 //   - http hosts: a chain per port through the HTTP connection manager and
 //     route configuration rds-egress.<port>, a virtual host per host;
 //   - https hosts: a chain per port and host, matched by SNI, through
@@ -21,26 +19,21 @@ import (
 //
 // Hosts on tcp ports cannot be matched (no Host, no SNI) and are left out. A
 // wildcard host (*.example.com) goes to the original destination, since it
-// names no single DNS name. It reports whether a chain matches by SNI (the
-// listener then needs the TLS inspector).
-func (g *gen) egressChains(cs *chainSet) (sni bool) {
-	vhosts := map[string]*routev3.VirtualHost{}
+// names no single DNS name.
+func (g *gen) planEgress(cs *chainSet) {
+	vhosts := map[string]*vhost{}
 	var httpPorts []int32
 	for _, r := range g.view.Egress {
 		for _, pp := range r.Ports {
 			port := uint32(pp.Number)
 			if len(r.IPRanges) > 0 {
 				if prefixes := cs.claimPrefixes(matchKey(port, nil, "", nil), r.IPRanges); len(prefixes) > 0 {
-					name := "egress|" + r.Policy.Namespace + "/" + r.Policy.Name + "|" + portString(pp.Number)
-					fc := &listenerv3.FilterChain{
-						Name:             name,
-						FilterChainMatch: &listenerv3.FilterChainMatch{DestinationPort: wrapperspb.UInt32(port)},
-						Filters:          []*listenerv3.Filter{g.tcpProxy(name, []target{{cluster: g.passthroughCluster()}})},
-					}
-					for _, p := range prefixes {
-						fc.FilterChainMatch.PrefixRanges = append(fc.FilterChainMatch.PrefixRanges, cidr(p))
-					}
-					cs.add(fc)
+					cs.add(&chain{
+						name:     "egress|" + r.Policy.Namespace + "/" + r.Policy.Name + "|" + portString(pp.Number),
+						port:     port,
+						prefixes: prefixes,
+						tcp:      []target{{cluster: g.passthroughCluster()}},
+					})
 				}
 			}
 			for _, host := range r.Hosts {
@@ -49,7 +42,7 @@ func (g *gen) egressChains(cs *chainSet) (sni bool) {
 					if !validDomain(host) {
 						continue
 					}
-					g.egressHTTPHost(vhosts, r, host, pp.Number)
+					g.planEgressHTTPHost(vhosts, r, host, pp.Number)
 					if !slices.Contains(httpPorts, pp.Number) {
 						httpPorts = append(httpPorts, pp.Number)
 					}
@@ -57,43 +50,37 @@ func (g *gen) egressChains(cs *chainSet) (sni bool) {
 					if !validServerName(host) || !cs.claim(matchKey(port, []string{host}, "", nil)) {
 						continue
 					}
-					name := "egress|" + EgressClusterName(host, pp.Number)
-					cs.add(&listenerv3.FilterChain{
-						Name:             name,
-						FilterChainMatch: &listenerv3.FilterChainMatch{DestinationPort: wrapperspb.UInt32(port), ServerNames: []string{host}},
-						Filters:          []*listenerv3.Filter{g.tcpProxy(name, []target{{cluster: g.egressHostCluster(host, pp.Number, r.UpstreamTrafficSetting)}})},
+					cs.add(&chain{
+						name:        "egress|" + EgressClusterName(host, pp.Number),
+						port:        port,
+						serverNames: []string{host},
+						tcp:         []target{{cluster: g.egressHostCluster(host, pp.Number, r.UpstreamTrafficSetting)}},
 					})
-					sni = true
 				}
 			}
 		}
 	}
 	for _, port := range httpPorts {
 		rds := egressRouteName(port)
-		if len(g.routes[rds].GetVirtualHosts()) == 0 || !cs.claim(matchKey(uint32(port), nil, "", nil)) {
+		if rc := g.plan.routeIndex[rds]; rc == nil || len(rc.vhosts) == 0 || !cs.claim(matchKey(uint32(port), nil, "", nil)) {
 			continue
 		}
 		if g.view.EgressPassthrough {
-			g.addVirtualHost(rds, &routev3.VirtualHost{
-				Name:   "egress|passthrough",
-				Routes: []*routev3.Route{routeTo([]target{{cluster: g.passthroughCluster()}}, nil, false)},
+			g.addVirtualHost(rds, &vhost{
+				name:   "egress|passthrough",
+				routes: []route{{targets: []target{{cluster: g.passthroughCluster()}}}},
 			}, []string{"*"})
 		}
-		cs.add(&listenerv3.FilterChain{
-			Name:             "egress|http|" + portString(port),
-			FilterChainMatch: &listenerv3.FilterChainMatch{DestinationPort: wrapperspb.UInt32(uint32(port))},
-			Filters:          []*listenerv3.Filter{g.hcm(hcmOptions{statPrefix: rds, rds: rds})},
-		})
+		cs.add(&chain{name: "egress|http|" + portString(port), port: uint32(port), rds: rds})
 	}
-	return sni
 }
 
-// egressHTTPHost adds (or extends) the virtual host of an HTTP egress host,
-// with a route per HTTP match of the rule (or one for every request).
-func (g *gen) egressHTTPHost(vhosts map[string]*routev3.VirtualHost, r *catalog.EgressRule, host string, port int32) {
+// planEgressHTTPHost adds (or extends) the virtual host of an HTTP egress
+// host, with a route per HTTP match of the rule (or one for every request).
+func (g *gen) planEgressHTTPHost(vhosts map[string]*vhost, r *catalog.EgressRule, host string, port int32) {
 	var matches []*routev3.RouteMatch
 	if len(r.HTTPMatches) == 0 {
-		matches = append(matches, &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}})
+		matches = append(matches, nil)
 	}
 	for _, m := range r.HTTPMatches {
 		if rm, ok := httpMatchRoute(m); ok {
@@ -104,19 +91,17 @@ func (g *gen) egressHTTPHost(vhosts map[string]*routev3.VirtualHost, r *catalog.
 		return
 	}
 	cluster := g.egressHostCluster(host, port, r.UpstreamTrafficSetting)
-	var routes []*routev3.Route
+	var routes []route
 	for _, rm := range matches {
-		rt := routeTo([]target{{cluster: cluster}}, nil, false)
-		rt.Match = rm
-		routes = append(routes, rt)
+		routes = append(routes, route{match: rm, targets: []target{{cluster: cluster}}})
 	}
 	rds := egressRouteName(port)
 	key := rds + "|" + host
 	if vh := vhosts[key]; vh != nil {
-		vh.Routes = append(vh.Routes, routes...)
+		vh.routes = append(vh.routes, routes...)
 		return
 	}
-	vh := &routev3.VirtualHost{Name: "egress|" + EgressClusterName(host, port), Routes: routes}
+	vh := &vhost{name: "egress|" + EgressClusterName(host, port), routes: routes}
 	if g.addVirtualHost(rds, vh, []string{host, host + ":" + portString(port)}) {
 		vhosts[key] = vh
 	}

@@ -1,0 +1,203 @@
+package envoy
+
+import (
+	"math"
+	"net/netip"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+// destination is where a client addresses a Service port: the cluster IPs on
+// the Service's port, or, for a headless Service, its endpoints' addresses on
+// their port.
+type destination struct {
+	port     uint32
+	prefixes []netip.Prefix
+	// domains are the Host values of a headless Service's endpoints.
+	domains []string
+}
+
+func destinations(svc *catalog.Service, port catalog.ServicePort) []destination {
+	if !svc.Headless {
+		return []destination{{port: uint32(port.Port), prefixes: prefixesOf(svc.ClusterIPs)}}
+	}
+	var out []destination
+	byPort := map[uint32]int{}
+	dns := map[string]string{}
+	for _, ep := range svc.Endpoints {
+		if ep.PortName == port.Name && ep.DNSName != "" {
+			dns[ep.IP] = ep.DNSName
+		}
+	}
+	for _, ep := range readyEndpoints(svc, port) {
+		i, ok := byPort[ep.port]
+		if !ok {
+			i = len(out)
+			byPort[ep.port] = i
+			out = append(out, destination{port: ep.port})
+		}
+		d := &out[i]
+		d.prefixes = append(d.prefixes, netip.PrefixFrom(ep.addr, ep.addr.BitLen()))
+		p := portString(int32(ep.port))
+		if name := dns[ep.addr.String()]; name != "" {
+			d.domains = append(d.domains, name, name+":"+p)
+		}
+		d.domains = append(d.domains, hostPort(ep.addr, p)...)
+	}
+	return out
+}
+
+// planOutbound plans a chain per port of a reachable Service: HTTP ports
+// through the HTTP connection manager and the port's route configuration,
+// where the Service takes a virtual host; other ports through tcp_proxy.
+func (g *gen) planOutbound(cs *chainSet, o catalog.Outbound) {
+	svc := o.Service
+	for _, port := range svc.Ports {
+		for _, d := range destinations(svc, port) {
+			if len(d.prefixes) == 0 && port.Protocol.IsHTTP() {
+				// A Service without a cluster IP (only seen when rendering files:
+				// the API server always assigns one) is still routed by Host on a
+				// chain matching its port alone.
+				g.planAddressless(cs, o, port, d)
+				continue
+			}
+			prefixes := cs.claimPrefixes(matchKey(d.port, nil, "", nil), d.prefixes)
+			if len(prefixes) == 0 {
+				continue
+			}
+			targets := g.outboundTargets(o, port)
+			name := "outbound|" + ClusterName(svc.ServiceRef, port.Port)
+			if d.port != uint32(port.Port) {
+				name += "|" + portString(int32(d.port))
+			}
+			ch := &chain{name: name, port: d.port, prefixes: prefixes}
+			if port.Protocol.IsHTTP() {
+				ch.rds = outboundRouteName(d.port)
+				g.addVirtualHost(ch.rds, outboundVirtualHost(name, o, port, targets),
+					append(g.serviceDomains(svc, d.port, g.view.Identity.Namespace), d.domains...))
+			} else {
+				if len(targets) == 0 {
+					continue
+				}
+				ch.tcp = targets
+			}
+			cs.add(ch)
+		}
+	}
+}
+
+// planAddressless routes an HTTP Service port that has no address by Host,
+// on one chain per port that matches the destination port alone.
+func (g *gen) planAddressless(cs *chainSet, o catalog.Outbound, port catalog.ServicePort, d destination) {
+	rds := outboundRouteName(d.port)
+	name := "outbound|" + ClusterName(o.Service.ServiceRef, port.Port)
+	g.addVirtualHost(rds, outboundVirtualHost(name, o, port, g.outboundTargets(o, port)),
+		g.serviceDomains(o.Service, d.port, g.view.Identity.Namespace))
+	if !cs.claim(matchKey(d.port, nil, "", nil) + "|dst=any") {
+		return
+	}
+	cs.add(&chain{name: "outbound|http|" + portString(int32(d.port)), port: d.port, rds: rds})
+}
+
+func outboundVirtualHost(name string, o catalog.Outbound, port catalog.ServicePort, targets []target) *vhost {
+	return &vhost{name: name, routes: []route{{targets: targets, retry: o.Retry, streaming: port.Protocol == catalog.ProtocolGRPC}}}
+}
+
+// serviceDomains are the Host header values that name a Service port, as a
+// client in namespace from writes them: the short name (same namespace only,
+// where it resolves), name.namespace, name.namespace.svc and the FQDN, and the
+// cluster IPs, each alone and with ":port".
+func (g *gen) serviceDomains(svc *catalog.Service, port uint32, from string) []string {
+	var names []string
+	if svc.Namespace == from {
+		names = append(names, svc.Name)
+	}
+	names = append(names,
+		svc.Name+"."+svc.Namespace,
+		svc.Name+"."+svc.Namespace+".svc",
+		svc.FQDN(g.model.Settings.ClusterDomain))
+	var out []string
+	p := portString(int32(port))
+	for _, n := range names {
+		out = append(out, n, n+":"+p)
+	}
+	for _, ip := range svc.ClusterIPs {
+		if a, err := netip.ParseAddr(ip); err == nil {
+			out = append(out, hostPort(a, p)...)
+		}
+	}
+	return out
+}
+
+func hostPort(a netip.Addr, port string) []string {
+	if a.Is6() {
+		return []string{"[" + a.String() + "]", "[" + a.String() + "]:" + port}
+	}
+	return []string{a.String(), a.String() + ":" + port}
+}
+
+// outboundTargets are the clusters behind a Service port: its own, or, for a
+// split's root, its backends' (on the port of the same number, else the same
+// name) with their weights. Backends weighing nothing are left out.
+func (g *gen) outboundTargets(o catalog.Outbound, port catalog.ServicePort) []target {
+	if len(o.Backends) == 0 {
+		return []target{{cluster: g.serviceCluster(o.Service, port)}}
+	}
+	var ts []target
+	index := map[string]int{}
+	for _, be := range o.Backends {
+		if be.Service == nil || be.Weight == 0 {
+			continue
+		}
+		bp, ok := backendPort(be.Service, port)
+		if !ok {
+			continue
+		}
+		c := g.serviceCluster(be.Service, bp)
+		if i, dup := index[c]; dup {
+			ts[i].weight = addWeights(ts[i].weight, be.Weight)
+			continue
+		}
+		index[c] = len(ts)
+		ts = append(ts, target{cluster: c, weight: be.Weight})
+	}
+	return scaleWeights(ts)
+}
+
+func backendPort(svc *catalog.Service, root catalog.ServicePort) (catalog.ServicePort, bool) {
+	for _, p := range svc.Ports {
+		if p.Port == root.Port {
+			return p, true
+		}
+	}
+	for _, p := range svc.Ports {
+		if p.Name == root.Name {
+			return p, true
+		}
+	}
+	return catalog.ServicePort{}, false
+}
+
+func addWeights(a, b uint32) uint32 {
+	if uint64(a)+uint64(b) > math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return a + b
+}
+
+// scaleWeights keeps the weights as written unless their sum overflows what
+// Envoy accepts (a uint32); then it scales them down, keeping each above 0.
+func scaleWeights(ts []target) []target {
+	var sum uint64
+	for _, t := range ts {
+		sum += uint64(t.weight)
+	}
+	const limit = 1 << 30
+	if sum <= limit {
+		return ts
+	}
+	for i := range ts {
+		ts[i].weight = uint32(max(1, uint64(ts[i].weight)*(limit/uint64(len(ts)))/sum))
+	}
+	return ts
+}
