@@ -148,9 +148,13 @@ type gen struct {
 }
 
 // any packs a message, recording the first error (a string that is not
-// UTF-8, say) so that Generate reports it instead of panicking.
+// UTF-8, say) so that Generate reports it instead of panicking. It marshals
+// deterministically: the xDS server versions resources by their bytes, and
+// map fields (RBAC policies) would otherwise come out in a different order
+// each time, making equal configuration look changed.
 func (g *gen) any(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
+	a := &anypb.Any{}
+	err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true})
 	if err != nil {
 		g.fail(err)
 		return &anypb.Any{}
