@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/internal/meshrun"
+	"github.com/weft-mesh/weft/internal/repo"
 )
 
 func main() {
@@ -30,7 +31,7 @@ func run() error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	root, err := meshrun.ModuleRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return err
 	}

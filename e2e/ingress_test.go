@@ -13,9 +13,7 @@ import (
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
 
-	"github.com/weft-mesh/weft/internal/meshrun"
 	"github.com/weft-mesh/weft/internal/nginxtest"
-	"github.com/weft-mesh/weft/internal/testenv"
 )
 
 // ingressMeshConfig turns permissive mode off (only IngressBackends open a
@@ -43,21 +41,8 @@ spec:
 func TestIngressThroughNginx(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	work := t.TempDir()
-	bins, err := meshrun.Build(ctx, root, work)
-	if err != nil {
-		t.Fatal(err)
-	}
-	story, err := meshrun.StartBookstore(ctx, bins, root, work)
-	if err != nil {
-		t.Fatal(err)
-	}
+	story := startBookstore(t, ctx)
 	m := story.Mesh
-	t.Cleanup(m.Stop)
 	if _, err := m.Apply("meshconfig.yaml", []byte(ingressMeshConfig)); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +90,7 @@ func TestIngressThroughNginx(t *testing.T) {
 			ok++
 		}
 	}
-	ingress := readFile(t, filepath.Join(root, "demo", "policies", "ingress.yaml"))
+	ingress := readFile(t, filepath.Join(story.Root, "demo", "policies", "ingress.yaml"))
 
 	t.Run("no IngressBackend: nginx is denied", func(t *testing.T) {
 		expect(t, "PermissionDenied")

@@ -18,6 +18,24 @@ import (
 func TestTrafficThroughTheMesh(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	story := startBookstore(t, ctx)
+	for _, step := range story.Steps() {
+		if !t.Run(step.Name, func(t *testing.T) {
+			said, err := step.Run(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Log(said)
+		}) {
+			break // later steps build on this one
+		}
+	}
+}
+
+// startBookstore builds weftd and bookapp and starts demo/mesh's bookstore
+// on files, stopped when the test ends.
+func startBookstore(t *testing.T, ctx context.Context) *meshrun.Story {
+	t.Helper()
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -41,15 +59,5 @@ func TestTrafficThroughTheMesh(t *testing.T) {
 			t.Logf("logs are in %s", work)
 		}
 	})
-	for _, step := range story.Steps() {
-		if !t.Run(step.Name, func(t *testing.T) {
-			said, err := step.Run(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Log(said)
-		}) {
-			break // later steps build on this one
-		}
-	}
+	return story
 }

@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weft-mesh/weft/internal/atomicfile"
 )
 
 // Store keeps the ingress gateway's Secrets: the API server in a cluster
@@ -112,11 +114,11 @@ func (f FolderStore) Put(_ context.Context, s *corev1.Secret, _ bool) error {
 	// The metadata goes last: a Secret whose files are half written reads as
 	// stale and is written again.
 	for name, data := range s.Data {
-		if err := replaceFile(dir, name, data); err != nil {
+		if err := atomicfile.Write(dir, name, data); err != nil {
 			return err
 		}
 	}
-	return replaceFile(dir, metadataFile, meta)
+	return atomicfile.Write(dir, metadataFile, meta)
 }
 
 func (f FolderStore) List(_ context.Context, labels map[string]string) ([]corev1.Secret, error) {
@@ -154,21 +156,4 @@ func hasLabels(have, want map[string]string) bool {
 		}
 	}
 	return true
-}
-
-func replaceFile(dir, name string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, "."+name+".*")
-	if err != nil {
-		return err
-	}
-	_, werr := tmp.Write(data)
-	if err := errors.Join(werr, tmp.Close()); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
 }

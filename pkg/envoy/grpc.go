@@ -52,7 +52,7 @@ func generateGRPC(g *gen) *Resources {
 	endpoints := map[string]*endpointv3.ClusterLoadAssignment{}
 	for _, o := range g.grpcOutbounds() {
 		for _, port := range o.Service.Ports {
-			targets := grpcTargets(o, port)
+			targets := backendTargets(o, port)
 			route := grpcRouteName(o.Service.ServiceRef, port.Port)
 			for _, name := range grpcListenerNames(o.Service.ServiceRef, port.Port, g.model.Settings.ClusterDomain) {
 				r.Listeners = append(r.Listeners, g.grpcClientListener(name, route))
@@ -105,37 +105,6 @@ func grpcRouteName(svc catalog.ServiceRef, port int32) string {
 	return "grpc-outbound|" + ClusterName(svc, port)
 }
 
-type grpcTarget struct {
-	svc    *catalog.Service
-	port   catalog.ServicePort
-	weight uint32
-}
-
-// grpcTargets are the Service port's backends, as outboundTargets finds them
-// for sidecars.
-func grpcTargets(o catalog.Outbound, port catalog.ServicePort) []grpcTarget {
-	if len(o.Backends) == 0 {
-		return []grpcTarget{{svc: o.Service, port: port}}
-	}
-	var ts []grpcTarget
-	for _, be := range o.Backends {
-		if be.Service == nil || be.Weight == 0 {
-			continue
-		}
-		bp, ok := backendPort(be.Service, port)
-		if !ok {
-			continue
-		}
-		i := slices.IndexFunc(ts, func(t grpcTarget) bool { return t.svc == be.Service && t.port == bp })
-		if i >= 0 {
-			ts[i].weight = addWeights(ts[i].weight, be.Weight)
-			continue
-		}
-		ts = append(ts, grpcTarget{svc: be.Service, port: bp, weight: be.Weight})
-	}
-	return ts
-}
-
 func (g *gen) grpcClientListener(name, route string) *listenerv3.Listener {
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix:     name,
@@ -145,7 +114,7 @@ func (g *gen) grpcClientListener(name, route string) *listenerv3.Listener {
 	return &listenerv3.Listener{Name: name, ApiListener: &listenerv3.ApiListener{ApiListener: g.any(hcm)}}
 }
 
-func (g *gen) grpcRoute(name string, targets []grpcTarget, retry *catalog.RetryPolicy) *routev3.RouteConfiguration {
+func (g *gen) grpcRoute(name string, targets []backendTarget, retry *catalog.RetryPolicy) *routev3.RouteConfiguration {
 	var ts []target
 	for _, t := range targets {
 		ts = append(ts, target{cluster: ClusterName(t.svc.ServiceRef, t.port.Port), weight: t.weight})

@@ -3,6 +3,7 @@ package envoy
 import (
 	"math"
 	"net/netip"
+	"slices"
 
 	"github.com/weft-mesh/weft/catalog"
 )
@@ -136,15 +137,36 @@ func hostPort(a netip.Addr, port string) []string {
 	return []string{a.String(), a.String() + ":" + port}
 }
 
-// outboundTargets are the clusters behind a Service port: its own, or, for a
-// split's root, its backends' (on the port of the same number, else the same
-// name) with their weights. Backends weighing nothing are left out.
+// outboundTargets are the clusters behind a Service port (backendTargets),
+// with their weights in a split.
 func (g *gen) outboundTargets(o catalog.Outbound, port catalog.ServicePort) []target {
-	if len(o.Backends) == 0 {
-		return []target{{cluster: g.serviceCluster(o.Service, port)}}
-	}
 	var ts []target
-	index := map[string]int{}
+	for _, b := range backendTargets(o, port) {
+		ts = append(ts, target{cluster: g.serviceCluster(b.svc, b.port), weight: b.weight})
+	}
+	if len(o.Backends) == 0 {
+		return ts
+	}
+	return scaleWeights(ts)
+}
+
+// backendTarget is a Service port that traffic to a Service port goes to,
+// with its weight in a split (0 without one).
+type backendTarget struct {
+	svc    *catalog.Service
+	port   catalog.ServicePort
+	weight uint32
+}
+
+// backendTargets are where traffic to a Service port goes: the port itself,
+// or, for a split's root, its backends' ports (of the same number, else the
+// same name) with their weights, a backend named twice counted once with the
+// sum. Backends weighing nothing are left out.
+func backendTargets(o catalog.Outbound, port catalog.ServicePort) []backendTarget {
+	if len(o.Backends) == 0 {
+		return []backendTarget{{svc: o.Service, port: port}}
+	}
+	var ts []backendTarget
 	for _, be := range o.Backends {
 		if be.Service == nil || be.Weight == 0 {
 			continue
@@ -153,15 +175,13 @@ func (g *gen) outboundTargets(o catalog.Outbound, port catalog.ServicePort) []ta
 		if !ok {
 			continue
 		}
-		c := g.serviceCluster(be.Service, bp)
-		if i, dup := index[c]; dup {
+		if i := slices.IndexFunc(ts, func(t backendTarget) bool { return t.svc == be.Service && t.port == bp }); i >= 0 {
 			ts[i].weight = addWeights(ts[i].weight, be.Weight)
 			continue
 		}
-		index[c] = len(ts)
-		ts = append(ts, target{cluster: c, weight: be.Weight})
+		ts = append(ts, backendTarget{svc: be.Service, port: bp, weight: be.Weight})
 	}
-	return scaleWeights(ts)
+	return ts
 }
 
 func backendPort(svc *catalog.Service, root catalog.ServicePort) (catalog.ServicePort, bool) {

@@ -3,7 +3,6 @@ package proxyless
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/internal/atomicfile"
 )
 
 // DefaultCheckInterval is how often FileWriter looks for due certificates.
@@ -182,18 +182,7 @@ func writeFolder(dir string, files map[string][]byte) error {
 		return err
 	}
 	for _, name := range []string{XDSKeyFile, KeyFile, XDSCertFile, CertFile, CAFile, BootstrapFile} {
-		tmp, err := os.CreateTemp(dir, "."+name+".*")
-		if err != nil {
-			return err
-		}
-		_, werr := tmp.Write(files[name])
-		cerr := tmp.Close()
-		if err := errors.Join(werr, cerr); err != nil {
-			os.Remove(tmp.Name())
-			return err
-		}
-		if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-			os.Remove(tmp.Name())
+		if err := atomicfile.Write(dir, name, files[name]); err != nil {
 			return err
 		}
 	}
