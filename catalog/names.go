@@ -3,6 +3,7 @@ package catalog
 import (
 	"cmp"
 
+	"github.com/weft-mesh/weft/pkg/mesh"
 	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
@@ -16,7 +17,7 @@ func (s ServiceRef) String() string { return s.Namespace + "/" + s.Name }
 // FQDN is the Service's DNS name in a cluster domain (Settings.ClusterDomain),
 // such as bookstore.bookstore.svc.cluster.local.
 func (s ServiceRef) FQDN(clusterDomain string) string {
-	return s.Name + "." + s.Namespace + ".svc." + clusterDomain
+	return mesh.ServiceDNSNames(s.Name, s.Namespace, clusterDomain)[2]
 }
 
 func compareServices(a, b ServiceRef) int {

@@ -99,8 +99,8 @@ func XDSEndpointFor(service string, cfg mesh.Config, port uint32) XDSEndpoint {
 	if port == 0 {
 		port = DefaultXDSPort
 	}
-	svc := service + "." + cfg.Namespace + ".svc"
-	return XDSEndpoint{Host: svc + "." + cfg.ClusterDomain, Port: port, ServerName: svc}
+	names := mesh.ServiceDNSNames(service, cfg.Namespace, cfg.ClusterDomain)
+	return XDSEndpoint{Host: names[2], Port: port, ServerName: names[1]}
 }
 
 // ProxyOfPod returns the proxy an injected pod runs: its ID is the pod's

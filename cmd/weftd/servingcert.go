@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // servingCertificate is weftd's own ADS server certificate, issued by the mesh
@@ -27,8 +28,8 @@ type servingCertificate struct {
 // Service, and extraNames (such as the host proxyless workloads reach it at in
 // files mode).
 func newServingCertificate(ctx context.Context, manager *ca.Manager, o options, extraNames ...string) (*servingCertificate, error) {
-	svc := o.xdsServiceName + "." + o.mesh.Namespace
-	names := []string{o.xdsServiceName, svc, svc + ".svc", svc + ".svc." + o.mesh.ClusterDomain}
+	svc := mesh.ServiceDNSNames(o.xdsServiceName, o.mesh.Namespace, o.mesh.ClusterDomain)
+	names := append([]string{o.xdsServiceName}, svc[:]...)
 	for _, n := range extraNames {
 		if !slices.Contains(names, n) {
 			names = append(names, n)
@@ -36,7 +37,7 @@ func newServingCertificate(ctx context.Context, manager *ca.Manager, o options, 
 	}
 	s := &servingCertificate{manager: manager, request: ca.LeafRequest{
 		Kind:        ca.KindService,
-		CommonName:  svc + ".svc",
+		CommonName:  svc[1],
 		DNSNames:    names,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		Validity:    24 * time.Hour,

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // The proxyless flavour (ProxyGRPC) is what grpc-go's xDS client and server
@@ -96,9 +97,9 @@ func (g *gen) grpcOutbounds() []catalog.Outbound {
 
 // grpcListenerNames are the names a client may dial a Service port by.
 func grpcListenerNames(svc catalog.ServiceRef, port int32, clusterDomain string) []string {
+	names := mesh.ServiceDNSNames(svc.Name, svc.Namespace, clusterDomain)
 	p := ":" + portString(port)
-	base := svc.Name + "." + svc.Namespace
-	return []string{base + ".svc." + clusterDomain + p, base + ".svc" + p, base + p}
+	return []string{names[2] + p, names[1] + p, names[0] + p}
 }
 
 func grpcRouteName(svc catalog.ServiceRef, port int32) string {

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // destination is where a client addresses a Service port: the cluster IPs on
@@ -113,10 +114,8 @@ func (g *gen) serviceDomains(svc *catalog.Service, port uint32, from string) []s
 	if svc.Namespace == from {
 		names = append(names, svc.Name)
 	}
-	names = append(names,
-		svc.Name+"."+svc.Namespace,
-		svc.Name+"."+svc.Namespace+".svc",
-		svc.FQDN(g.model.Settings.ClusterDomain))
+	dns := mesh.ServiceDNSNames(svc.Name, svc.Namespace, g.model.Settings.ClusterDomain)
+	names = append(names, dns[:]...)
 	var out []string
 	p := portString(int32(port))
 	for _, n := range names {

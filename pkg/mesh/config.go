@@ -84,3 +84,11 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ServiceDNSNames are the names a Service is reached by in a cluster domain,
+// shortest first: <name>.<namespace>, <name>.<namespace>.svc and
+// <name>.<namespace>.svc.<clusterDomain>.
+func ServiceDNSNames(name, namespace, clusterDomain string) [3]string {
+	short := name + "." + namespace
+	return [3]string{short, short + ".svc", short + ".svc." + clusterDomain}
+}
