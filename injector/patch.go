@@ -3,6 +3,7 @@ package injector
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -210,7 +211,10 @@ func envoyContainer(mc *configv1alpha2.MeshConfig) corev1.Container {
 }
 
 // initContainer installs the rules given as flags, so the pod's spec shows
-// exactly what is redirected and what is excluded.
+// exactly what is redirected and what is excluded. A MeshConfig carried over
+// from OSM names OSM's init image, which has no weft-init but a shell and
+// iptables-restore: it is given the same rules as iptables-restore input, so
+// its pods still start and are redirected alike.
 func initContainer(mc *configv1alpha2.MeshConfig, rules redirect.Config) corev1.Container {
 	s := mc.Spec.Sidecar
 	sc := &corev1.SecurityContext{
@@ -221,12 +225,28 @@ func initContainer(mc *configv1alpha2.MeshConfig, rules redirect.Config) corev1.
 	if s.EnablePrivilegedInitContainer {
 		sc.Privileged = ptr.To(true)
 	}
-	return corev1.Container{
+	image := orDefault(s.InitContainerImage, DefaultInitContainerImage)
+	c := corev1.Container{
 		Name:            InitContainerName,
-		Image:           orDefault(s.InitContainerImage, DefaultInitContainerImage),
+		Image:           image,
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		Command:         []string{initCommand},
 		Args:            rules.Args(),
 		SecurityContext: sc,
 	}
+	if isOSMInitImage(image) {
+		c.Command = []string{"/bin/sh"}
+		c.Args = []string{"-c", "iptables-restore --noflush <<'EOF'\n" + redirect.Rules(rules) + "EOF\n"}
+	}
+	return c
+}
+
+// isOSMInitImage reports whether image is OSM's init image
+// (openservicemesh/init, from any registry, at any tag or digest).
+func isOSMInitImage(image string) bool {
+	name, _, _ := strings.Cut(image, "@")
+	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+		name = name[:i]
+	}
+	return name == "openservicemesh/init" || strings.HasSuffix(name, "/openservicemesh/init")
 }

@@ -86,7 +86,7 @@ func TestLoopFollowsTheFiles(t *testing.T) {
 		}
 	})
 	t.Run("a MeshConfig edit only the injector reads selects no proxy", func(t *testing.T) {
-		for _, e := range [][2]string{{"logLevel: error", "logLevel: debug"}, {"envoy-distroless:v1.22.2", "envoy-distroless:v1.22.3"}} {
+		for _, e := range [][2]string{{"logLevel: error", "logLevel: debug"}, {"envoy:distroless-v1.36.2", "envoy:distroless-v1.36.3"}} {
 			edit(t, filepath.Join(dir, "meshconfig.yaml"), e[0], e[1])
 			if p := next(t, pusher.pushes); p.selectsBuyer {
 				t.Errorf("editing %q to %q selects bookbuyer's proxies", e[0], e[1])
