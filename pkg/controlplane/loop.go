@@ -2,7 +2,9 @@
 // source announces (pkg/k8s's ClusterSource or FilesSource), in this order,
 //
 //  1. the State's MeshConfig becomes current: the CA's certificate settings
-//     (ApplyMeshConfig) and the injector (through Loop.MeshConfig) read it;
+//     (ApplyMeshConfig), the ADS server's cap on proxies
+//     (sidecar.maxDataPlaneConnections) and the injector (through
+//     Loop.MeshConfig) read it;
 //  2. in files mode, the MeshConfig goes to the ingress gateway's certificate
 //     and the Pods to the proxyless pods' bootstrap folders;
 //  3. catalog.Build makes the mesh model with the mesh configuration;
@@ -57,11 +59,18 @@ var (
 	_ CertificateSettings = (*ca.Manager)(nil)
 	_ Pusher              = (*xds.Server)(nil)
 	_ StatusWriter        = (*k8s.PolicyStatusWriter)(nil)
+	_ DataPlaneLimiter    = (*xds.Server)(nil)
 )
 
 // MeshConfigReceiver takes the MeshConfig of each State.
 type MeshConfigReceiver interface {
 	SetMeshConfig(*configv1alpha2.MeshConfig)
+}
+
+// DataPlaneLimiter caps the proxies the ADS server serves; *xds.Server is
+// one.
+type DataPlaneLimiter interface {
+	SetMaxDataPlaneConnections(int)
 }
 
 // PodReceiver takes the Pods of each State; *proxyless.FileWriter is one.
@@ -124,6 +133,13 @@ func (l *Loop) apply(ctx context.Context, s *k8s.State) {
 		if err := l.Certificates.ApplyMeshConfig(s.MeshConfig); err != nil {
 			log.Error("MeshConfig certificate settings not applied", "error", err)
 		}
+	}
+	if limiter, ok := l.Server.(DataPlaneLimiter); ok {
+		n := 0
+		if s.MeshConfig != nil {
+			n = s.MeshConfig.Spec.Sidecar.MaxDataPlaneConnections
+		}
+		limiter.SetMaxDataPlaneConnections(n)
 	}
 	if l.IngressGateway != nil {
 		l.IngressGateway.SetMeshConfig(s.MeshConfig)

@@ -63,6 +63,12 @@ func (s *Server) open(ctx context.Context, id streamKey) error {
 			status.Errorf(codes.ResourceExhausted, "%s already has %d xDS streams open, the most it may", proxy, s.maxStreamsPerProxy),
 			"refused an xDS stream: the proxy has as many open as it may", "proxy", proxy.String(), "max", s.maxStreamsPerProxy)
 	}
+	if limit := s.maxProxies.Load(); !ok && limit > 0 && int64(len(s.proxies)) >= limit {
+		s.mu.Unlock()
+		return s.refuse(nodeID, "too_many_proxies",
+			status.Errorf(codes.ResourceExhausted, "the control plane serves at most %d proxies (MeshConfig sidecar.maxDataPlaneConnections)", limit),
+			"refused an xDS stream: as many proxies are connected as MeshConfig sidecar.maxDataPlaneConnections allows", "proxy", proxy.String(), "max", limit)
+	}
 	if !ok {
 		p = &proxyState{proxy: proxy, nodeID: nodeID, pushedAt: map[resource.Type]pushed{}}
 		s.proxies[nodeID] = p

@@ -363,3 +363,39 @@ func TestIdentityResources(t *testing.T) {
 		}
 	})
 }
+
+// MeshConfig sidecar.maxDataPlaneConnections caps the proxies connected at
+// once: one over it is refused and counted; those connected keep their
+// streams; lifting the cap lets it in.
+func TestMaxDataPlaneConnections(t *testing.T) {
+	m := newMesh(t)
+	m.server.SetMaxDataPlaneConnections(1)
+	store := m.connect("bookstore", "bookstore")
+	buyer := m.connect("bookbuyer", "bookbuyer")
+
+	s := store.sotw()
+	store.request(s, resource.ClusterType, nil, nil, "")
+	if _, err := recvErr(s); err != nil {
+		t.Fatalf("the first proxy got %v, want a response", err)
+	}
+	refused := buyer.sotw()
+	buyer.request(refused, resource.ClusterType, nil, nil, "")
+	if _, err := recvErr(refused); grpcstatus.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a second proxy over the cap got %v, want ResourceExhausted", err)
+	}
+	if got := metricValue(t, m.registry, "weft_xds_refused_requests_total", "reason", "too_many_proxies"); got != 1 {
+		t.Errorf("proxies refused over the cap = %v, want 1", got)
+	}
+	another := store.sotw()
+	store.request(another, resource.ClusterType, nil, nil, "")
+	if _, err := recvErr(another); err != nil {
+		t.Errorf("a connected proxy's second stream got %v, want a response", err)
+	}
+
+	m.server.SetMaxDataPlaneConnections(0)
+	s = buyer.sotw()
+	buyer.request(s, resource.ClusterType, nil, nil, "")
+	if _, err := recvErr(s); err != nil {
+		t.Errorf("with no cap the second proxy got %v, want a response", err)
+	}
+}

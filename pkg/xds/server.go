@@ -9,6 +9,7 @@ import (
 	"maps"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -101,6 +102,9 @@ type Server struct {
 	maxStreamsPerProxy      int
 	maxMessageBytes         int
 	maxResourceNames        int
+	// maxProxies caps the connected proxies (MeshConfig
+	// sidecar.maxDataPlaneConnections); 0 is no cap.
+	maxProxies atomic.Int64
 	// logs rate-limits the lines about each proxy, keyed by node ID.
 	logs *logLimiter
 
@@ -111,6 +115,12 @@ type Server struct {
 	// validation, so that a failure is logged once, not once per proxy.
 	failing map[identity.Identity]*identityFailure
 }
+
+// SetMaxDataPlaneConnections caps the proxies connected at once, as MeshConfig
+// sidecar.maxDataPlaneConnections says (0: no cap). A proxy over the cap is
+// refused (ResourceExhausted) and counted; connected proxies are kept when the
+// cap is lowered, and further streams of a connected proxy are not counted.
+func (s *Server) SetMaxDataPlaneConnections(n int) { s.maxProxies.Store(int64(max(n, 0))) }
 
 // Defaults of the Options limits.
 const (
