@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"os"
@@ -17,7 +18,10 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/injector"
+	"github.com/weft-mesh/weft/internal/atomicfile"
 	"github.com/weft-mesh/weft/internal/meshrun"
 	"github.com/weft-mesh/weft/internal/testenv"
 	"github.com/weft-mesh/weft/pkg/proxyless"
@@ -74,7 +78,19 @@ func TestProxylessOnTheAPIServer(t *testing.T) {
 		}},
 	})
 
-	server, err := meshrun.StartProcess(filepath.Join(work, "bookstore.log"), []string{injector.ProxylessBootstrapEnv + "=" + mountSecret(t, ctx, env, store, work)},
+	storeBoot, buyerBoot := mountSecret(t, ctx, env, store, work), mountSecret(t, ctx, env, buyer, work)
+	// The kubelet keeps a Secret volume current: so does the test.
+	kubelet, stopKubelet := context.WithCancel(ctx)
+	defer stopKubelet()
+	for _, pod := range []*corev1.Pod{store, buyer} {
+		go func() {
+			for kubelet.Err() == nil {
+				syncSecret(kubelet, env, pod, work)
+				time.Sleep(200 * time.Millisecond)
+			}
+		}()
+	}
+	server, err := meshrun.StartProcess(filepath.Join(work, "bookstore.log"), []string{injector.ProxylessBootstrapEnv + "=" + storeBoot},
 		bins.BookApp, "serve", "--name", "bookstore-v1", "--listen", net.JoinHostPort(storeIP, "14001"))
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +99,7 @@ func TestProxylessOnTheAPIServer(t *testing.T) {
 	if _, err := server.WaitLine(ctx, func(l string) bool { return strings.HasPrefix(l, "serving ") }); err != nil {
 		t.Fatalf("bookstore-v1 did not start serving: %v", err)
 	}
-	caller, err := meshrun.StartProcess(filepath.Join(work, "bookbuyer.log"), []string{injector.ProxylessBootstrapEnv + "=" + mountSecret(t, ctx, env, buyer, work)},
+	caller, err := meshrun.StartProcess(filepath.Join(work, "bookbuyer.log"), []string{injector.ProxylessBootstrapEnv + "=" + buyerBoot},
 		bins.BookApp, "call", "--target", meshrun.BookstoreTarget, "--rate", "50")
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +112,120 @@ func TestProxylessOnTheAPIServer(t *testing.T) {
 		t.Fatalf("bookbuyer never reached bookstore-v1 (ADS on port %d): %v; calls before: %s", xdsPort, err, before)
 	}
 	t.Logf("bookbuyer reached bookstore-v1 through the mesh after %d failed calls", len(before))
+
+	t.Run("the root rotates under steady traffic and no call fails", func(t *testing.T) {
+		rotateRootUnderTraffic(t, ctx, env, []*corev1.Pod{store, buyer}, caller)
+		// A new connection handshakes with what the files hold now: leaves
+		// of the new root, checked against the new root alone.
+		fresh, err := meshrun.StartProcess(filepath.Join(work, "bookbuyer-after.log"), []string{injector.ProxylessBootstrapEnv + "=" + buyerBoot},
+			bins.BookApp, "call", "--target", meshrun.BookstoreTarget, "--rate", "50", "--count", "20")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fresh.Stop()
+		calls, err := fresh.Calls(ctx, 20)
+		if err != nil || len(calls.Failures()) > 0 {
+			t.Errorf("a new bookbuyer after the rotation: %s (%v), want every call OK", calls, err)
+		}
+	})
+}
+
+// rotateRootUnderTraffic runs docs/root-rotation.md's three steps on the
+// mesh root's Secret while caller keeps calling, waiting after each until
+// the pods' files hold the change and gRPC has reread them, and fails on any
+// failed call.
+func rotateRootUnderTraffic(t *testing.T, ctx context.Context, env *testenv.Env, pods []*corev1.Pod, caller *meshrun.Process) {
+	t.Helper()
+	key := client.ObjectKey{Namespace: "osm-system", Name: "osm-ca-bundle"}
+	var root corev1.Secret
+	if err := env.Client.Get(ctx, key, &root); err != nil {
+		t.Fatal(err)
+	}
+	next, err := internalca.NewRoot("weft mesh root 2", internalca.DefaultRootValidity, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCrt, newKey, newBundle, err := next.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldBundle := root.Data["ca.crt"]
+	var calls meshrun.Calls
+	step := func(name string, data map[string][]byte, done func(files map[string][]byte) bool) {
+		start := time.Now()
+		if err := env.Client.Get(ctx, key, &root); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range data {
+			root.Data[k] = v
+		}
+		if err := env.Client.Update(ctx, &root); err != nil {
+			t.Fatal(err)
+		}
+		for _, pod := range pods {
+			for !done(podFiles(t, ctx, env, pod)) {
+				read, err := readCalls(ctx, caller, time.Second)
+				calls = append(calls, read...)
+				if err != nil || time.Since(start) > time.Minute {
+					t.Fatalf("%s: pod %s's files did not follow (%v)", name, pod.Name, err)
+				}
+			}
+		}
+		// gRPC rereads its files every 10 s.
+		read, err := readCalls(ctx, caller, 11*time.Second)
+		calls = append(calls, read...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: in the pods' files %v after the edit", name, time.Since(start).Round(time.Second))
+	}
+	both := append(append([]byte{}, oldBundle...), newBundle...)
+	step("1. trust the new root", map[string][]byte{"ca.crt": both}, func(f map[string][]byte) bool {
+		return bytes.Equal(f["ca.crt"], both)
+	})
+	step("2. sign with the new root", map[string][]byte{"tls.crt": newCrt, "tls.key": newKey}, func(f map[string][]byte) bool {
+		return signedBy(f["tls.crt"], next) && signedBy(f["xds.crt"], next)
+	})
+	step("3. drop the old root", map[string][]byte{"ca.crt": newBundle}, func(f map[string][]byte) bool {
+		return bytes.Equal(f["ca.crt"], newBundle)
+	})
+	if f := calls.Failures(); len(calls) == 0 || len(f) > 0 {
+		t.Errorf("%d calls during the rotation, %d failed: %s", len(calls), len(f), f)
+	}
+	t.Logf("%d calls during the rotation: %s", len(calls), calls)
+}
+
+// readCalls reads the caller's calls for d.
+func readCalls(ctx context.Context, caller *meshrun.Process, d time.Duration) (meshrun.Calls, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var out meshrun.Calls
+	for {
+		c, err := caller.NextCall(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return out, nil
+			}
+			return out, err
+		}
+		out = append(out, c)
+	}
+}
+
+func signedBy(pemChain []byte, root *internalca.RootSet) bool {
+	chain, err := ca.ParseCertificatesPEM(pemChain)
+	return err == nil && chain[0].CheckSignatureFrom(root.Signing.Cert) == nil
+}
+
+// podFiles is the pod's bootstrap Secret's data.
+func podFiles(t *testing.T, ctx context.Context, env *testenv.Env, pod *corev1.Pod) map[string][]byte {
+	t.Helper()
+	var secret corev1.Secret
+	key := client.ObjectKey{Namespace: pod.Namespace, Name: injector.BootstrapSecretName(pod.Labels[injector.LabelProxyUUID])}
+	if err := env.Client.Get(ctx, key, &secret); err != nil {
+		t.Fatal(err)
+	}
+	return secret.Data
 }
 
 // hostIPv4 is an address of this machine that is not loopback.
@@ -164,17 +294,39 @@ func mountSecret(t *testing.T, ctx context.Context, env *testenv.Env, pod *corev
 	testenv.Eventually(t, "the bootstrap Secret of "+pod.Name, func() bool {
 		return env.Client.Get(ctx, key, &secret) == nil
 	})
-	dir := filepath.Join(work, "mounts", pod.Namespace, pod.Name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := writeMount(secret.Data, mountDir(pod, work)); err != nil {
 		t.Fatal(err)
 	}
-	for name, data := range secret.Data {
+	return filepath.Join(mountDir(pod, work), proxyless.BootstrapFile)
+}
+
+func mountDir(pod *corev1.Pod, work string) string {
+	return filepath.Join(work, "mounts", pod.Namespace, pod.Name)
+}
+
+// syncSecret copies the pod's Secret into its mount again, as the kubelet
+// does when a Secret changes.
+func syncSecret(ctx context.Context, env *testenv.Env, pod *corev1.Pod, work string) {
+	var secret corev1.Secret
+	key := client.ObjectKey{Namespace: pod.Namespace, Name: injector.BootstrapSecretName(pod.Labels[injector.LabelProxyUUID])}
+	if env.Client.Get(ctx, key, &secret) == nil {
+		_ = writeMount(secret.Data, mountDir(pod, work))
+	}
+}
+
+// writeMount writes a Secret's files into dir, each replaced whole, the
+// bootstrap naming dir where the pod would have the mount path.
+func writeMount(data map[string][]byte, dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for name, content := range data {
 		if name == proxyless.BootstrapFile {
-			data = []byte(strings.ReplaceAll(string(data), injector.ProxylessMountPath, dir))
+			content = []byte(strings.ReplaceAll(string(content), injector.ProxylessMountPath, dir))
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
+		if err := atomicfile.Write(dir, name, content); err != nil {
+			return err
 		}
 	}
-	return filepath.Join(dir, proxyless.BootstrapFile)
+	return nil
 }

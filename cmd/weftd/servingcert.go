@@ -22,6 +22,10 @@ type servingCertificate struct {
 	request ca.LeafRequest
 	current atomic.Pointer[tls.Certificate]
 	renewAt atomic.Pointer[time.Time]
+	// signing is the fingerprint of the CA that signed current: when the
+	// mesh signs with another root, current is reissued, so that proxies
+	// that trust only the new root (after a rotation) still verify weftd.
+	signing atomic.Pointer[string]
 }
 
 // newServingCertificate issues the certificate for the names of weftd's
@@ -58,6 +62,8 @@ func (s *servingCertificate) issue(ctx context.Context) error {
 		return err
 	}
 	renewAt := s.manager.RenewalTime(c.Leaf)
+	signing := s.manager.SigningRootFingerprint()
+	s.signing.Store(&signing)
 	s.current.Store(&pair)
 	s.renewAt.Store(&renewAt)
 	s.manager.TrackExpiry("ads-server", c.NotAfter)
@@ -67,14 +73,23 @@ func (s *servingCertificate) issue(ctx context.Context) error {
 // Certificate is the current certificate, for tls.Config.
 func (s *servingCertificate) Certificate() (*tls.Certificate, error) { return s.current.Load(), nil }
 
-// Run renews the certificate at its renewal time until ctx ends, retrying a
-// failed issue every ten seconds.
+// Run renews the certificate at its renewal time, and at once when the mesh
+// signs with another CA, until ctx ends, retrying a failed issue every ten
+// seconds.
 func (s *servingCertificate) Run(ctx context.Context, log *slog.Logger) {
+	sub := s.manager.Subscribe()
+	defer sub.Close()
 	for {
 		wait := time.Until(*s.renewAt.Load())
 		select {
 		case <-ctx.Done():
 			return
+		case <-sub.Ready():
+			sub.Take()
+			if s.manager.SigningRootFingerprint() == *s.signing.Load() {
+				continue
+			}
+			log.Info("the mesh signs with another CA: reissuing the ADS and webhook server certificate")
 		case <-time.After(wait):
 		}
 		if err := s.issue(ctx); err != nil {
