@@ -1,9 +1,12 @@
 package internalca
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -140,4 +143,38 @@ func writeNew(path string, data []byte, mode fs.FileMode) error {
 		return err
 	}
 	return f.Close()
+}
+
+// Follow re-reads the folder every interval until ctx ends and hands changed,
+// valid roots to a.SetRoots, as SecretStore.Follow does for the Secret: a
+// rotation done by editing the files (docs/root-rotation.md, with files for
+// the Secret's keys) reaches a running CA, an unusable edit is logged and
+// ignored, and a folder whose files were all deleted gets the running roots
+// back. A nil clk is the real clock.
+func (s *FileStore) Follow(ctx context.Context, a *Authority, clk clock.Clock, interval time.Duration, log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var last []byte
+	read := func(context.Context) (*RootSet, error) {
+		var seen []byte
+		for _, key := range []string{KeyCert, KeyKey, KeyBundle} {
+			b, _ := os.ReadFile(s.path(key))
+			seen = append(append(seen, b...), 0)
+		}
+		if bytes.Equal(seen, last) {
+			return nil, errUnchanged
+		}
+		last = seen
+		return s.Load()
+	}
+	restore := func(_ context.Context, set *RootSet) {
+		if err := s.create(set); err != nil {
+			log.Error("the root CA files were deleted and restoring them failed; keeping the current roots", "dir", s.Dir, "error", err)
+			return
+		}
+		last = nil
+		log.Warn("the root CA files were deleted; restored them from the running root (to replace the root, rotate it: docs/root-rotation.md)", "dir", s.Dir)
+	}
+	follow(ctx, a, clk, interval, log, "folder "+s.Dir, read, func(err error) bool { return errors.Is(err, fs.ErrNotExist) }, restore)
 }

@@ -1,12 +1,15 @@
 package internalca
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	testingclock "k8s.io/utils/clock/testing"
 )
 
 func TestFileStore(t *testing.T) {
@@ -82,5 +85,70 @@ func TestFileStore(t *testing.T) {
 				t.Errorf("the malformed file is gone: %v", err)
 			}
 		})
+	}
+}
+
+// A running CA on files follows edits of its folder as it follows the
+// Secret's: a new trusted root is picked up, garbage is ignored, and a folder
+// emptied by mistake gets the running root back.
+func TestFileStoreFollow(t *testing.T) {
+	dir := t.TempDir()
+	store := &FileStore{Dir: dir}
+	set, err := store.LoadOrCreate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	authority := New(set, nil)
+	clk := testingclock.NewFakeClock(time.Now())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { store.Follow(ctx, authority, clk, 10*time.Second, nil); close(done) }()
+	defer func() { cancel(); <-done }()
+	tick := func(until func() bool, what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !until() {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
+			if clk.HasWaiters() {
+				clk.Step(10 * time.Second)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	bundle := filepath.Join(dir, KeyBundle)
+	before, err := os.ReadFile(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	next, _ := NewRoot("next root", DefaultRootValidity, time.Now())
+	_, _, nextPEM, _ := next.Encode()
+	if err := os.WriteFile(bundle, append(append([]byte{}, before...), nextPEM...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tick(func() bool { return len(authority.RootSet().Trusted) == 2 }, "the running CA did not pick up the new trusted root")
+
+	if err := os.WriteFile(bundle, []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		clk.Step(10 * time.Second)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(authority.RootSet().Trusted) != 2 {
+		t.Error("garbage in ca.crt changed the running roots")
+	}
+
+	for _, k := range []string{KeyCert, KeyKey, KeyBundle} {
+		if err := os.Remove(filepath.Join(dir, k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tick(func() bool { _, err := store.Load(); return err == nil }, "the emptied folder was not restored")
+	restored, err := store.Load()
+	if err != nil || !restored.Signing.Cert.Equal(set.Signing.Cert) || len(restored.Trusted) != 2 {
+		t.Errorf("restored roots: %v (%v), want the running ones", restored, err)
 	}
 }

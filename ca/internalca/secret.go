@@ -195,50 +195,23 @@ func (s *SecretStore) create(ctx context.Context, set *RootSet) error {
 // next start would have no root that the mesh's proxies trust. A nil clk is
 // the real clock.
 func (s *SecretStore) Follow(ctx context.Context, a *Authority, clk clock.Clock, interval time.Duration, log *slog.Logger) {
-	if clk == nil {
-		clk = clock.RealClock{}
-	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	var lastVersion string
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-clk.After(interval):
-		}
+	read := func(ctx context.Context) (*RootSet, error) {
 		var sec corev1.Secret
-		err := s.Client.Get(ctx, s.key(), &sec)
-		if apierrors.IsNotFound(err) {
-			s.restore(ctx, a.RootSet(), log)
-			continue
-		}
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Error("reading the root CA Secret; keeping the current roots", "secret", s.key().String(), "error", err)
-			}
-			continue
+		if err := s.Client.Get(ctx, s.key(), &sec); err != nil {
+			return nil, err
 		}
 		if sec.ResourceVersion == lastVersion {
-			continue
-		}
-		set, err := s.parse(&sec)
-		if err != nil {
-			var malformed *MalformedSecretError
-			if errors.As(err, &malformed) {
-				log.Error("root CA Secret changed but is unusable; keeping the current roots", "error", err)
-			}
-			lastVersion = sec.ResourceVersion
-			continue
+			return nil, errUnchanged
 		}
 		lastVersion = sec.ResourceVersion
-		if !sameRoots(set, a.RootSet()) {
-			log.Info("root CA Secret changed", "secret", s.key().String(), "trustedRoots", len(set.Trusted),
-				"signing", set.Signing.Cert.Subject.CommonName)
-			a.SetRoots(set)
-		}
+		return s.parse(&sec)
 	}
+	follow(ctx, a, clk, interval, log, "Secret "+s.key().String(), read, apierrors.IsNotFound,
+		func(ctx context.Context, set *RootSet) { s.restore(ctx, set, log) })
 }
 
 // restore re-creates the deleted Secret from the running roots.

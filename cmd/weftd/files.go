@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -21,11 +22,13 @@ import (
 
 // runFiles runs weftd without a cluster (--files): the control-plane loop on
 // the files source, which follows their edits; the CA with its root in
-// --state-dir; ADS, /debug and /metrics as in a cluster; the folders of the
-// proxyless gRPC pods in the files under <state-dir>/pods/<namespace>/<pod>/;
-// the ingress gateway's certificate (MeshConfig certificate.ingressGateway)
-// under <state-dir>/secrets/<namespace>/<name>/. The webhooks, the sidecar
-// injector and policy statuses need an API server and are off.
+// --state-dir, followed (edit its files to rotate the root, as
+// docs/root-rotation.md edits the Secret); ADS, /debug and /metrics as in a
+// cluster; the folders of the proxyless gRPC pods in the files under
+// <state-dir>/pods/<namespace>/<pod>/; the ingress gateway's certificate
+// (MeshConfig certificate.ingressGateway) under
+// <state-dir>/secrets/<namespace>/<name>/. The webhooks, the sidecar injector
+// and policy statuses need an API server and are off.
 func runFiles(ctx context.Context, logger *slog.Logger, o options) error {
 	if o.stateDir == "" {
 		return errors.New("--files needs --state-dir: the folder that keeps the mesh root, so that proxies keep trusting weftd across restarts")
@@ -37,14 +40,17 @@ func runFiles(ctx context.Context, logger *slog.Logger, o options) error {
 		"files", o.files, "stateDir", o.stateDir)
 	registry, debug := newRegistry(), http.NewServeMux()
 	g, ctx := errgroup.WithContext(ctx)
-	roots, err := (&internalca.FileStore{Dir: o.stateDir}).LoadOrCreate()
+	store := &internalca.FileStore{Dir: o.stateDir}
+	roots, err := store.LoadOrCreate()
 	if err != nil {
 		return fmt.Errorf("loading the mesh root: %w", err)
 	}
-	manager, err := startManager(ctx, g, logger, o, internalca.New(roots, nil), registry)
+	authority := internalca.New(roots, nil)
+	manager, err := startManager(ctx, g, logger, o, authority, registry)
 	if err != nil {
 		return err
 	}
+	g.Go(func() error { store.Follow(ctx, authority, nil, 10*time.Second, logger.With("part", "ca")); return nil })
 	if o.xdsAddress == "" {
 		o.xdsAddress = net.JoinHostPort("localhost", strconv.Itoa(o.xdsPort))
 	}
