@@ -71,7 +71,8 @@ func runFiles(ctx context.Context, logger *slog.Logger, o options) error {
 	gatewayFeed := &ingressgateway.Feed{}
 	gateway := ingressgateway.NewReconciler(ingressgateway.FolderStore{Dir: filepath.Join(o.stateDir, "secrets")}, manager, o.mesh.Namespace, nil, logger.With("part", "ingress-gateway"))
 	g.Go(func() error { return gateway.Follow(ctx, gatewayFeed, nil) })
-	loop := &controlplane.Loop{Mesh: o.mesh, Certificates: manager, Workloads: workloads, IngressGateway: gatewayFeed, Logger: logger}
+	loop := &controlplane.Loop{Mesh: o.mesh, Certificates: manager, Workloads: workloads, IngressGateway: gatewayFeed, Logger: logger,
+		LogLevel: o.level, DefaultLogLevel: o.logLevel()}
 	source := &k8s.FilesSource{
 		Paths: o.files, Options: k8s.OptionsFrom(o.mesh),
 		QuietWindow: o.quietWindow, MaxDelay: o.maxDelay,

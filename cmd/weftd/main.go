@@ -41,7 +41,11 @@ sidecar injector and policy statuses are off, since they need an API server:
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: o.logLevel()}))
+			// MeshConfig observability.osmLogLevel moves the level (the loop
+			// sets it); -v is where it starts and what it returns to.
+			o.level = new(slog.LevelVar)
+			o.level.Set(o.logLevel())
+			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: o.level}))
 			return run(cmd.Context(), logger, o)
 		},
 	}

@@ -21,6 +21,8 @@ type options struct {
 	// folders; stateDir then keeps the mesh root.
 	files    []string
 	stateDir string
+	// level is the logger's level, which the MeshConfig may move.
+	level *slog.LevelVar
 	// xdsAddress is where proxies reach the ADS server, when not its Service.
 	xdsAddress string
 	// mesh is the mesh configuration every part is handed; run applies its

@@ -91,7 +91,8 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 	}
 	// The loop's parts that are off stay nil. Without the ADS server nothing
 	// runs the loop, and the injector reads no MeshConfig (its defaults).
-	loop := &controlplane.Loop{Mesh: o.mesh, Statuses: &k8s.PolicyStatusWriter{Client: direct}, Logger: logger}
+	loop := &controlplane.Loop{Mesh: o.mesh, Statuses: &k8s.PolicyStatusWriter{Client: direct}, Logger: logger,
+		LogLevel: o.level, DefaultLogLevel: o.logLevel()}
 	if manager != nil {
 		loop.Certificates = manager
 	}

@@ -3,7 +3,8 @@
 //
 //  1. the State's MeshConfig becomes current: the CA's certificate settings
 //     (ApplyMeshConfig), the ADS server's cap on proxies
-//     (sidecar.maxDataPlaneConnections) and the injector (through
+//     (sidecar.maxDataPlaneConnections), weftd's log level
+//     (observability.osmLogLevel) and the injector (through
 //     Loop.MeshConfig) read it;
 //  2. in files mode, the MeshConfig goes to the ingress gateway's certificate
 //     and the Pods to the proxyless pods' bootstrap folders;
@@ -34,6 +35,7 @@ import (
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	"github.com/weft-mesh/weft/pkg/k8s"
 	"github.com/weft-mesh/weft/pkg/mesh"
+	"github.com/weft-mesh/weft/pkg/validation/rules"
 	"github.com/weft-mesh/weft/pkg/xds"
 )
 
@@ -102,6 +104,10 @@ type Loop struct {
 	Workloads PodReceiver
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// LogLevel, when set, follows MeshConfig observability.osmLogLevel;
+	// without one (or with a value it cannot read) it is DefaultLogLevel.
+	LogLevel        *slog.LevelVar
+	DefaultLogLevel slog.Level
 
 	meshConfig atomic.Pointer[configv1alpha2.MeshConfig]
 	reported   map[string]bool // problems already logged, so each is logged once
@@ -132,6 +138,18 @@ func (l *Loop) apply(ctx context.Context, s *k8s.State) {
 	if l.Certificates != nil {
 		if err := l.Certificates.ApplyMeshConfig(s.MeshConfig); err != nil {
 			log.Error("MeshConfig certificate settings not applied", "error", err)
+		}
+	}
+	if l.LogLevel != nil {
+		level := l.DefaultLogLevel
+		if s.MeshConfig != nil {
+			if v, ok := rules.ControlPlaneLogLevel(s.MeshConfig.Spec.Observability.OSMLogLevel); ok {
+				level = v
+			}
+		}
+		if level != l.LogLevel.Level() {
+			l.LogLevel.Set(level)
+			log.Info("log level set from MeshConfig observability.osmLogLevel", "level", level)
 		}
 	}
 	if limiter, ok := l.Server.(DataPlaneLimiter); ok {

@@ -14,6 +14,7 @@ import (
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/catalog"
+	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
 	"github.com/weft-mesh/weft/pkg/mesh"
@@ -167,4 +168,39 @@ func edit(t *testing.T, path, old, new string) {
 	if err := os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// MeshConfig observability.osmLogLevel moves weftd's log level, and without
+// it (or without a MeshConfig) the level is the flag's again.
+func TestLoopFollowsTheLogLevel(t *testing.T) {
+	level := new(slog.LevelVar)
+	loop := &Loop{Mesh: mesh.Defaults(), Logger: slog.New(slog.DiscardHandler), LogLevel: level, DefaultLogLevel: slog.LevelInfo}
+	mc := func(v string) *k8s.State {
+		s := &k8s.State{MeshConfig: &configv1alpha2.MeshConfig{}}
+		s.MeshConfig.Spec.Observability.OSMLogLevel = v
+		return s
+	}
+	for _, tt := range []struct {
+		state *k8s.State
+		want  slog.Level
+	}{
+		{mc("debug"), slog.LevelDebug},
+		{mc("trace"), slog.LevelDebug},
+		{mc("error"), slog.LevelError},
+		{mc(""), slog.LevelInfo},
+		{mc("warn"), slog.LevelWarn},
+		{&k8s.State{}, slog.LevelInfo},
+	} {
+		loop.apply(context.Background(), tt.state)
+		if got := level.Level(); got != tt.want {
+			t.Errorf("osmLogLevel %q: level %v, want %v", osmLogLevel(tt.state), got, tt.want)
+		}
+	}
+}
+
+func osmLogLevel(s *k8s.State) string {
+	if s.MeshConfig == nil {
+		return "(no MeshConfig)"
+	}
+	return s.MeshConfig.Spec.Observability.OSMLogLevel
 }

@@ -347,6 +347,18 @@ spec:
 				{"spec.sidecar.tlsMinProtocolVersion", `Unsupported value: "TLSv1.2": supported values: "TLS_AUTO", "TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3"`, "setting ignored"},
 			},
 		},
+		{
+			name: "a control plane log level OSM does not name is refused, and ignored",
+			object: `
+apiVersion: config.openservicemesh.io/v1alpha2
+kind: MeshConfig
+metadata: {name: osm-mesh-config, namespace: osm-system}
+spec:
+  observability: {osmLogLevel: verbose}`,
+			want: []refusal{
+				{"spec.observability.osmLogLevel", `Unsupported value: "verbose": supported values: "trace", "debug", "info", "warn", "error", "fatal", "panic", "disabled"`, "setting ignored"},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

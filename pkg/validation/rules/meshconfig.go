@@ -12,7 +12,8 @@ var TLSVersions = []configv1alpha2.TLSProtocolVersion{"TLS_AUTO", "TLSv1_0", "TL
 
 // MeshConfig checks the MeshConfig outside spec.certificate, which is the
 // CA's to check (ca.ValidateMeshConfig; pkg/validation adds it): durations,
-// the outbound IP range lists, and the sidecars' TLS versions. The catalog
+// the outbound IP range lists, the sidecars' TLS versions and the control
+// plane's log level. The catalog
 // ignores a setting at fault, never the whole MeshConfig.
 func MeshConfig(mc *configv1alpha2.MeshConfig) field.ErrorList {
 	var errs field.ErrorList
@@ -26,6 +27,11 @@ func MeshConfig(mc *configv1alpha2.MeshConfig) field.ErrorList {
 		errs = append(errs, oneOf(sidecar.Child("tlsMaxProtocolVersion"), v, TLSVersions...)...)
 	}
 	errs = append(errs, duration(traffic.Child("inboundExternalAuthorization", "timeout"), s.Traffic.InboundExternalAuthorization.Timeout)...)
+	if v := s.Observability.OSMLogLevel; v != "" {
+		if _, ok := ControlPlaneLogLevel(v); !ok {
+			errs = append(errs, field.NotSupported(spec.Child("observability", "osmLogLevel"), v, ControlPlaneLogLevels))
+		}
+	}
 	for i, c := range s.Traffic.OutboundIPRangeExclusionList {
 		errs = append(errs, cidr(traffic.Child("outboundIPRangeExclusionList").Index(i), c)...)
 	}
