@@ -123,7 +123,9 @@ func (g *gen) grpcRoute(name string, targets []backendTarget, retry *catalog.Ret
 	if len(ts) > 1 {
 		ts = scaleWeights(ts)
 	}
-	r := routeTo(ts, nil, false)
+	// No timeout, as a sidecar's: gRPC would read max_stream_duration, and
+	// without one a call keeps the client's own deadline.
+	r := routeTo(ts, nil)
 	if a := r.GetRoute(); a != nil {
 		a.RetryPolicy = grpcRetryPolicy(retry)
 	}

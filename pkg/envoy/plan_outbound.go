@@ -75,7 +75,7 @@ func (g *gen) planOutbound(cs *chainSet, o catalog.Outbound) {
 			ch := &chain{name: name, port: d.port, prefixes: prefixes}
 			if port.Protocol.IsHTTP() {
 				ch.rds = outboundRouteName(d.port)
-				g.addVirtualHost(ch.rds, outboundVirtualHost(name, o, port, targets),
+				g.addVirtualHost(ch.rds, outboundVirtualHost(name, o, targets),
 					append(g.serviceDomains(svc, d.port, g.view.Identity.Namespace), d.domains...))
 			} else {
 				if len(targets) == 0 {
@@ -93,7 +93,7 @@ func (g *gen) planOutbound(cs *chainSet, o catalog.Outbound) {
 func (g *gen) planAddressless(cs *chainSet, o catalog.Outbound, port catalog.ServicePort, d destination) {
 	rds := outboundRouteName(d.port)
 	name := "outbound|" + ClusterName(o.Service.ServiceRef, port.Port)
-	g.addVirtualHost(rds, outboundVirtualHost(name, o, port, g.outboundTargets(o, port)),
+	g.addVirtualHost(rds, outboundVirtualHost(name, o, g.outboundTargets(o, port)),
 		g.serviceDomains(o.Service, d.port, g.view.Identity.Namespace))
 	if !cs.claim(matchKey(d.port, nil, "", nil) + "|dst=any") {
 		return
@@ -101,8 +101,8 @@ func (g *gen) planAddressless(cs *chainSet, o catalog.Outbound, port catalog.Ser
 	cs.add(&chain{name: "outbound|http|" + portString(int32(d.port)), port: d.port, rds: rds})
 }
 
-func outboundVirtualHost(name string, o catalog.Outbound, port catalog.ServicePort, targets []target) *vhost {
-	return &vhost{name: name, routes: []route{{targets: targets, retry: o.Retry, streaming: port.Protocol == catalog.ProtocolGRPC}}}
+func outboundVirtualHost(name string, o catalog.Outbound, targets []target) *vhost {
+	return &vhost{name: name, routes: []route{{targets: targets, retry: o.Retry}}}
 }
 
 // serviceDomains are the Host header values that name a Service port, as a

@@ -2,7 +2,6 @@ package envoy
 
 import (
 	"fmt"
-	"strings"
 
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -160,7 +159,7 @@ func httpPermission(m catalog.HTTPMatch) (*rbacv3.Permission, bool) {
 		if !validRegex(h.ValueRegex) {
 			return nil, false
 		}
-		rules = append(rules, &rbacv3.Permission{Rule: &rbacv3.Permission_Header{Header: headerRegex(strings.ToLower(h.Name), h.ValueRegex)}})
+		rules = append(rules, &rbacv3.Permission{Rule: &rbacv3.Permission_Header{Header: headerRegex(headerName(h.Name), h.ValueRegex)}})
 	}
 	var p *rbacv3.Permission
 	switch len(rules) {
