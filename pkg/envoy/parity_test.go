@@ -1,12 +1,15 @@
 package envoy_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	netlrlv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/local_ratelimit/v3"
+	rbacnetv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 
 	"github.com/weft-mesh/weft/pkg/envoy"
 	"github.com/weft-mesh/weft/pkg/identity"
@@ -15,6 +18,7 @@ import (
 // The Envoy fields OSM v1.2 users' traffic depends on (issue #12).
 
 var (
+	chatFixtures    = []string{"mesh.yaml", "bookstore.yaml", "chat.yaml"}
 	splitFixtures   = []string{"mesh.yaml", "bookstore.yaml", "access.yaml", "split.yaml", "policies.yaml"}
 	ingressFixtures = []string{"mesh.yaml", "bookstore.yaml", "access.yaml", "policies.yaml", "ingress.yaml"}
 	egressFixtures  = []string{"mesh.yaml", "egress.yaml"}
@@ -67,6 +71,36 @@ func TestHTTPRoutesHaveNoDeadline(t *testing.T) {
 	})
 }
 
+func TestMeshHTTPConnectionManagersAcceptWebSockets(t *testing.T) {
+	tests := []struct {
+		name            string
+		fixtures        []string
+		proxy           identity.Identity
+		listener, chain string
+		want            bool
+	}{
+		{"inbound", splitFixtures, bookstore, envoy.InboundListenerName, "inbound|bookstore/bookstore|14001", true},
+		{"ingress", ingressFixtures, bookstore, envoy.InboundListenerName, "ingress|bookstore/bookstore-v1|14001|https", true},
+		{"outbound", splitFixtures, bookbuyer, envoy.OutboundListenerName, "outbound|bookstore/bookstore|14001", true},
+		{"egress", egressFixtures, curl, envoy.OutboundListenerName, "egress|http|80", true},
+		{"not Prometheus's", splitFixtures, bookbuyer, envoy.PrometheusListenerName, envoy.PrometheusListenerName, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := generate(t, tt.fixtures, tt.proxy)
+			fc := chain(t, listener(t, r, tt.listener), tt.chain)
+			hcm := unpack[*hcmv3.HttpConnectionManager](t, named(t, fc.GetFilters(), "envoy.filters.network.http_connection_manager", "filters of "+tt.chain).GetTypedConfig())
+			var got []string
+			for _, u := range hcm.GetUpgradeConfigs() {
+				got = append(got, u.GetUpgradeType())
+			}
+			if want := []string{"websocket"}; slices.Equal(got, want) != tt.want {
+				t.Errorf("upgrade types %q, want websocket: %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestHostHeaderMatchesAuthority(t *testing.T) {
 	fixtures := []string{"mesh.yaml", "bookstore.yaml", "egress.yaml", "host-match.yaml"}
 	t.Run("in an RBAC permission", func(t *testing.T) {
@@ -83,6 +117,50 @@ func TestHostHeaderMatchesAuthority(t *testing.T) {
 		h := vh.GetRoutes()[0].GetMatch().GetHeaders()
 		if len(h) != 1 || h[0].GetName() != ":authority" || h[0].GetStringMatch().GetSafeRegex().GetRegex() != `httpbin\.org` {
 			t.Errorf("header matchers %v, want :authority", h)
+		}
+	})
+}
+
+// TestConnectionRateLimitOnHTTPPorts: rateLimit.local.tcp limits an HTTP
+// port's connections too, after a network RBAC that admits the sources only.
+func TestConnectionRateLimitOnHTTPPorts(t *testing.T) {
+	r := generate(t, chatFixtures, chatAPI)
+	in := listener(t, r, envoy.InboundListenerName)
+	for _, name := range []string{"inbound|chat/api|80", "inbound|chat/api|9090"} {
+		t.Run(name, func(t *testing.T) {
+			fc := chain(t, in, name)
+			var got []string
+			for _, f := range fc.GetFilters() {
+				got = append(got, f.GetName())
+			}
+			want := []string{"envoy.filters.network.rbac", "envoy.filters.network.local_ratelimit", "envoy.filters.network.http_connection_manager"}
+			if !slices.Equal(got, want) {
+				t.Fatalf("filters %q, want %q", got, want)
+			}
+			rl := unpack[*netlrlv3.LocalRateLimit](t, fc.GetFilters()[1].GetTypedConfig())
+			if b := rl.GetTokenBucket(); b.GetMaxTokens() != 100 || b.GetFillInterval().AsDuration() != time.Minute {
+				t.Errorf("token bucket %v, want 100 a minute", b)
+			}
+			pol := unpack[*rbacnetv3.RBAC](t, fc.GetFilters()[0].GetTypedConfig()).GetRules().GetPolicies()["chat/clients-api"]
+			var principals []string
+			for _, p := range pol.GetPrincipals() {
+				principals = append(principals, p.GetAuthenticated().GetPrincipalName().GetExact())
+			}
+			wantPrincipals := []string{"bookbuyer.bookbuyer.cluster.local", "spiffe://cluster.local/ns/bookbuyer/sa/bookbuyer", "client.chat.cluster.local", "spiffe://cluster.local/ns/chat/sa/client"}
+			if !slices.Equal(principals, wantPrincipals) || len(pol.GetPermissions()) != 1 || !pol.GetPermissions()[0].GetAny() {
+				t.Errorf("network RBAC admits %q to %v, want %q to anything", principals, pol.GetPermissions(), wantPrincipals)
+			}
+			hcm := unpack[*hcmv3.HttpConnectionManager](t, fc.GetFilters()[2].GetTypedConfig())
+			perms := unpack[*rbachttpv3.RBAC](t, hcm.GetHttpFilters()[0].GetTypedConfig()).GetRules().GetPolicies()["chat/clients-api"].GetPermissions()
+			if len(perms) != 1 || perms[0].GetAny() {
+				t.Errorf("the HTTP RBAC's permissions are %v, want the route's", perms)
+			}
+		})
+	}
+	t.Run("without a connection limit the HCM is alone", func(t *testing.T) {
+		fc := chain(t, listener(t, generate(t, splitFixtures, bookstore), envoy.InboundListenerName), "inbound|bookstore/bookstore-v1|14001")
+		if n := len(fc.GetFilters()); n != 1 {
+			t.Errorf("%d filters, want the HTTP connection manager only", n)
 		}
 	})
 }

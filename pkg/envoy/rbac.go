@@ -31,6 +31,15 @@ func (p policies) add(name string, pol *rbacv3.Policy) {
 	p[n] = pol
 }
 
+// principalsOnly are p admitting their principals to everything.
+func (p policies) principalsOnly() policies {
+	out := policies{}
+	for name, pol := range p {
+		out[name] = &rbacv3.Policy{Principals: pol.Principals, Permissions: []*rbacv3.Permission{anyPermission()}}
+	}
+	return out
+}
+
 func (p policies) rules() *rbacv3.RBAC {
 	return &rbacv3.RBAC{Action: rbacv3.RBAC_ALLOW, Policies: p}
 }
