@@ -21,10 +21,11 @@ import (
 )
 
 var (
-	bookstore = identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}
-	bookbuyer = identity.Identity{Namespace: "bookbuyer", ServiceAccount: "bookbuyer"}
-	curl      = identity.Identity{Namespace: "curl", ServiceAccount: "curl"}
-	chatAPI   = identity.Identity{Namespace: "chat", ServiceAccount: "api"}
+	bookstore  = identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}
+	bookbuyer  = identity.Identity{Namespace: "bookbuyer", ServiceAccount: "bookbuyer"}
+	curl       = identity.Identity{Namespace: "curl", ServiceAccount: "curl"}
+	chatClient = identity.Identity{Namespace: "chat", ServiceAccount: "client"}
+	chatAPI    = identity.Identity{Namespace: "chat", ServiceAccount: "api"}
 )
 
 func unpack[T proto.Message](t *testing.T, a *anypb.Any) T {

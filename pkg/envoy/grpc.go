@@ -190,7 +190,8 @@ func (g *gen) grpcCluster(name string, svc *catalog.Service) *clusterv3.Cluster 
 		EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()},
 		LbPolicy:             clusterv3.Cluster_ROUND_ROBIN,
 		ConnectTimeout:       connectTimeout(uts),
-		CircuitBreakers:      circuitBreakers(uts),
+		// gRPC reads max_requests only: unset, it fails calls past 1024 in flight.
+		CircuitBreakers: circuitBreakers(uts),
 		TransportSocket: g.transportSocket(&tlsv3.UpstreamTlsContext{
 			Sni:              svc.FQDN(g.model.Settings.ClusterDomain),
 			CommonTlsContext: common,

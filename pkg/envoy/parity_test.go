@@ -1,15 +1,18 @@
 package envoy_test
 
 import (
+	"math"
 	"slices"
 	"testing"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	netlrlv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/local_ratelimit/v3"
 	rbacnetv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 
 	"github.com/weft-mesh/weft/pkg/envoy"
 	"github.com/weft-mesh/weft/pkg/identity"
@@ -99,6 +102,75 @@ func TestMeshHTTPConnectionManagersAcceptWebSockets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUpstreamClusters shows each kind of cluster's protocol, connect timeout
+// and circuit breakers: api's UpstreamTrafficSetting sets a connect timeout
+// and one connection limit only.
+func TestUpstreamClusters(t *testing.T) {
+	const unlimited = math.MaxUint32
+	tests := []struct {
+		name     string
+		fixtures []string
+		proxy    identity.Identity
+		cluster  string
+		// protocol is "downstream" (use_downstream_protocol_config), "http2"
+		// (explicit) or "" (no HTTP protocol options).
+		protocol string
+		connect  time.Duration
+		// breakers are max connections, pending requests, requests, retries.
+		breakers [4]uint32
+	}{
+		{"an http port keeps the client's protocol", chatFixtures, chatClient, "chat/api|80", "downstream", 2 * time.Second, [4]uint32{50, unlimited, unlimited, unlimited}},
+		{"a grpc port speaks HTTP/2", chatFixtures, chatClient, "chat/api|9090", "http2", 2 * time.Second, [4]uint32{50, unlimited, unlimited, unlimited}},
+		{"a headless Service without a setting", chatFixtures, chatClient, "chat/rooms|80", "downstream", 5 * time.Second, [4]uint32{unlimited, unlimited, unlimited, unlimited}},
+		{"a full setting", splitFixtures, bookbuyer, "bookstore/bookstore-v1|14001", "downstream", 5 * time.Second, [4]uint32{100, 200, 1000, 3}},
+		{"a tcp port", splitFixtures, bookstore, "bookwarehouse/bookwarehouse|14001", "", 5 * time.Second, [4]uint32{unlimited, unlimited, unlimited, unlimited}},
+		{"the local app on an http port", chatFixtures, chatAPI, "chat/api|80|local", "downstream", 5 * time.Second, [4]uint32{unlimited, unlimited, unlimited, unlimited}},
+		{"the local app on a grpc port", chatFixtures, chatAPI, "chat/api|9090|local", "http2", 5 * time.Second, [4]uint32{unlimited, unlimited, unlimited, unlimited}},
+		{"an Egress host", egressFixtures, curl, "httpbin.org:80", "downstream", 5 * time.Second, [4]uint32{unlimited, unlimited, unlimited, unlimited}},
+		{"the original destination", egressFixtures, curl, envoy.PassthroughClusterName, "downstream", 5 * time.Second, [4]uint32{unlimited, unlimited, unlimited, unlimited}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := cluster(t, generate(t, tt.fixtures, tt.proxy), tt.cluster)
+			if got := protocolOf(t, c); got != tt.protocol {
+				t.Errorf("protocol %q, want %q", got, tt.protocol)
+			}
+			if got := c.GetConnectTimeout().AsDuration(); got != tt.connect {
+				t.Errorf("connect timeout %v, want %v", got, tt.connect)
+			}
+			th := c.GetCircuitBreakers().GetThresholds()
+			if len(th) != 1 {
+				t.Fatalf("thresholds %v, want one set", th)
+			}
+			got := [4]uint32{th[0].GetMaxConnections().GetValue(), th[0].GetMaxPendingRequests().GetValue(), th[0].GetMaxRequests().GetValue(), th[0].GetMaxRetries().GetValue()}
+			if got != tt.breakers || !th[0].GetTrackRemaining() {
+				t.Errorf("circuit breakers %v (track remaining %v), want %v", got, th[0].GetTrackRemaining(), tt.breakers)
+			}
+		})
+	}
+	t.Run("an Egress host's stat name has no dot", func(t *testing.T) {
+		if got := cluster(t, generate(t, egressFixtures, curl), "httpbin.org:80").GetAltStatName(); got != "httpbin_org_80" {
+			t.Errorf("alt_stat_name %q, want httpbin_org_80", got)
+		}
+	})
+}
+
+func protocolOf(t *testing.T, c *clusterv3.Cluster) string {
+	t.Helper()
+	a := c.GetTypedExtensionProtocolOptions()["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+	if a == nil {
+		return ""
+	}
+	opts := unpack[*httpv3.HttpProtocolOptions](t, a)
+	switch {
+	case opts.GetUseDownstreamProtocolConfig().GetHttp2ProtocolOptions() != nil:
+		return "downstream"
+	case opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil:
+		return "http2"
+	}
+	return "other"
 }
 
 func TestHostHeaderMatchesAuthority(t *testing.T) {
