@@ -16,6 +16,7 @@ import (
 
 	"github.com/weft-mesh/weft/pkg/envoy"
 	"github.com/weft-mesh/weft/pkg/identity"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // The Envoy fields OSM v1.2 users' traffic depends on (issue #12).
@@ -235,4 +236,69 @@ func TestConnectionRateLimitOnHTTPPorts(t *testing.T) {
 			t.Errorf("%d filters, want the HTTP connection manager only", n)
 		}
 	})
+}
+
+func TestVirtualHostDomains(t *testing.T) {
+	custom := mesh.Defaults()
+	custom.ClusterDomain = "corp.example.org"
+	tests := []struct {
+		name          string
+		cfg           mesh.Config
+		fixtures      []string
+		proxy         identity.Identity
+		rds, vhost    string
+		want, without []string
+	}{
+		{
+			name: "a Service from its namespace", cfg: mesh.Defaults(), fixtures: chatFixtures, proxy: chatClient,
+			rds: "rds-outbound.80", vhost: "outbound|chat/api|80",
+			want: []string{"api", "api:80", "api.chat:80", "api.chat.svc:80", "api.chat.svc.cluster", "api.chat.svc.cluster:80", "api.chat.svc.cluster.local:80", "10.96.6.20:80"},
+		},
+		{
+			name: "a Service from another namespace", cfg: mesh.Defaults(), fixtures: chatFixtures, proxy: bookbuyer,
+			rds: "rds-outbound.80", vhost: "outbound|chat/api|80",
+			want:    []string{"api.chat", "api.chat.svc.cluster:80", "api.chat.svc.cluster.local"},
+			without: []string{"api", "api:80"},
+		},
+		{
+			name: "a headless Service's pod from its namespace, on the pod's port", cfg: mesh.Defaults(), fixtures: chatFixtures, proxy: chatClient,
+			rds: "rds-outbound.8080", vhost: "outbound|chat/rooms|80|8080",
+			want: []string{"rooms-0.rooms", "rooms-0.rooms:8080", "rooms-0.rooms.chat", "rooms-0.rooms.chat:8080", "rooms-0.rooms.chat.svc:8080",
+				"rooms-0.rooms.chat.svc.cluster", "rooms-0.rooms.chat.svc.cluster:8080", "rooms-0.rooms.chat.svc.cluster.local:8080", "10.244.6.30:8080"},
+		},
+		{
+			name: "a headless Service's pod from another namespace", cfg: mesh.Defaults(), fixtures: chatFixtures, proxy: bookbuyer,
+			rds: "rds-outbound.8080", vhost: "outbound|chat/rooms|80|8080",
+			want:    []string{"rooms-0.rooms.chat", "rooms-0.rooms.chat:8080", "rooms-0.rooms.chat.svc.cluster:8080"},
+			without: []string{"rooms-0.rooms", "rooms-0.rooms:8080"},
+		},
+		{
+			name: "each shorter form of another cluster domain", cfg: custom, fixtures: []string{"mesh.yaml", "bookstore.yaml", "access.yaml"}, proxy: bookbuyer,
+			rds: "rds-outbound.14001", vhost: "outbound|bookstore/bookstore|14001",
+			want:    []string{"bookstore.bookstore.svc.corp", "bookstore.bookstore.svc.corp.example:14001", "bookstore.bookstore.svc.corp.example.org"},
+			without: []string{"bookstore.bookstore.svc.cluster", "bookstore.bookstore.svc.cluster.local"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := envoy.Generate(loadModelWith(t, tt.cfg, tt.fixtures...), envoy.Proxy{Identity: tt.proxy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			domains := virtualHost(t, r, tt.rds, tt.vhost).GetDomains()
+			for _, d := range tt.want {
+				if !slices.Contains(domains, d) {
+					t.Errorf("domains lack %s: %q", d, domains)
+				}
+			}
+			for _, d := range tt.without {
+				if slices.Contains(domains, d) {
+					t.Errorf("domains have %s, which does not resolve there: %q", d, domains)
+				}
+			}
+		})
+	}
 }
