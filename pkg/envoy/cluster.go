@@ -1,6 +1,8 @@
 package envoy
 
 import (
+	"math"
+	"strings"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -15,8 +17,9 @@ import (
 	"github.com/weft-mesh/weft/catalog"
 )
 
-// defaultConnectTimeout is OSM's connect timeout for every cluster.
-const defaultConnectTimeout = time.Second
+// defaultConnectTimeout is every cluster's unless an UpstreamTrafficSetting
+// sets one: Envoy's own default, which OSM left in place.
+const defaultConnectTimeout = 5 * time.Second
 
 const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
@@ -30,9 +33,10 @@ func (g *gen) clusters() []*clusterv3.Cluster {
 	for _, l := range p.locals {
 		c := staticCluster(l.name, "127.0.0.1", l.port)
 		c.TypedExtensionProtocolOptions = g.protocolOptions(l.protocol, nil)
+		c.CircuitBreakers = circuitBreakers(nil)
 		out = append(out, c)
 	}
-	out = append(out, newEgressClusters(p.egress)...)
+	out = append(out, g.newEgressClusters(p.egress)...)
 	f := g.fixed()
 	if p.passthrough {
 		out = append(out, f.passthrough)
@@ -103,41 +107,56 @@ func (g *gen) newServiceCluster(sp servicePort) *clusterv3.Cluster {
 // newEgressClusters are the clusters of Egress hosts and ports, resolved by
 // DNS. The proxy does not originate TLS: HTTPS passes through. A host's
 // connect timeout is the first rule's that names it; its connection limits
-// the first that sets some. They are the proxy's own: which rules apply, and
-// in which order, is the identity's.
-func newEgressClusters(uses []egressUse) []*clusterv3.Cluster {
-	var out []*clusterv3.Cluster
-	byName := map[string]*clusterv3.Cluster{}
+// and requests per connection the first that sets some. They are the proxy's
+// own: which rules apply, and in which order, is the identity's.
+func (g *gen) newEgressClusters(uses []egressUse) []*clusterv3.Cluster {
+	var first []egressUse
+	seen := map[string]bool{}
+	limits := map[string]*catalog.UpstreamTrafficSetting{}
 	for _, e := range uses {
 		name := EgressClusterName(e.host, e.port)
-		if c := byName[name]; c != nil {
-			if c.CircuitBreakers == nil {
-				c.CircuitBreakers = circuitBreakers(e.uts)
-			}
-			continue
+		if !seen[name] {
+			seen[name] = true
+			first = append(first, e)
 		}
-		c := &clusterv3.Cluster{
-			Name:                 name,
-			AltStatName:          name,
-			ConnectTimeout:       connectTimeout(e.uts),
-			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_LOGICAL_DNS},
-			DnsLookupFamily:      clusterv3.Cluster_V4_PREFERRED,
-			LoadAssignment:       singleEndpoint(name, e.host, uint32(e.port)),
-			CircuitBreakers:      circuitBreakers(e.uts),
+		if limits[name] == nil && hasConnectionLimits(e.uts) {
+			limits[name] = e.uts
 		}
-		byName[name] = c
-		out = append(out, c)
+	}
+	out := make([]*clusterv3.Cluster, 0, len(first))
+	for _, e := range first {
+		name := EgressClusterName(e.host, e.port)
+		out = append(out, &clusterv3.Cluster{
+			Name:                          name,
+			AltStatName:                   statName(name),
+			ConnectTimeout:                connectTimeout(e.uts),
+			ClusterDiscoveryType:          &clusterv3.Cluster_Type{Type: clusterv3.Cluster_LOGICAL_DNS},
+			DnsLookupFamily:               clusterv3.Cluster_V4_PREFERRED,
+			LoadAssignment:                singleEndpoint(name, e.host, uint32(e.port)),
+			CircuitBreakers:               circuitBreakers(limits[name]),
+			TypedExtensionProtocolOptions: g.protocolOptions(catalog.ProtocolHTTP, limits[name]),
+		})
 	}
 	return out
 }
 
-// newPassthroughCluster connects to a connection's original destination.
-func newPassthroughCluster() *clusterv3.Cluster {
+// statName is a cluster's name in its statistics: Envoy's tag extraction
+// ends a cluster's name at its first dot, so an Egress host's dots (and the
+// colon) become underscores, as OSM's (httpbin_org_80).
+func statName(cluster string) string {
+	return strings.NewReplacer(".", "_", ":", "_").Replace(cluster)
+}
+
+// newPassthroughCluster connects to a connection's original destination, in
+// HTTP the downstream's protocol, as OSM's.
+func (g *gen) newPassthroughCluster() *clusterv3.Cluster {
 	return &clusterv3.Cluster{
-		Name:                 PassthroughClusterName,
-		ConnectTimeout:       durationpb.New(defaultConnectTimeout),
-		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST},
-		LbPolicy:             clusterv3.Cluster_CLUSTER_PROVIDED,
+		Name:                          PassthroughClusterName,
+		ConnectTimeout:                durationpb.New(defaultConnectTimeout),
+		ClusterDiscoveryType:          &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST},
+		LbPolicy:                      clusterv3.Cluster_CLUSTER_PROVIDED,
+		CircuitBreakers:               circuitBreakers(nil),
+		TypedExtensionProtocolOptions: g.protocolOptions(catalog.ProtocolHTTP, nil),
 	}
 }
 
@@ -160,29 +179,26 @@ func singleEndpoint(cluster, host string, port uint32) *endpointv3.ClusterLoadAs
 	}
 }
 
-// protocolOptions speak HTTP/2 upstream for http2 and grpc ports, and set the
-// UpstreamTrafficSetting's requests per connection; nil when there is neither.
+// protocolOptions are an HTTP port's upstream protocol: HTTP/2 on http2 and
+// grpc ports, else the downstream's, as OSM (so h2c and gRPC on a port named
+// http stay HTTP/2), with the UpstreamTrafficSetting's requests per
+// connection; nil for other ports.
 func (g *gen) protocolOptions(proto catalog.Protocol, uts *catalog.UpstreamTrafficSetting) map[string]*anypb.Any {
-	var perConn *uint32
-	if uts != nil {
-		perConn = uts.MaxRequestsPerConnection
-	}
-	h2 := proto == catalog.ProtocolHTTP2 || proto == catalog.ProtocolGRPC
-	if !h2 && (perConn == nil || !proto.IsHTTP()) {
+	if !proto.IsHTTP() {
 		return nil
 	}
 	opts := &httpv3.HttpProtocolOptions{}
-	if h2 {
+	if proto == catalog.ProtocolHTTP2 || proto == catalog.ProtocolGRPC {
 		opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
 			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
 		}}
 	} else {
-		opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
-			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &corev3.Http1ProtocolOptions{}},
+		opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_UseDownstreamProtocolConfig{UseDownstreamProtocolConfig: &httpv3.HttpProtocolOptions_UseDownstreamHttpConfig{
+			Http2ProtocolOptions: &corev3.Http2ProtocolOptions{},
 		}}
 	}
-	if perConn != nil && proto.IsHTTP() {
-		opts.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{MaxRequestsPerConnection: wrapperspb.UInt32(*perConn)}
+	if uts != nil && uts.MaxRequestsPerConnection != nil {
+		opts.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{MaxRequestsPerConnection: wrapperspb.UInt32(*uts.MaxRequestsPerConnection)}
 	}
 	return map[string]*anypb.Any{httpProtocolOptionsKey: g.any(opts)}
 }
@@ -194,26 +210,33 @@ func connectTimeout(uts *catalog.UpstreamTrafficSetting) *durationpb.Duration {
 	return durationpb.New(defaultConnectTimeout)
 }
 
-// circuitBreakers are the UpstreamTrafficSetting's connection limits, or nil.
+// circuitBreakers are the UpstreamTrafficSetting's connection limits, those
+// it leaves unset (or all, without one) unlimited, as OSM: Envoy's defaults
+// (1024 connections, pending and active requests, 3 concurrent retries)
+// answer 503 under load and to Retry policies.
 func circuitBreakers(uts *catalog.UpstreamTrafficSetting) *clusterv3.CircuitBreakers {
-	if uts == nil {
-		return nil
+	var u catalog.UpstreamTrafficSetting
+	if uts != nil {
+		u = *uts
 	}
-	t := &clusterv3.CircuitBreakers_Thresholds{}
-	set := false
-	u32 := func(v *uint32) *wrapperspb.UInt32Value {
+	limit := func(v *uint32) *wrapperspb.UInt32Value {
 		if v == nil {
-			return nil
+			return wrapperspb.UInt32(math.MaxUint32)
 		}
-		set = true
 		return wrapperspb.UInt32(*v)
 	}
-	t.MaxConnections = u32(uts.MaxConnections)
-	t.MaxRequests = u32(uts.MaxRequests)
-	t.MaxPendingRequests = u32(uts.MaxPendingRequests)
-	t.MaxRetries = u32(uts.MaxRetries)
-	if !set {
-		return nil
-	}
-	return &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{t}}
+	return &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{
+		MaxConnections:     limit(u.MaxConnections),
+		MaxPendingRequests: limit(u.MaxPendingRequests),
+		MaxRequests:        limit(u.MaxRequests),
+		MaxRetries:         limit(u.MaxRetries),
+		TrackRemaining:     true,
+	}}}
+}
+
+// hasConnectionLimits reports whether uts sets a circuit breaker or the
+// requests per connection.
+func hasConnectionLimits(uts *catalog.UpstreamTrafficSetting) bool {
+	return uts != nil && (uts.MaxConnections != nil || uts.MaxRequests != nil || uts.MaxPendingRequests != nil ||
+		uts.MaxRetries != nil || uts.MaxRequestsPerConnection != nil)
 }

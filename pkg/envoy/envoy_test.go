@@ -21,8 +21,11 @@ import (
 )
 
 var (
-	bookstore = identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}
-	bookbuyer = identity.Identity{Namespace: "bookbuyer", ServiceAccount: "bookbuyer"}
+	bookstore  = identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}
+	bookbuyer  = identity.Identity{Namespace: "bookbuyer", ServiceAccount: "bookbuyer"}
+	curl       = identity.Identity{Namespace: "curl", ServiceAccount: "curl"}
+	chatClient = identity.Identity{Namespace: "chat", ServiceAccount: "client"}
+	chatAPI    = identity.Identity{Namespace: "chat", ServiceAccount: "api"}
 )
 
 func unpack[T proto.Message](t *testing.T, a *anypb.Any) T {
@@ -38,37 +41,33 @@ func unpack[T proto.Message](t *testing.T, a *anypb.Any) T {
 	return v
 }
 
-func listener(t *testing.T, r *envoy.Resources, name string) *listenerv3.Listener {
+// named returns the item of items called name, or fails the test: where says
+// what holds them.
+func named[T interface{ GetName() string }](t *testing.T, items []T, name, where string) T {
 	t.Helper()
-	for _, l := range r.Listeners {
-		if l.GetName() == name {
-			return l
+	for _, it := range items {
+		if it.GetName() == name {
+			return it
 		}
 	}
-	t.Fatalf("no listener %s", name)
-	return nil
+	t.Fatalf("%s: nothing named %s", where, name)
+	var zero T
+	return zero
+}
+
+func listener(t *testing.T, r *envoy.Resources, name string) *listenerv3.Listener {
+	t.Helper()
+	return named(t, r.Listeners, name, "listeners")
 }
 
 func chain(t *testing.T, l *listenerv3.Listener, name string) *listenerv3.FilterChain {
 	t.Helper()
-	for _, fc := range l.GetFilterChains() {
-		if fc.GetName() == name {
-			return fc
-		}
-	}
-	t.Fatalf("listener %s has no filter chain %s", l.GetName(), name)
-	return nil
+	return named(t, l.GetFilterChains(), name, "filter chains of "+l.GetName())
 }
 
 func cluster(t *testing.T, r *envoy.Resources, name string) *clusterv3.Cluster {
 	t.Helper()
-	for _, c := range r.Clusters {
-		if c.GetName() == name {
-			return c
-		}
-	}
-	t.Fatalf("no cluster %s", name)
-	return nil
+	return named(t, r.Clusters, name, "clusters")
 }
 
 // httpRBACPrincipals lists, per policy, the principal names of the RBAC

@@ -74,6 +74,9 @@ type hcmOptions struct {
 	// safePaths normalises paths before filters see them, so that an RBAC path
 	// rule cannot be bypassed with %2F, "//" or "/./".
 	safePaths bool
+	// websocket accepts WebSocket upgrades, as OSM's HCMs of mesh traffic
+	// (inbound, outbound, ingress, egress) do.
+	websocket bool
 }
 
 func (g *gen) hcm(o hcmOptions) *listenerv3.Filter {
@@ -91,6 +94,9 @@ func (g *gen) hcm(o hcmOptions) *listenerv3.Filter {
 		m.NormalizePath = wrapperspb.Bool(true)
 		m.MergeSlashes = true
 		m.PathWithEscapedSlashesAction = hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT
+	}
+	if o.websocket {
+		m.UpgradeConfigs = []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}}
 	}
 	return g.networkFilter(wellknown.HTTPConnectionManager, m)
 }

@@ -179,7 +179,7 @@ func (g *gen) fixed() *fixed {
 		return &fixed{
 			prometheus:  mg.prometheusListener(),
 			metrics:     staticCluster(MetricsClusterName, "127.0.0.1", AdminPort),
-			passthrough: newPassthroughCluster(),
+			passthrough: mg.newPassthroughCluster(),
 		}
 	})
 }

@@ -123,7 +123,9 @@ func (g *gen) grpcRoute(name string, targets []backendTarget, retry *catalog.Ret
 	if len(ts) > 1 {
 		ts = scaleWeights(ts)
 	}
-	r := routeTo(ts, nil, false)
+	// No timeout, as a sidecar's: gRPC would read max_stream_duration, and
+	// without one a call keeps the client's own deadline.
+	r := routeTo(ts, nil)
 	if a := r.GetRoute(); a != nil {
 		a.RetryPolicy = grpcRetryPolicy(retry)
 	}
@@ -188,7 +190,8 @@ func (g *gen) grpcCluster(name string, svc *catalog.Service) *clusterv3.Cluster 
 		EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()},
 		LbPolicy:             clusterv3.Cluster_ROUND_ROBIN,
 		ConnectTimeout:       connectTimeout(uts),
-		CircuitBreakers:      circuitBreakers(uts),
+		// gRPC reads max_requests only: unset, it fails calls past 1024 in flight.
+		CircuitBreakers: circuitBreakers(uts),
 		TransportSocket: g.transportSocket(&tlsv3.UpstreamTlsContext{
 			Sni:              svc.FQDN(g.model.Settings.ClusterDomain),
 			CommonTlsContext: common,

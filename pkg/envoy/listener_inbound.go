@@ -36,13 +36,27 @@ func (g *gen) inboundListener() *listenerv3.Listener {
 			pol = ingressPolicies(local.ingress, local.verify, local.rds != "")
 		}
 		if local.rds != "" {
-			fc.Filters = []*listenerv3.Filter{g.inboundHCM(ch.stat, local.rds, pol, local.uts)}
+			fc.Filters = g.inboundHTTP(ch.stat, local.rds, pol, local.uts)
 		} else {
 			fc.Filters = g.inboundTCP(ch.stat, local.cluster, pol, local.uts)
 		}
 		l.FilterChains = append(l.FilterChains, fc)
 	}
 	return l
+}
+
+// inboundHTTP serves HTTP to the local app. A connection rate limit comes
+// before the HTTP connection manager, as OSM's, behind a network RBAC that
+// admits the policies' principals only, so that a client that may send
+// nothing cannot spend the budget (the HCM's RBAC still checks each request).
+func (g *gen) inboundHTTP(statPrefix, rds string, pol policies, uts *catalog.UpstreamTrafficSetting) []*listenerv3.Filter {
+	var filters []*listenerv3.Filter
+	if rl := tcpRateLimit(uts, statPrefix); rl != nil {
+		filters = append(filters,
+			g.networkFilter(wellknown.RoleBasedAccessControl, g.networkRBAC(pol.principalsOnly(), statPrefix)),
+			g.networkFilter(networkLocalRateLimitFilter, rl))
+	}
+	return append(filters, g.inboundHCM(statPrefix, rds, pol, uts))
 }
 
 // inboundHCM serves HTTP to the local app: RBAC, then the rate limits, then
@@ -59,6 +73,7 @@ func (g *gen) inboundHCM(statPrefix, rds string, pol policies, uts *catalog.Upst
 		rds:        rds,
 		filters:    filters,
 		safePaths:  true,
+		websocket:  true,
 	})
 }
 

@@ -51,6 +51,6 @@ func (g *gen) outboundListener() *listenerv3.Listener {
 // configuration: alike for every proxy, so shared.
 func (g *gen) rdsFilter(rds string) *listenerv3.Filter {
 	return shared(g, &g.rdsFilters, rds, func(mg *gen) *listenerv3.Filter {
-		return mg.hcm(hcmOptions{statPrefix: rds, rds: rds})
+		return mg.hcm(hcmOptions{statPrefix: rds, rds: rds, websocket: true})
 	})
 }

@@ -86,7 +86,6 @@ type route struct {
 	match     *routev3.RouteMatch
 	targets   []target
 	retry     *catalog.RetryPolicy
-	streaming bool
 	rateLimit *httplrlv3.LocalRateLimit
 }
 

@@ -97,7 +97,6 @@ func (g *gen) planInboundRoutes(svc catalog.ServiceRef, port catalog.ServicePort
 	if g.plan.routeIndex[name] != nil {
 		return name
 	}
-	streaming := port.Protocol == catalog.ProtocolGRPC
 	vh := &vhost{name: "inbound|" + ClusterName(svc, port.Port)}
 	if uts != nil {
 		for _, hr := range uts.RouteRateLimits {
@@ -111,12 +110,11 @@ func (g *gen) planInboundRoutes(svc catalog.ServiceRef, port catalog.ServicePort
 			vh.routes = append(vh.routes, route{
 				match:     &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: regex(hr.PathRegex)}},
 				targets:   []target{{cluster: cluster}},
-				streaming: streaming,
 				rateLimit: rl,
 			})
 		}
 	}
-	vh.routes = append(vh.routes, route{targets: []target{{cluster: cluster}}, streaming: streaming})
+	vh.routes = append(vh.routes, route{targets: []target{{cluster: cluster}}})
 	g.addVirtualHost(name, vh, []string{"*"})
 	return name
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/pkg/mesh"
@@ -19,16 +20,19 @@ type destination struct {
 	domains []string
 }
 
-func destinations(svc *catalog.Service, port catalog.ServicePort) []destination {
+// destinations are where clients address a Service port; a headless
+// Service's carry its pods' Host values as a client in namespace from writes
+// them.
+func (g *gen) destinations(svc *catalog.Service, port catalog.ServicePort, from string) []destination {
 	if !svc.Headless {
 		return []destination{{port: uint32(port.Port), prefixes: prefixesOf(svc.ClusterIPs)}}
 	}
 	var out []destination
 	byPort := map[uint32]int{}
-	dns := map[string]string{}
+	hostnames := map[string]string{}
 	for _, ep := range svc.Endpoints {
-		if ep.PortName == port.Name && ep.DNSName != "" {
-			dns[ep.IP] = ep.DNSName
+		if ep.PortName == port.Name && ep.Hostname != "" {
+			hostnames[ep.IP] = ep.Hostname
 		}
 	}
 	for _, ep := range readyEndpoints(svc, port) {
@@ -41,8 +45,9 @@ func destinations(svc *catalog.Service, port catalog.ServicePort) []destination 
 		d := &out[i]
 		d.prefixes = append(d.prefixes, netip.PrefixFrom(ep.addr, ep.addr.BitLen()))
 		p := portString(int32(ep.port))
-		if name := dns[ep.addr.String()]; name != "" {
-			d.domains = append(d.domains, name, name+":"+p)
+		if h := hostnames[ep.addr.String()]; h != "" {
+			// The pod's name under its Service's, <hostname>.<service>.
+			d.domains = append(d.domains, withPort(g.hostNames(h+"."+svc.Name, svc.Namespace, from), p)...)
 		}
 		d.domains = append(d.domains, hostPort(ep.addr, p)...)
 	}
@@ -55,7 +60,7 @@ func destinations(svc *catalog.Service, port catalog.ServicePort) []destination 
 func (g *gen) planOutbound(cs *chainSet, o catalog.Outbound) {
 	svc := o.Service
 	for _, port := range svc.Ports {
-		for _, d := range destinations(svc, port) {
+		for _, d := range g.destinations(svc, port, g.view.Identity.Namespace) {
 			if len(d.prefixes) == 0 && port.Protocol.IsHTTP() {
 				// A Service without a cluster IP (only seen when rendering files:
 				// the API server always assigns one) is still routed by Host on a
@@ -75,7 +80,7 @@ func (g *gen) planOutbound(cs *chainSet, o catalog.Outbound) {
 			ch := &chain{name: name, port: d.port, prefixes: prefixes}
 			if port.Protocol.IsHTTP() {
 				ch.rds = outboundRouteName(d.port)
-				g.addVirtualHost(ch.rds, outboundVirtualHost(name, o, port, targets),
+				g.addVirtualHost(ch.rds, outboundVirtualHost(name, o, targets),
 					append(g.serviceDomains(svc, d.port, g.view.Identity.Namespace), d.domains...))
 			} else {
 				if len(targets) == 0 {
@@ -93,7 +98,7 @@ func (g *gen) planOutbound(cs *chainSet, o catalog.Outbound) {
 func (g *gen) planAddressless(cs *chainSet, o catalog.Outbound, port catalog.ServicePort, d destination) {
 	rds := outboundRouteName(d.port)
 	name := "outbound|" + ClusterName(o.Service.ServiceRef, port.Port)
-	g.addVirtualHost(rds, outboundVirtualHost(name, o, port, g.outboundTargets(o, port)),
+	g.addVirtualHost(rds, outboundVirtualHost(name, o, g.outboundTargets(o, port)),
 		g.serviceDomains(o.Service, d.port, g.view.Identity.Namespace))
 	if !cs.claim(matchKey(d.port, nil, "", nil) + "|dst=any") {
 		return
@@ -101,30 +106,48 @@ func (g *gen) planAddressless(cs *chainSet, o catalog.Outbound, port catalog.Ser
 	cs.add(&chain{name: "outbound|http|" + portString(int32(d.port)), port: d.port, rds: rds})
 }
 
-func outboundVirtualHost(name string, o catalog.Outbound, port catalog.ServicePort, targets []target) *vhost {
-	return &vhost{name: name, routes: []route{{targets: targets, retry: o.Retry, streaming: port.Protocol == catalog.ProtocolGRPC}}}
+func outboundVirtualHost(name string, o catalog.Outbound, targets []target) *vhost {
+	return &vhost{name: name, routes: []route{{targets: targets, retry: o.Retry}}}
 }
 
 // serviceDomains are the Host header values that name a Service port, as a
-// client in namespace from writes them: the short name (same namespace only,
-// where it resolves), name.namespace, name.namespace.svc and the FQDN, and the
-// cluster IPs, each alone and with ":port".
+// client in namespace from writes them (hostNames), and the cluster IPs, each
+// alone and with ":port".
 func (g *gen) serviceDomains(svc *catalog.Service, port uint32, from string) []string {
-	var names []string
-	if svc.Namespace == from {
-		names = append(names, svc.Name)
-	}
-	dns := mesh.ServiceDNSNames(svc.Name, svc.Namespace, g.model.Settings.ClusterDomain)
-	names = append(names, dns[:]...)
-	var out []string
 	p := portString(int32(port))
-	for _, n := range names {
-		out = append(out, n, n+":"+p)
-	}
+	out := withPort(g.hostNames(svc.Name, svc.Namespace, from), p)
 	for _, ip := range svc.ClusterIPs {
 		if a, err := netip.ParseAddr(ip); err == nil {
 			out = append(out, hostPort(a, p)...)
 		}
+	}
+	return out
+}
+
+// hostNames are the names of name (a Service, or <hostname>.<service>) in
+// namespace as a client in from writes them, OSM's forms: the short name
+// (from the same namespace only, where it resolves), name.namespace,
+// name.namespace.svc, each shorter prefix of the cluster domain after .svc
+// (.svc.cluster: no DNS name, but a Host OSM routed) and the FQDN.
+func (g *gen) hostNames(name, namespace, from string) []string {
+	var out []string
+	if namespace == from {
+		out = append(out, name)
+	}
+	dns := mesh.ServiceDNSNames(name, namespace, g.model.Settings.ClusterDomain)
+	out = append(out, dns[0], dns[1])
+	labels := strings.Split(g.model.Settings.ClusterDomain, ".")
+	for i := 1; i < len(labels); i++ {
+		out = append(out, dns[1]+"."+strings.Join(labels[:i], "."))
+	}
+	return append(out, dns[2])
+}
+
+// withPort lists each name alone and with ":port".
+func withPort(names []string, port string) []string {
+	out := make([]string, 0, 2*len(names))
+	for _, n := range names {
+		out = append(out, n, n+":"+port)
 	}
 	return out
 }

@@ -2,7 +2,6 @@ package envoy
 
 import (
 	"fmt"
-	"strings"
 
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -30,6 +29,15 @@ func (p policies) add(name string, pol *rbacv3.Policy) {
 		n = fmt.Sprintf("%s#%d", name, i)
 	}
 	p[n] = pol
+}
+
+// principalsOnly are p admitting their principals to everything.
+func (p policies) principalsOnly() policies {
+	out := policies{}
+	for name, pol := range p {
+		out[name] = &rbacv3.Policy{Principals: pol.Principals, Permissions: []*rbacv3.Permission{anyPermission()}}
+	}
+	return out
 }
 
 func (p policies) rules() *rbacv3.RBAC {
@@ -160,7 +168,7 @@ func httpPermission(m catalog.HTTPMatch) (*rbacv3.Permission, bool) {
 		if !validRegex(h.ValueRegex) {
 			return nil, false
 		}
-		rules = append(rules, &rbacv3.Permission{Rule: &rbacv3.Permission_Header{Header: headerRegex(strings.ToLower(h.Name), h.ValueRegex)}})
+		rules = append(rules, &rbacv3.Permission{Rule: &rbacv3.Permission_Header{Header: headerRegex(headerName(h.Name), h.ValueRegex)}})
 	}
 	var p *rbacv3.Permission
 	switch len(rules) {

@@ -34,7 +34,12 @@ func (g *gen) routes() []*routev3.RouteConfiguration {
 }
 
 func (g *gen) route(r route) *routev3.Route {
-	rt := routeTo(r.targets, r.retry, r.streaming)
+	rt := routeTo(r.targets, r.retry)
+	if a := rt.GetRoute(); a != nil {
+		// No deadline, as OSM: Envoy's default of 15 s cuts downloads, streams
+		// and WebSockets, and caps the retries' time.
+		a.Timeout = durationpb.New(0)
+	}
 	if r.match != nil {
 		rt.Match = r.match
 	}
@@ -46,16 +51,13 @@ func (g *gen) route(r route) *routev3.Route {
 
 // routeTo sends to one cluster or splits among weighted ones; with no target
 // it answers 503 (a split whose backends all weigh zero).
-func routeTo(targets []target, retry *catalog.RetryPolicy, streaming bool) *routev3.Route {
+func routeTo(targets []target, retry *catalog.RetryPolicy) *routev3.Route {
 	r := &routev3.Route{Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}}
 	if len(targets) == 0 {
 		r.Action = &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 503}}
 		return r
 	}
 	a := &routev3.RouteAction{RetryPolicy: retryPolicy(retry)}
-	if streaming {
-		a.Timeout = durationpb.New(0)
-	}
 	if len(targets) == 1 {
 		a.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: targets[0].cluster}
 	} else {
@@ -105,12 +107,22 @@ func httpMatchRoute(m catalog.HTTPMatch) (rm *routev3.RouteMatch, ok bool) {
 		if !validRegex(h.ValueRegex) {
 			return nil, false
 		}
-		rm.Headers = append(rm.Headers, headerRegex(strings.ToLower(h.Name), h.ValueRegex))
+		rm.Headers = append(rm.Headers, headerRegex(headerName(h.Name), h.ValueRegex))
 	}
 	if rm.ValidateAll() != nil {
 		return nil, false
 	}
 	return rm, true
+}
+
+// headerName is the name Envoy knows a request header by: lower case, and
+// Host as :authority (Envoy keeps HTTP/1's Host there too, so a matcher on
+// "host" never matches), as OSM.
+func headerName(name string) string {
+	if n := strings.ToLower(name); n != "host" {
+		return n
+	}
+	return ":authority"
 }
 
 func headerRegex(name, re string) *routev3.HeaderMatcher {
