@@ -33,6 +33,9 @@ type Model struct {
 	// settingsHash is the hash of Settings, for proxies of identities the
 	// model does not hold (UnknownIdentitiesChanged).
 	settingsHash uint64
+	// metrics says, per proxy ID, whether its pod asks to be scraped
+	// (MetricsEnabled).
+	metrics map[string]bool
 }
 
 // Settings are the mesh-wide settings, with OSM's defaults when there is no

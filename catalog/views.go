@@ -14,6 +14,7 @@ func (b *builder) model() *Model {
 		EgressRules:  b.egress,
 		services:     b.services,
 		identities:   map[identity.Identity]*IdentityView{},
+		metrics:      b.metricsByProxy(),
 	}
 	for _, s := range b.services {
 		m.Services = append(m.Services, s)

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // Labels and annotations the injector reads or writes. The openservicemesh.io
@@ -22,7 +24,7 @@ const (
 	// LabelProxyUUID on an injected pod (and on its bootstrap Secret) is the
 	// proxy's ID: the <uuid> in its certificate's CN
 	// <uuid>.sidecar.<sa>.<ns>.<trust-domain>.
-	LabelProxyUUID = "osm-proxy-uuid"
+	LabelProxyUUID = mesh.LabelProxyUUID
 )
 
 // Decision says whether a pod gets a sidecar, and why, for logs and tests.

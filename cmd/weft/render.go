@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -117,7 +118,8 @@ func (o *renderOptions) proxy(state *k8s.State) (envoy.Proxy, error) {
 		if !ok || ns == "" || sa == "" || strings.Contains(sa, "/") {
 			return envoy.Proxy{}, fmt.Errorf("--identity %q: want <namespace>/<serviceaccount>", o.identity)
 		}
-		return envoy.Proxy{Identity: identity.Identity{Namespace: ns, ServiceAccount: sa}}, nil
+		// An identity stands for its pods as injected with metrics on.
+		return envoy.Proxy{Identity: identity.Identity{Namespace: ns, ServiceAccount: sa}, Metrics: true}, nil
 	}
 	ns, name, ok := strings.Cut(o.pod, "/")
 	if !ok || ns == "" || name == "" {
@@ -127,7 +129,8 @@ func (o *renderOptions) proxy(state *k8s.State) (envoy.Proxy, error) {
 		if p.Namespace != ns || p.Name != name {
 			continue
 		}
-		proxy := envoy.Proxy{Identity: identity.FromPod(p)}
+		scrape, _ := strconv.ParseBool(p.Annotations[catalog.AnnotationPrometheusScrape])
+		proxy := envoy.Proxy{Identity: identity.FromPod(p), Metrics: scrape}
 		grpc, err := proxyless.FromPod(p)
 		if err != nil {
 			return envoy.Proxy{}, fmt.Errorf("--pod %s: %w", o.pod, err)

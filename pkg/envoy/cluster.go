@@ -41,7 +41,10 @@ func (g *gen) clusters() []*clusterv3.Cluster {
 	if p.passthrough {
 		out = append(out, f.passthrough)
 	}
-	return append(out, f.metrics)
+	if g.proxy.Metrics {
+		out = append(out, f.metrics)
+	}
+	return out
 }
 
 // upstream is the part of a Service port's cluster that every proxy has

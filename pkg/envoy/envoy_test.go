@@ -233,7 +233,16 @@ func TestHeadlessServices(t *testing.T) {
 
 func TestUnknownIdentityGetsNothingButMetrics(t *testing.T) {
 	m := loadModel(t, "mesh.yaml", "bookstore.yaml", "access.yaml")
-	r, err := envoy.Generate(m, envoy.Proxy{Identity: identity.Identity{Namespace: "bookstore", ServiceAccount: "bookthief"}})
+	thief := identity.Identity{Namespace: "bookstore", ServiceAccount: "bookthief"}
+	// As OSM, only a pod that asks to be scraped gets the Prometheus listener.
+	quiet, err := envoy.Generate(m, envoy.Proxy{Identity: thief})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(quiet.Listeners)+len(quiet.Clusters) != 0 {
+		t.Errorf("without metrics: %d listeners and %d clusters, want none", len(quiet.Listeners), len(quiet.Clusters))
+	}
+	r, err := envoy.Generate(m, envoy.Proxy{Identity: thief, Metrics: true})
 	if err != nil {
 		t.Fatal(err)
 	}

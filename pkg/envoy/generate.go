@@ -41,6 +41,10 @@ type Proxy struct {
 	IPs []string
 	// Kind is ProxySidecar or ProxyGRPC; empty means ProxySidecar.
 	Kind ProxyKind
+	// Metrics gives a sidecar the Prometheus listener on 15010 (and the
+	// cluster it reads Envoy's stats through): as OSM, only for pods that
+	// ask to be scraped (catalog.Model.MetricsEnabled).
+	Metrics bool
 }
 
 // Resources are the Envoy resources of one proxy, each list sorted by name.

@@ -52,7 +52,7 @@ func generate(t *testing.T, fixtures []string, id identity.Identity) *envoy.Reso
 	if m.Identity(id) == nil {
 		t.Fatalf("identity %s is not in the model", id)
 	}
-	r, err := envoy.Generate(m, envoy.Proxy{Identity: id})
+	r, err := envoy.Generate(m, envoy.Proxy{Identity: id, Metrics: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,9 @@ func (g *gen) listeners() []*listenerv3.Listener {
 	if l := g.inboundListener(); l != nil {
 		out = append(out, l)
 	}
-	out = append(out, g.fixed().prometheus)
+	if g.proxy.Metrics {
+		out = append(out, g.fixed().prometheus)
+	}
 	return append(out, g.probeListeners()...)
 }
 

@@ -92,3 +92,7 @@ func ServiceDNSNames(name, namespace, clusterDomain string) [3]string {
 	short := name + "." + namespace
 	return [3]string{short, short + ".svc", short + ".svc." + clusterDomain}
 }
+
+// LabelProxyUUID on an injected pod (and its bootstrap Secret) names the pod's
+// proxy: the <uuid> in its proxy certificate's CN. OSM's name.
+const LabelProxyUUID = "osm-proxy-uuid"

@@ -45,11 +45,12 @@ type Mesh struct {
 	generated map[generationKey]*generation
 }
 
-// generationKey: every proxy of one identity and kind gets the same
-// configuration.
+// generationKey: every proxy of one identity and kind, whose pod asks to be
+// scraped or not, gets the same configuration.
 type generationKey struct {
-	id   identity.Identity
-	kind ca.ProxyKind
+	id      identity.Identity
+	kind    ca.ProxyKind
+	metrics bool
 }
 
 type generation struct {
@@ -80,9 +81,12 @@ func (m *Mesh) SetModel(next *catalog.Model) func(ca.Proxy) bool {
 	// A proxy of an identity in neither model is configured from the
 	// settings alone: it changes when they do.
 	unknown := next.UnknownIdentitiesChanged(prev)
+	// A pod that starts or stops asking to be scraped gains or loses the
+	// Prometheus listener.
+	metrics := next.MetricsChanged(prev)
 	return func(p ca.Proxy) bool {
 		id := p.Identity
-		return changed[id] || (unknown && next.Identity(id) == nil)
+		return changed[id] || (unknown && next.Identity(id) == nil) || metrics[p.ID]
 	}
 }
 
@@ -95,8 +99,9 @@ func (m *Mesh) Config(ctx context.Context, p ca.Proxy) (Resources, error) {
 	if model == nil {
 		return nil, fmt.Errorf("no mesh model yet")
 	}
-	gen, g := m.generation(model, generationKey{p.Identity, p.Kind})
-	g.once.Do(func() { g.resources, g.secrets, g.err = generate(gen, p) })
+	key := generationKey{p.Identity, p.Kind, model.MetricsEnabled(p.ID)}
+	gen, g := m.generation(model, key)
+	g.once.Do(func() { g.resources, g.secrets, g.err = generate(gen, p, key.metrics) })
 	if g.err != nil {
 		return nil, g.err
 	}
@@ -128,7 +133,7 @@ func (m *Mesh) generation(model *catalog.Model, key generationKey) (*envoy.Gener
 
 // generate runs the generator for one identity and kind of proxy: a
 // proxyless gRPC workload gets the gRPC flavour; gateways are not served yet.
-func generate(generator *envoy.Generator, p ca.Proxy) (Resources, []string, error) {
+func generate(generator *envoy.Generator, p ca.Proxy, metrics bool) (Resources, []string, error) {
 	kind := envoy.ProxySidecar
 	switch p.Kind {
 	case ca.ProxySidecar:
@@ -137,7 +142,7 @@ func generate(generator *envoy.Generator, p ca.Proxy) (Resources, []string, erro
 	default:
 		return nil, nil, fmt.Errorf("proxies of kind %q are not served", p.Kind)
 	}
-	gen, err := generator.Generate(envoy.Proxy{Identity: p.Identity, Kind: kind})
+	gen, err := generator.Generate(envoy.Proxy{Identity: p.Identity, Kind: kind, Metrics: metrics})
 	if err != nil {
 		return nil, nil, err
 	}
