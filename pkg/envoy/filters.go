@@ -74,9 +74,10 @@ type hcmOptions struct {
 	// safePaths normalises paths before filters see them, so that an RBAC path
 	// rule cannot be bypassed with %2F, "//" or "/./".
 	safePaths bool
-	// websocket accepts WebSocket upgrades, as OSM's HCMs of mesh traffic
-	// (inbound, outbound, ingress, egress) do.
-	websocket bool
+	// meshTraffic marks the HCMs of mesh traffic (inbound, outbound, ingress,
+	// egress): they accept WebSocket upgrades and keep an access log, as
+	// OSM's do.
+	meshTraffic bool
 }
 
 func (g *gen) hcm(o hcmOptions) *listenerv3.Filter {
@@ -95,8 +96,9 @@ func (g *gen) hcm(o hcmOptions) *listenerv3.Filter {
 		m.MergeSlashes = true
 		m.PathWithEscapedSlashesAction = hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT
 	}
-	if o.websocket {
+	if o.meshTraffic {
 		m.UpgradeConfigs = []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}}
+		m.AccessLog = g.accessLog()
 	}
 	return g.networkFilter(wellknown.HTTPConnectionManager, m)
 }
@@ -108,8 +110,13 @@ type target struct {
 	weight  uint32
 }
 
-func (g *gen) tcpProxy(statPrefix string, targets []target) *listenerv3.Filter {
+// tcpProxy proxies to targets; with logged, each connection is in the
+// access log (mesh traffic, not health probes).
+func (g *gen) tcpProxy(statPrefix string, targets []target, logged bool) *listenerv3.Filter {
 	m := &tcpproxyv3.TcpProxy{StatPrefix: statPrefix}
+	if logged {
+		m.AccessLog = g.accessLog()
+	}
 	if len(targets) == 1 {
 		m.ClusterSpecifier = &tcpproxyv3.TcpProxy_Cluster{Cluster: targets[0].cluster}
 	} else {

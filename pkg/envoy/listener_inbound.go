@@ -69,11 +69,11 @@ func (g *gen) inboundHCM(statPrefix, rds string, pol policies, uts *catalog.Upst
 		filters = append(filters, g.httpFilter(httpLocalRateLimitFilter, emptyHTTPRateLimit(statPrefix)))
 	}
 	return g.hcm(hcmOptions{
-		statPrefix: statPrefix,
-		rds:        rds,
-		filters:    filters,
-		safePaths:  true,
-		websocket:  true,
+		statPrefix:  statPrefix,
+		rds:         rds,
+		filters:     filters,
+		safePaths:   true,
+		meshTraffic: true,
 	})
 }
 
@@ -84,5 +84,5 @@ func (g *gen) inboundTCP(statPrefix, local string, pol policies, uts *catalog.Up
 	if rl := tcpRateLimit(uts, statPrefix); rl != nil {
 		filters = append(filters, g.networkFilter(networkLocalRateLimitFilter, rl))
 	}
-	return append(filters, g.tcpProxy(statPrefix, []target{{cluster: local}}))
+	return append(filters, g.tcpProxy(statPrefix, []target{{cluster: local}}, true))
 }

@@ -27,7 +27,7 @@ func (g *gen) outboundListener() *listenerv3.Listener {
 		if ch.rds != "" {
 			fc.Filters = []*listenerv3.Filter{g.rdsFilter(ch.rds)}
 		} else {
-			fc.Filters = []*listenerv3.Filter{g.tcpProxy(ch.stat, ch.tcp)}
+			fc.Filters = []*listenerv3.Filter{g.tcpProxy(ch.stat, ch.tcp, true)}
 		}
 		needSNI = needSNI || len(ch.serverNames) > 0
 		l.FilterChains = append(l.FilterChains, fc)
@@ -38,7 +38,7 @@ func (g *gen) outboundListener() *listenerv3.Listener {
 	if g.view.EgressPassthrough {
 		l.DefaultFilterChain = &listenerv3.FilterChain{
 			Name:    "outbound|egress-passthrough",
-			Filters: []*listenerv3.Filter{g.tcpProxy("outbound|egress-passthrough", []target{{cluster: PassthroughClusterName}})},
+			Filters: []*listenerv3.Filter{g.tcpProxy("outbound|egress-passthrough", []target{{cluster: PassthroughClusterName}}, true)},
 		}
 	}
 	if len(l.FilterChains) == 0 && l.DefaultFilterChain == nil {
@@ -51,6 +51,6 @@ func (g *gen) outboundListener() *listenerv3.Listener {
 // configuration: alike for every proxy, so shared.
 func (g *gen) rdsFilter(rds string) *listenerv3.Filter {
 	return shared(g, &g.rdsFilters, rds, func(mg *gen) *listenerv3.Filter {
-		return mg.hcm(hcmOptions{statPrefix: rds, rds: rds, websocket: true})
+		return mg.hcm(hcmOptions{statPrefix: rds, rds: rds, meshTraffic: true})
 	})
 }

@@ -30,7 +30,7 @@ func (g *gen) probeListeners() []*listenerv3.Listener {
 			}
 			filter = g.hcm(hcmOptions{statPrefix: name, routes: &routev3.RouteConfiguration{Name: name, VirtualHosts: []*routev3.VirtualHost{vh}}})
 		} else {
-			filter = g.tcpProxy(name, []target{{cluster: pl.tcp}})
+			filter = g.tcpProxy(name, []target{{cluster: pl.tcp}}, false)
 		}
 		out = append(out, &listenerv3.Listener{
 			Name:             name,

@@ -75,6 +75,8 @@ func TestHTTPRoutesHaveNoDeadline(t *testing.T) {
 	})
 }
 
+// The HTTP connection managers of mesh traffic accept WebSocket upgrades and
+// keep an access log (JSON on Envoy's stdout); Prometheus's do neither.
 func TestMeshHTTPConnectionManagersAcceptWebSockets(t *testing.T) {
 	tests := []struct {
 		name            string
@@ -100,6 +102,10 @@ func TestMeshHTTPConnectionManagersAcceptWebSockets(t *testing.T) {
 			}
 			if want := []string{"websocket"}; slices.Equal(got, want) != tt.want {
 				t.Errorf("upgrade types %q, want websocket: %v", got, tt.want)
+			}
+			logs := hcm.GetAccessLog()
+			if (len(logs) == 1 && logs[0].GetName() == "envoy.access_loggers.stdout") != tt.want {
+				t.Errorf("access logs %v, want the stdout access log: %v", logs, tt.want)
 			}
 		})
 	}
