@@ -46,7 +46,7 @@ func (b *builder) buildIngress() {
 					svc = b.outside[ref]
 				}
 				if svc == nil {
-					b.problems.add(obj, fieldIndex("spec.sources", i, "name"), "service %s does not exist; source skipped", ref)
+					b.problems.add(obj, fieldIndex("spec.sources", i, "name"), "%s; source skipped", b.missingService(ref))
 					continue
 				}
 				services = append(services, ref)
@@ -80,7 +80,7 @@ func (b *builder) buildIngress() {
 			ref := ServiceRef{ib.Namespace, be.Name}
 			svc := b.services[ref]
 			if svc == nil {
-				b.problems.add(obj, field+".name", "service %s does not exist; backend skipped", ref)
+				b.problems.add(obj, field+".name", "%s; backend skipped", b.missingService(ref))
 				continue
 			}
 			port, ok := backendPort(svc, int32(be.Port.Number))

@@ -31,6 +31,16 @@ func (b *builder) buildServices() {
 		if _, dup := b.outside[ref]; dup {
 			continue
 		}
+		if svc.Spec.Type == corev1.ServiceTypeExternalName {
+			// A DNS alias of an outside host: no address or endpoint to match it
+			// by. OSM built no outbound chain for it either (no destination IP).
+			b.externalNames[ref] = true
+			if mesh {
+				b.problems.add(ObjectRef{"Service", ref.Namespace, ref.Name}, "spec.type",
+					"an ExternalName Service is not meshed: traffic to %s leaves the mesh through an Egress policy for that host or egress passthrough (traffic.enableEgress); Service skipped", svc.Spec.ExternalName)
+			}
+			continue
+		}
 		s := &Service{ServiceRef: ref}
 		s.Headless = svc.Spec.ClusterIP == corev1.ClusterIPNone
 		if !s.Headless {
@@ -68,6 +78,14 @@ func (b *builder) buildServices() {
 	for id := range b.serves {
 		slices.SortFunc(b.serves[id], func(a, c *Service) int { return compareServices(a.ServiceRef, c.ServiceRef) })
 	}
+}
+
+// missingService says why ref is not a Service of the model.
+func (b *builder) missingService(ref ServiceRef) string {
+	if b.externalNames[ref] {
+		return "service " + ref.String() + " is an ExternalName Service, which is not meshed"
+	}
+	return "service " + ref.String() + " does not exist"
 }
 
 func (b *builder) servicePorts(svc *corev1.Service, mesh bool) []ServicePort {
