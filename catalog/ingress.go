@@ -14,8 +14,9 @@ import (
 // per backend, with Service sources turned into their endpoints' addresses,
 // AuthenticatedPrincipals into certificate names and IPRanges into CIDRs. What
 // rules.IngressBackend refuses is skipped: a source or a backend on its own,
-// the policy for any other fault. A backend port taken by an older
-// IngressBackend is skipped.
+// the policy for any other fault. A Service source that is missing or has no
+// endpoints skips the policy, which would otherwise admit more addresses than
+// it names. A backend port taken by an older IngressBackend is skipped.
 func (b *builder) buildIngress() {
 	taken := map[ServiceRef]map[int32]ObjectRef{}
 	for _, ib := range oldestFirst(b.state.IngressBackends) {
@@ -34,26 +35,36 @@ func (b *builder) buildIngress() {
 		var ranges []netip.Prefix
 		var principals []string
 		var services []ServiceRef
+		unresolved := false
 		for i, src := range ib.Spec.Sources {
 			if refused.skips("spec.sources", i) {
 				continue
 			}
 			switch src.Kind {
 			case policyv1alpha1.KindService:
+				// Without the Service's addresses the sources could not be
+				// restricted to them: the policy fails closed, as in OSM.
 				ref := ServiceRef{src.Namespace, src.Name}
+				field := fieldIndex("spec.sources", i, "name")
 				svc := b.services[ref]
 				if svc == nil {
 					svc = b.outside[ref]
 				}
 				if svc == nil {
-					b.problems.add(obj, fieldIndex("spec.sources", i, "name"), "%s; source skipped", b.missingService(ref))
+					b.problems.add(obj, field, "%s, so no address can be admitted for it; IngressBackend skipped", b.missingService(ref))
+					unresolved = true
 					continue
 				}
 				services = append(services, ref)
+				n := len(ranges)
 				for _, ep := range svc.Endpoints {
 					if addr, err := netip.ParseAddr(ep.IP); err == nil {
 						ranges = append(ranges, netip.PrefixFrom(addr, addr.BitLen()))
 					}
+				}
+				if len(ranges) == n {
+					b.problems.add(obj, field, "service %s has no endpoints, so no address can be admitted for it; IngressBackend skipped until it has some", ref)
+					unresolved = true
 				}
 			case policyv1alpha1.KindAuthenticatedPrincipal:
 				principals = append(principals, src.Name)
@@ -64,7 +75,10 @@ func (b *builder) buildIngress() {
 				}
 			}
 		}
-		if len(ranges) == 0 && len(principals) == 0 && len(services) == 0 {
+		if unresolved {
+			continue
+		}
+		if len(ranges) == 0 && len(principals) == 0 {
 			b.problems.add(obj, "spec.sources", "no valid source; IngressBackend skipped")
 			continue
 		}

@@ -311,7 +311,8 @@ type IngressRule struct {
 	SkipClientCertValidation bool
 	SNIHosts                 []string
 	// SourceIPRanges admit clients by address: the endpoints of Service sources
-	// (as /32 or /128) and IPRange sources.
+	// (as /32 or /128) and IPRange sources. A Service source always adds some:
+	// an IngressBackend naming one without endpoints is skipped.
 	SourceIPRanges []netip.Prefix
 	// SourcePrincipals admit clients by certificate name (AuthenticatedPrincipal).
 	SourcePrincipals []string

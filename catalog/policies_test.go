@@ -63,13 +63,23 @@ func TestIngressBackends(t *testing.T) {
 		{"a port the backend lacks is skipped", "[{name: web, port: {number: 81, protocol: http}}]", "[{kind: IPRange, name: 10.0.0.0/8}]", 0, "has no port 81"},
 		{"an unknown protocol is skipped", "[{name: web, port: {number: 80, protocol: udp}}]", "[{kind: IPRange, name: 10.0.0.0/8}]", 0, `Unsupported value: "udp"`},
 		{"a bad CIDR leaves no source", "[{name: web, port: {number: 80, protocol: http}}]", "[{kind: IPRange, name: 10.0.0.0/33}]", 0, "no valid source"},
-		{"a missing source service is skipped, the others stay", "[{name: web, port: {number: 80, protocol: http}}]",
-			"[{kind: Service, name: gone, namespace: x}, {kind: IPRange, name: 10.0.0.1/32}]", 1, "service x/gone does not exist"},
+		// OSM too fails closed: the endpoints of a Service source restrict
+		// who is admitted; without them the policy admits no one.
+		{"a missing source service skips the policy", "[{name: web, port: {number: 80, protocol: http}}]",
+			"[{kind: Service, name: gone, namespace: x}, {kind: IPRange, name: 10.0.0.1/32}]", 0,
+			"IngressBackend b/ib: spec.sources[0].name: service x/gone does not exist, so no address can be admitted for it; IngressBackend skipped"},
+		{"a source service without endpoints, alone, skips the policy", "[{name: web, port: {number: 80, protocol: http}}]",
+			"[{kind: Service, name: idle, namespace: b}]", 0,
+			"IngressBackend b/ib: spec.sources[0].name: service b/idle has no endpoints, so no address can be admitted for it; IngressBackend skipped until it has some"},
+		{"a source service without endpoints beside a principal skips the policy", "[{name: web, port: {number: 80, protocol: https}, tls: {skipClientCertValidation: true}}]",
+			"[{kind: AuthenticatedPrincipal, name: nginx.ingress-nginx.cluster.local}, {kind: Service, name: idle, namespace: b}]", 0,
+			"spec.sources[1].name: service b/idle has no endpoints"},
 		{"a bare address is no CIDR, as OSM had it", "[{name: web, port: {number: 80, protocol: http}}]",
 			"[{kind: IPRange, name: 10.0.0.1}, {kind: IPRange, name: 10.0.0.0/8}]", 1, `spec.sources[0].name: Invalid value: "10.0.0.1": must be a CIDR such as 10.0.0.0/8; source skipped`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := build(t, apps, ingressBackend("ib", tc.backends, tc.sources))
+			m := build(t, apps, `{apiVersion: v1, kind: Service, metadata: {name: idle, namespace: b}, spec: {ports: [{port: 80}]}}`,
+				ingressBackend("ib", tc.backends, tc.sources))
 			if len(m.IngressRules) != tc.rules || !hasProblem(m, "IngressBackend", "ib", tc.problem) {
 				t.Fatalf("rules %+v, problems:%s", m.IngressRules, problems(m))
 			}

@@ -25,6 +25,8 @@ import (
 // principal on its ingress chain), and bookbuyer splits bookstore 50/50.
 func TestRenderBookstore(t *testing.T) {
 	examples := filepath.Join("..", "..", "examples")
+	// The ingress controller's endpoints, which a cluster would have.
+	controller := filepath.Join("..", "..", "catalog", "testdata", "ingress-nginx-endpoints.yaml")
 	tests := []struct {
 		name  string
 		args  []string
@@ -32,7 +34,7 @@ func TestRenderBookstore(t *testing.T) {
 	}{
 		{
 			name: "bookstore's inbound RBAC names exactly the allowed principals",
-			args: []string{"render", "-f", examples, "--identity", "bookstore/bookstore", "-o", "json"},
+			args: []string{"render", "-f", examples, "-f", controller, "--identity", "bookstore/bookstore", "-o", "json"},
 			check: func(t *testing.T, dump string) {
 				got := exactPrincipals(t, dump)
 				want := []string{"bookbuyer.bookbuyer.cluster.local", "ingress-nginx.ingress-nginx.cluster.local", "spiffe://cluster.local/ns/bookbuyer/sa/bookbuyer"}
@@ -56,7 +58,7 @@ func TestRenderBookstore(t *testing.T) {
 		},
 		{
 			name: "with --trust-domain example.org, inbound RBAC names identities in example.org",
-			args: []string{"render", "-f", examples, "--identity", "bookstore/bookstore", "--trust-domain", "example.org"},
+			args: []string{"render", "-f", examples, "-f", controller, "--identity", "bookstore/bookstore", "--trust-domain", "example.org"},
 			check: func(t *testing.T, dump string) {
 				got := exactPrincipals(t, dump)
 				// The IngressBackend's principal is the policy's own words.
