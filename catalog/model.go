@@ -326,7 +326,8 @@ type IngressRule struct {
 type EgressRule struct {
 	Policy  ObjectRef
 	Sources []identity.Identity
-	// Hosts are matched by HTTP Host or TLS SNI; IPRanges by destination address.
+	// Hosts are matched by HTTP Host or TLS SNI (never on tcp ports);
+	// IPRanges by destination address.
 	Hosts    []string
 	IPRanges []netip.Prefix
 	Ports    []PolicyPort
@@ -340,6 +341,10 @@ type EgressRule struct {
 type PolicyPort struct {
 	Number   int32
 	Protocol Protocol
+	// AnyDestination matches the port whatever the destination, as OSM did for
+	// an Egress tcp or tcp-server-first port without IP ranges, and an https
+	// port without hosts or IP ranges.
+	AnyDestination bool
 }
 
 // Service returns the mesh Service ref names, or nil.

@@ -135,6 +135,51 @@ func TestEgress(t *testing.T) {
 	}
 }
 
+// TestEgressPortsForAnyDestination: OSM matched an Egress tcp port by IP
+// range alone and an https port by host or IP range; a port with nothing
+// listed to match by admits any destination (OSM's egress demo's tcp-443).
+func TestEgressPortsForAnyDestination(t *testing.T) {
+	client := app("a", "client", "[{name: http, port: 80}]")
+	egress := func(spec string) string {
+		return `{apiVersion: policy.openservicemesh.io/v1alpha1, kind: Egress, metadata: {name: e, namespace: a},
+  spec: {sources: [{kind: ServiceAccount, name: client, namespace: a}], ` + spec + `}}`
+	}
+	for _, tc := range []struct {
+		name, spec string
+		ports      []catalog.PolicyPort // nil when the Egress is skipped
+		problems   []string
+	}{
+		{name: "tcp without hosts or IP ranges", spec: `ports: [{number: 443, protocol: tcp}]`,
+			ports: []catalog.PolicyPort{{Number: 443, Protocol: "tcp", AnyDestination: true}}},
+		{name: "tcp-server-first and https without hosts or IP ranges",
+			spec:  `ports: [{number: 3306, protocol: tcp-server-first}, {number: 443, protocol: https}]`,
+			ports: []catalog.PolicyPort{{Number: 443, Protocol: "https", AnyDestination: true}, {Number: 3306, Protocol: "tcp-server-first", AnyDestination: true}}},
+		{name: "IP ranges narrow tcp and https ports", spec: `ipAddresses: [203.0.113.0/24], ports: [{number: 443, protocol: tcp}, {number: 8443, protocol: https}]`,
+			ports: []catalog.PolicyPort{{Number: 443, Protocol: "tcp"}, {Number: 8443, Protocol: "https"}}},
+		{name: "hosts narrow https but not tcp, which says so", spec: `hosts: [db.example.com], ports: [{number: 443, protocol: https}, {number: 5432, protocol: tcp}]`,
+			ports:    []catalog.PolicyPort{{Number: 443, Protocol: "https"}, {Number: 5432, Protocol: "tcp", AnyDestination: true}},
+			problems: []string{"Egress a/e: spec.ports[1].protocol: hosts cannot be matched on tcp port 5432 (no Host or SNI to read): it admits any destination, as in OSM; name spec.ipAddresses or use https to narrow it"}},
+		{name: "an IP range listed but invalid opens nothing", spec: `ipAddresses: [203.0.113.7], ports: [{number: 443, protocol: tcp}]`,
+			problems: []string{`Egress a/e: spec.ipAddresses[0]: Invalid value: "203.0.113.7": must be a CIDR such as 10.0.0.0/8; IP range skipped`,
+				"Egress a/e: spec: no valid host or ipAddress; Egress skipped"}},
+		{name: "an http port needs something to match by", spec: `ports: [{number: 80, protocol: http}, {number: 443, protocol: tcp}]`,
+			ports:    []catalog.PolicyPort{{Number: 443, Protocol: "tcp", AnyDestination: true}},
+			problems: []string{`Egress a/e: spec.ports[0].protocol: Invalid value: "http": an http port is matched by host: name spec.hosts or spec.ipAddresses (a tcp port admits any destination); port skipped`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := build(t, client, egress(tc.spec))
+			v := m.Identity(id("a", "client"))
+			switch {
+			case tc.ports == nil && len(v.Egress) != 0:
+				t.Errorf("egress %+v, want none", v.Egress[0])
+			case tc.ports != nil && (len(v.Egress) != 1 || !slices.Equal(v.Egress[0].Ports, tc.ports)):
+				t.Errorf("egress %+v, want one rule with ports %+v", v.Egress, tc.ports)
+			}
+			checkProblems(t, m, tc.problems)
+		})
+	}
+}
+
 func TestEgressHosts(t *testing.T) {
 	client := app("a", "client", "[{name: http, port: 80}]")
 	egress := func(hosts string) string {
