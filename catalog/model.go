@@ -35,9 +35,9 @@ type Model struct {
 	settingsHash uint64
 }
 
-// Settings are the mesh-wide settings, with OSM's defaults when there is no
-// MeshConfig (permissive off, egress off, Egress and IngressBackend policies on,
-// Retry policies off).
+// Settings are the mesh-wide settings: the MeshConfig's, whose omitted fields
+// take OSM's defaults (configv1alpha2.DefaultSpec), or without a MeshConfig
+// configv1alpha2.SpecOrDefault's (permissive mode and egress passthrough off).
 type Settings struct {
 	// Permissive lets every mesh identity reach every service
 	// (traffic.enablePermissiveTrafficPolicyMode).
@@ -51,8 +51,8 @@ type Settings struct {
 	// ClusterDomain ends every Service's DNS name (mesh.Config.ClusterDomain).
 	ClusterDomain string
 	// TLSMinVersion and TLSMaxVersion bound the sidecars' TLS versions
-	// (sidecar.tlsMinProtocolVersion and tlsMaxProtocolVersion); TLSAuto leaves
-	// the bound to Envoy, and is what a refused or unset version becomes.
+	// (sidecar.tlsMinProtocolVersion and tlsMaxProtocolVersion, TLSv1_2 and
+	// TLSv1_3 by default); TLSAuto (TLS_AUTO) leaves the bound to Envoy.
 	TLSMinVersion, TLSMaxVersion TLSVersion
 }
 

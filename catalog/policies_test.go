@@ -114,7 +114,8 @@ func TestEgress(t *testing.T) {
 		{"a policy without a valid port is skipped", egress(`{sources: [{kind: ServiceAccount, name: client, namespace: a}], hosts: [x.org], ports: [{number: 80, protocol: quic}]}`),
 			0, false, "no valid port"},
 		{"the feature flag off ignores Egress", egress(`{sources: [{kind: ServiceAccount, name: client, namespace: a}], hosts: [x.org], ports: [{number: 80, protocol: http}]}`) +
-			"\n---\n" + `{apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig, metadata: {name: osm-mesh-config, namespace: osm-system}, spec: {}}`,
+			"\n---\n" + `{apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig, metadata: {name: osm-mesh-config, namespace: osm-system},
+  spec: {traffic: {enableEgress: false}, featureFlags: {enableEgressPolicy: false}}}`,
 			0, false, "enableEgressPolicy is off"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,7 +21,7 @@ const curlMesh = `
 apiVersion: config.openservicemesh.io/v1alpha2
 kind: MeshConfig
 metadata: {name: osm-mesh-config, namespace: osm-system}
-spec: {traffic: {enableEgress: false, enablePermissiveTrafficPolicyMode: false}, featureFlags: {enableEgressPolicy: true}}
+spec: {traffic: {enableEgress: false, enablePermissiveTrafficPolicyMode: false}}
 ---
 apiVersion: v1
 kind: Namespace
