@@ -10,8 +10,9 @@ import (
 	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
-// buildIngress resolves IngressBackends (when the feature flag is on): one rule
-// per backend, with Service sources turned into their endpoints' addresses,
+// buildIngress resolves IngressBackends whatever featureFlags says, as OSM
+// v1.2, which never read enableIngressBackendPolicy: one rule per backend,
+// with Service sources turned into their endpoints' addresses,
 // AuthenticatedPrincipals into certificate names and IPRanges into CIDRs. What
 // rules.IngressBackend refuses is skipped: a source or a backend on its own,
 // the policy for any other fault. A Service source that is missing or has no
@@ -26,10 +27,6 @@ func (b *builder) buildIngress() {
 		obj := ObjectRef{"IngressBackend", ib.Namespace, ib.Name}
 		refused := b.refuse(obj, rules.IngressBackend(ib), map[string]string{"spec.sources": "source", "spec.backends": "backend"})
 		if refused.whole {
-			continue
-		}
-		if !b.features.EnableIngressBackendPolicy {
-			b.problems.add(obj, "", "MeshConfig featureFlags.enableIngressBackendPolicy is off; IngressBackend ignored")
 			continue
 		}
 		var ranges []netip.Prefix

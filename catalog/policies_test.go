@@ -85,6 +85,25 @@ func TestIngressBackends(t *testing.T) {
 			}
 		})
 	}
+	// OSM v1.2 never read featureFlags.enableIngressBackendPolicy.
+	for _, flags := range []string{"", "{}", "{enableIngressBackendPolicy: true}", "{enableIngressBackendPolicy: false}"} {
+		t.Run("IngressBackends apply with featureFlags "+flags, func(t *testing.T) {
+			docs := []string{apps, ingressBackend("ib", "[{name: web, port: {number: 80, protocol: http}}]", "[{kind: IPRange, name: 10.0.0.0/8}]")}
+			if flags != "" {
+				docs = append(docs, `{apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig, metadata: {name: osm-mesh-config, namespace: osm-system},
+  spec: {featureFlags: `+flags+`}}`)
+			}
+			m := build(t, docs...)
+			if len(m.IngressRules) != 1 {
+				t.Fatalf("rules %+v, problems:%s", m.IngressRules, problems(m))
+			}
+			var want []string
+			if strings.Contains(flags, "false") {
+				want = []string{"MeshConfig osm-system/osm-mesh-config: spec.featureFlags.enableIngressBackendPolicy: false is not honoured: IngressBackends always apply, as in OSM v1.2, which never read this flag"}
+			}
+			checkProblems(t, m, want)
+		})
+	}
 	t.Run("two IngressBackends for one backend port: the first wins", func(t *testing.T) {
 		m := build(t, apps, ingressBackend("a", "[{name: web, port: {number: 80, protocol: http}}]", "[{kind: IPRange, name: 10.0.0.0/8}]"),
 			ingressBackend("b", "[{name: web, port: {number: 80, protocol: http}}]", "[{kind: IPRange, name: 10.0.0.0/8}]"))

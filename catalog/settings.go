@@ -32,6 +32,10 @@ func (b *builder) settingsFrom(cfg mesh.Config, mc *configv1alpha2.MeshConfig) (
 				spec.Sidecar.TLSMaxProtocolVersion = defaults.TLSMaxProtocolVersion
 			}
 		}
+		if !spec.FeatureFlags.EnableIngressBackendPolicy {
+			b.problems.add(obj, "spec.featureFlags.enableIngressBackendPolicy",
+				"false is not honoured: IngressBackends always apply, as in OSM v1.2, which never read this flag")
+		}
 	}
 	s.TLSMinVersion, s.TLSMaxVersion = tlsVersion(spec.Sidecar.TLSMinProtocolVersion), tlsVersion(spec.Sidecar.TLSMaxProtocolVersion)
 	s.Permissive = spec.Traffic.EnablePermissiveTrafficPolicyMode

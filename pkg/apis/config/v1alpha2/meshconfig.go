@@ -277,7 +277,8 @@ type FeatureFlags struct {
 	// +kubebuilder:default=false
 	// +optional
 	EnableAsyncProxyServiceMapping bool `json:"enableAsyncProxyServiceMapping,omitempty"`
-	// EnableIngressBackendPolicy turns on IngressBackend policies.
+	// EnableIngressBackendPolicy is OSM's switch, which OSM v1.2 never read:
+	// IngressBackend policies apply whatever it says.
 	// +kubebuilder:default=true
 	// +optional
 	EnableIngressBackendPolicy bool `json:"enableIngressBackendPolicy"`
