@@ -114,8 +114,9 @@ func TestExamplesThroughTheFilesSource(t *testing.T) {
 			t.Fatalf("CIDRs: %v", cidrs)
 		}
 	})
-	t.Run("nothing in the examples is a problem but the Retry behind its flag", func(t *testing.T) {
-		if len(m.Problems) != 1 || !hasProblem(m, "Retry", "bookbuyer-retry", "enableRetryPolicy is off") {
+	t.Run("nothing in the examples is a problem but the Retry behind its flag and a TCP Service without the cluster IP a cluster gives", func(t *testing.T) {
+		if len(m.Problems) != 2 || !hasProblem(m, "Retry", "bookbuyer-retry", "enableRetryPolicy is off") ||
+			!hasProblem(m, "Service", "bookwarehouse", "no cluster IP (a cluster assigns one; files must write it), so meshed clients cannot reach port 14001 (tcp)") {
 			t.Fatalf("problems:%s", problems(m))
 		}
 	})

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +55,9 @@ func (b *builder) buildServices() {
 			}
 		}
 		s.Ports = b.servicePorts(svc, mesh)
+		if mesh {
+			b.reportUnaddressable(s)
+		}
 		s.Endpoints = b.endpoints(s, bySvc[ref])
 		if !mesh {
 			b.outside[ref] = s
@@ -77,6 +81,26 @@ func (b *builder) buildServices() {
 	}
 	for id := range b.serves {
 		slices.SortFunc(b.serves[id], func(a, c *Service) int { return compareServices(a.ServiceRef, c.ServiceRef) })
+	}
+}
+
+// reportUnaddressable reports the ports of a Service without a cluster IP
+// (files that leave it out: the API server always assigns one) that clients
+// cannot reach through the mesh: a TCP connection has nothing but its address
+// to match, while HTTP ports are still routed by Host.
+func (b *builder) reportUnaddressable(s *Service) {
+	if s.Headless || len(s.ClusterIPs) > 0 {
+		return
+	}
+	var ports []string
+	for _, p := range s.Ports {
+		if !p.Protocol.IsHTTP() {
+			ports = append(ports, fmt.Sprintf("%d (%s)", p.Port, p.Protocol))
+		}
+	}
+	if len(ports) > 0 {
+		b.problems.add(ObjectRef{"Service", s.Namespace, s.Name}, "spec.clusterIP",
+			"no cluster IP (a cluster assigns one; files must write it), so meshed clients cannot reach port %s, which only an address matches", strings.Join(ports, ", "))
 	}
 }
 

@@ -243,3 +243,137 @@ func exactPrincipals(t *testing.T, dump string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// renderFiles runs `weft render` on one file holding docs, with args after
+// -f; it returns the output, the warnings and the error.
+func renderFiles(t *testing.T, docs string, args ...string) (string, string, error) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "mesh.yaml"), []byte(docs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	cmd := newRootCommand()
+	cmd.SetArgs(append([]string{"render", "-f", dir}, args...))
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	err := cmd.Execute()
+	return out.String(), errOut.String(), err
+}
+
+const renderMesh = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: b, labels: {openservicemesh.io/monitored-by: osm}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: b}
+spec: {selector: {app: web}, clusterIP: 10.96.0.10, ports: [{name: http, port: 80}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: b}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {serviceAccountName: web, containers: [{name: app, image: app}]}
+`
+
+// TestRenderMessages: each bad document is warned of once, by kind and name
+// when it has them; a Service that files give no cluster IP is warned of
+// for its TCP ports; --pod names the pods as the files source made them.
+func TestRenderMessages(t *testing.T) {
+	t.Run("each bad document once, by kind and name", func(t *testing.T) {
+		_, warnings, err := renderFiles(t, renderMesh+`---
+apiVersion: split.smi-spec.io/v1alpha2
+kind: TrafficSplit
+metadata: {name: half, namespace: b}
+spec: {service: web, backends: [{service: web, weight: half}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: broken, namespace: b}
+spec: {ports: nope}
+---
+kind: Foo
+metadata: {name: foo}
+`, "--identity", "b/web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			"warning: TrafficSplit b/half: not read from ",
+			"warning: Service b/broken: not read from ",
+			"warning: Foo foo: not read from ",
+		} {
+			if !strings.Contains(warnings, want) {
+				t.Errorf("no warning starts %q:\n%s", want, warnings)
+			}
+		}
+		// Three documents, each named once and numbered once.
+		for say, times := range map[string]int{"TrafficSplit b/half": 1, "Service b/broken": 1, "Foo foo": 1, "document ": 3} {
+			if n := strings.Count(warnings, say); n != times {
+				t.Errorf("the warnings say %q %d times, want %d:\n%s", say, n, times, warnings)
+			}
+		}
+	})
+	t.Run("a TCP port of a Service without a cluster IP", func(t *testing.T) {
+		_, warnings, err := renderFiles(t, renderMesh+`---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: b}
+spec: {selector: {app: db}, ports: [{name: tcp-pg, port: 5432}, {name: http, port: 8080}]}
+`, "--identity", "b/web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "warning: Service b/db: spec.clusterIP: no cluster IP (a cluster assigns one; files must write it), so meshed clients cannot reach port 5432 (tcp), which only an address matches\n"
+		if !strings.Contains(warnings, want) {
+			t.Errorf("warnings:\n%s\nwant %s", warnings, want)
+		}
+	})
+	t.Run("--pod names the pods the files source made", func(t *testing.T) {
+		_, _, err := renderFiles(t, renderMesh, "--pod", "b/web-5d8f7-abcde")
+		if err == nil || !strings.Contains(err.Error(), "pods of namespace b: web-0, web-1; "+k8s.TemplatePodNames) {
+			t.Errorf("error = %v, want it to list web-0 and web-1", err)
+		}
+		if _, _, err := renderFiles(t, renderMesh, "--pod", "b/web-1"); err != nil {
+			t.Errorf("--pod b/web-1: %v", err)
+		}
+	})
+}
+
+// TestRenderExternalNameCapturesNothing: an ExternalName Service names an
+// outside host and has no address; it is warned of and gets no chain, so
+// connections to its port still reach egress passthrough (OSM too built it no
+// outbound chain).
+func TestRenderExternalNameCapturesNothing(t *testing.T) {
+	out, warnings, err := renderFiles(t, renderMesh+`---
+apiVersion: config.openservicemesh.io/v1alpha2
+kind: MeshConfig
+metadata: {name: osm-mesh-config, namespace: osm-system}
+spec: {traffic: {enablePermissiveTrafficPolicyMode: true, enableEgress: true}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: b}
+spec: {type: ExternalName, externalName: api.example.com, ports: [{name: http, port: 8080}]}
+`, "--identity", "b/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(warnings, "warning: Service b/api: spec.type: an ExternalName Service is not meshed") {
+		t.Errorf("warnings:\n%s", warnings)
+	}
+	for _, bad := range []string{"b/api|8080", `"outbound|http|8080"`} {
+		if strings.Contains(out, bad) {
+			t.Errorf("the configuration names %s", bad)
+		}
+	}
+	if !strings.Contains(out, `"outbound|egress-passthrough"`) {
+		t.Error("no egress passthrough chain")
+	}
+}
