@@ -187,15 +187,7 @@ func TestEgressPortsForAnyDestination(t *testing.T) {
 			problems: []string{`Egress a/e: spec.ports[0].protocol: Invalid value: "http": an http port is matched by host: name spec.hosts or spec.ipAddresses (a tcp port admits any destination); port skipped`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := build(t, client, egress(tc.spec))
-			v := m.Identity(id("a", "client"))
-			switch {
-			case tc.ports == nil && len(v.Egress) != 0:
-				t.Errorf("egress %+v, want none", v.Egress[0])
-			case tc.ports != nil && (len(v.Egress) != 1 || !slices.Equal(v.Egress[0].Ports, tc.ports)):
-				t.Errorf("egress %+v, want one rule with ports %+v", v.Egress, tc.ports)
-			}
-			checkProblems(t, m, tc.problems)
+			checkEgress(t, build(t, client, egress(tc.spec)), func(r *catalog.EgressRule) []catalog.PolicyPort { return r.Ports }, tc.ports, tc.problems)
 		})
 	}
 }
@@ -239,17 +231,23 @@ func TestEgressHosts(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := build(t, client, egress(tc.hosts))
-			v := m.Identity(id("a", "client"))
-			switch {
-			case tc.want == nil && len(v.Egress) != 0:
-				t.Errorf("egress %+v, want none", v.Egress[0])
-			case tc.want != nil && (len(v.Egress) != 1 || !slices.Equal(v.Egress[0].Hosts, tc.want)):
-				t.Errorf("egress %+v, want one rule for hosts %v", v.Egress, tc.want)
-			}
-			checkProblems(t, m, tc.problems)
+			checkEgress(t, build(t, client, egress(tc.hosts)), func(r *catalog.EgressRule) []string { return r.Hosts }, tc.want, tc.problems)
 		})
 	}
+}
+
+// checkEgress checks that a/client has one Egress rule whose field is want
+// (none when want is nil), and the model exactly problems.
+func checkEgress[T comparable](t *testing.T, m *catalog.Model, field func(*catalog.EgressRule) []T, want []T, problems []string) {
+	t.Helper()
+	v := m.Identity(id("a", "client"))
+	switch {
+	case want == nil && len(v.Egress) != 0:
+		t.Errorf("egress %+v, want none", v.Egress[0])
+	case want != nil && (len(v.Egress) != 1 || !slices.Equal(field(v.Egress[0]), want)):
+		t.Errorf("egress %+v, want one rule with %v", v.Egress, want)
+	}
+	checkProblems(t, m, problems)
 }
 
 func TestUpstreamTrafficSettingsAndRetries(t *testing.T) {

@@ -116,20 +116,6 @@ func TestRenderBookstore(t *testing.T) {
 // policy the catalog skips with the field and message the admission webhook
 // refuses it with, so that what render shows matches what the cluster takes.
 func TestRenderWarnsInTheWebhooksWords(t *testing.T) {
-	const mesh = `
-apiVersion: v1
-kind: Namespace
-metadata: {name: b, labels: {openservicemesh.io/monitored-by: osm}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: web, namespace: b}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: b}
-spec: {selector: {app: web}, ports: [{name: http, port: 80, targetPort: 8080}]}
-`
 	tests := []struct {
 		name   string
 		policy string
@@ -156,10 +142,6 @@ spec:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "mesh.yaml"), []byte(mesh+"---"+tt.policy), 0o600); err != nil {
-				t.Fatal(err)
-			}
 			objs, err := k8s.DecodeYAML(strings.NewReader(tt.policy))
 			if err != nil {
 				t.Fatal(err)
@@ -179,18 +161,14 @@ spec:
 				t.Fatalf("the webhook allows the policy: %+v", resp.Result)
 			}
 
-			var out, errOut bytes.Buffer
-			cmd := newRootCommand()
-			cmd.SetArgs([]string{"render", "-f", dir, "--identity", "b/web"})
-			cmd.SetOut(&out)
-			cmd.SetErr(&errOut)
-			if err := cmd.Execute(); err != nil {
-				t.Fatalf("weft render: %v\n%s", err, errOut.String())
+			_, warnings, err := renderFiles(t, renderMesh+"---"+tt.policy, "--identity", "b/web")
+			if err != nil {
+				t.Fatalf("weft render: %v\n%s", err, warnings)
 			}
 			for _, c := range resp.Result.Details.Causes {
 				want := fmt.Sprintf("warning: %s %s/%s: %s: %s; ", policy.GetKind(), policy.GetNamespace(), policy.GetName(), c.Field, c.Message)
-				if !strings.Contains(errOut.String(), want) {
-					t.Errorf("render does not warn %q; it warns:\n%s", want, errOut.String())
+				if !strings.Contains(warnings, want) {
+					t.Errorf("render does not warn %q; it warns:\n%s", want, warnings)
 				}
 			}
 		})
@@ -269,7 +247,7 @@ metadata: {name: b, labels: {openservicemesh.io/monitored-by: osm}}
 apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: b}
-spec: {selector: {app: web}, clusterIP: 10.96.0.10, ports: [{name: http, port: 80}]}
+spec: {selector: {app: web}, clusterIP: 10.96.0.10, ports: [{name: http, port: 80, targetPort: 8080}]}
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -351,11 +329,9 @@ spec: {selector: {app: db}, ports: [{name: tcp-pg, port: 5432}, {name: http, por
 // connections to its port still reach egress passthrough (OSM too built it no
 // outbound chain).
 func TestRenderExternalNameCapturesNothing(t *testing.T) {
+	// The MeshConfig's defaults: permissive mode and egress passthrough on.
 	out, warnings, err := renderFiles(t, renderMesh+`---
-apiVersion: config.openservicemesh.io/v1alpha2
-kind: MeshConfig
-metadata: {name: osm-mesh-config, namespace: osm-system}
-spec: {traffic: {enablePermissiveTrafficPolicyMode: true, enableEgress: true}}
+{apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig, metadata: {name: osm-mesh-config, namespace: osm-system}}
 ---
 apiVersion: v1
 kind: Service
