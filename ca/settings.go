@@ -10,8 +10,14 @@ import (
 )
 
 // DefaultServiceValidity is a service certificate's lifetime when MeshConfig
-// sets none.
-const DefaultServiceValidity = 24 * time.Hour
+// sets none: certificate.serviceCertValidityDuration's default.
+var DefaultServiceValidity = func() time.Duration {
+	d, err := time.ParseDuration(configv1alpha2.DefaultSpec().Certificate.ServiceCertValidityDuration)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}()
 
 // MinValidity is the shortest certificate lifetime the CA issues. Leaves are
 // backdated a minute for clock skew and renewed well before expiry, so a

@@ -2,12 +2,17 @@ package catalog_test
 
 import (
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"testing"
 )
 
 // app is a Service and a Deployment running as a service account of its name.
+// The Service has a cluster IP, as the API server would give it.
 func app(ns, name, ports string) string {
+	h := fnv.New32a()
+	h.Write([]byte(ns + "/" + name))
+	ip := fmt.Sprintf("10.96.%d.%d", h.Sum32()>>8&0xff, h.Sum32()&0xff)
 	return fmt.Sprintf(`
 apiVersion: v1
 kind: ServiceAccount
@@ -16,7 +21,7 @@ metadata: {name: %[2]s, namespace: %[1]s}
 apiVersion: v1
 kind: Service
 metadata: {name: %[2]s, namespace: %[1]s}
-spec: {selector: {app: %[2]s}, ports: %[3]s}
+spec: {selector: {app: %[2]s}, clusterIP: %[4]s, ports: %[3]s}
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -26,7 +31,7 @@ spec:
   template:
     metadata: {labels: {app: %[2]s}}
     spec: {serviceAccountName: %[2]s, containers: [{name: app, image: app}]}
-`, ns, name, ports)
+`, ns, name, ports, ip)
 }
 
 const permissive = `{apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig, metadata: {name: osm-mesh-config, namespace: osm-system},

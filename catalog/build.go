@@ -22,12 +22,13 @@ func Build(s *state.State, cfg mesh.Config) *Model {
 		s = &state.State{}
 	}
 	b := &builder{
-		state:      s,
-		monitored:  map[string]bool{},
-		identities: map[identity.Identity]bool{},
-		pods:       map[podKey]*corev1.Pod{},
-		services:   map[ServiceRef]*Service{},
-		outside:    map[ServiceRef]*Service{},
+		state:         s,
+		monitored:     map[string]bool{},
+		identities:    map[identity.Identity]bool{},
+		pods:          map[podKey]*corev1.Pod{},
+		services:      map[ServiceRef]*Service{},
+		outside:       map[ServiceRef]*Service{},
+		externalNames: map[ServiceRef]bool{},
 	}
 	for _, r := range s.Rejected {
 		b.problems.add(ObjectRef{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}, "",
@@ -70,6 +71,8 @@ type builder struct {
 	// resolve IngressBackend sources.
 	services map[ServiceRef]*Service
 	outside  map[ServiceRef]*Service
+	// externalNames are the ExternalName Services, which are skipped.
+	externalNames map[ServiceRef]bool
 	// serves maps an identity to the mesh Services it serves.
 	serves map[identity.Identity][]*Service
 

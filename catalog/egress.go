@@ -12,7 +12,8 @@ import (
 // buildEgress resolves Egress policies (when the feature flag is on), skipping
 // what rules.Egress refuses: a source, host, IP range or port on its own, the
 // policy for any other fault. Sources must be mesh service accounts; hosts and
-// CIDRs need at least one valid port.
+// CIDRs need at least one valid port, and a policy something to match by: a
+// valid host or IP range, or a port that admits any destination.
 func (b *builder) buildEgress() {
 	for _, e := range oldestFirst(b.state.Egresses) {
 		if !b.monitored[e.Namespace] {
@@ -52,6 +53,19 @@ func (b *builder) buildEgress() {
 				continue
 			}
 			pp := PolicyPort{Number: int32(p.Number), Protocol: Protocol(p.Protocol)}
+			// As OSM: a TCP port is matched by IP range alone, an https one by
+			// host or IP range; with none listed (not merely none valid), by
+			// its number for any destination.
+			switch pp.Protocol {
+			case ProtocolTCP, ProtocolTCPServerFirst:
+				pp.AnyDestination = len(e.Spec.IPAddresses) == 0
+				if pp.AnyDestination && len(e.Spec.Hosts) > 0 {
+					b.problems.add(obj, fieldIndex("spec.ports", i, "protocol"),
+						"hosts cannot be matched on %s port %d (no Host or SNI to read): it admits any destination, as in OSM; name spec.ipAddresses or use https to narrow it", pp.Protocol, pp.Number)
+				}
+			case ProtocolHTTPS:
+				pp.AnyDestination = len(e.Spec.Hosts) == 0 && len(e.Spec.IPAddresses) == 0
+			}
 			if !slices.Contains(rule.Ports, pp) {
 				rule.Ports = append(rule.Ports, pp)
 			}
@@ -75,7 +89,7 @@ func (b *builder) buildEgress() {
 		case len(rule.Sources) == 0:
 			b.problems.add(obj, "spec.sources", "no valid source; Egress skipped")
 			continue
-		case len(rule.Hosts) == 0 && len(rule.IPRanges) == 0:
+		case len(rule.Hosts) == 0 && len(rule.IPRanges) == 0 && !slices.ContainsFunc(rule.Ports, func(p PolicyPort) bool { return p.AnyDestination }):
 			b.problems.add(obj, "spec", "no valid host or ipAddress; Egress skipped")
 			continue
 		case len(rule.Ports) == 0:

@@ -15,7 +15,7 @@ import (
 // The bookstore story read from examples/ by the files source, as `weft render`
 // reads it.
 func TestExamplesThroughTheFilesSource(t *testing.T) {
-	src := &k8s.FilesSource{Paths: []string{filepath.Join("..", "examples")}, Options: k8s.DefaultOptions()}
+	src := &k8s.FilesSource{Paths: []string{filepath.Join("..", "examples"), filepath.Join("testdata", "ingress-nginx-endpoints.yaml")}, Options: k8s.DefaultOptions()}
 	s, err := src.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +92,7 @@ func TestExamplesThroughTheFilesSource(t *testing.T) {
 		r := m.IngressRules[0]
 		if r.Backend != svc("bookstore", "bookstore-v1") || r.Port.Port != 14001 || r.Protocol != "https" || r.SkipClientCertValidation ||
 			!slices.Equal(r.SourcePrincipals, []string{"ingress-nginx.ingress-nginx.cluster.local"}) ||
+			!slices.Equal(r.SourceIPRanges, []netip.Prefix{netip.MustParsePrefix("10.244.9.10/32")}) ||
 			!slices.Equal(r.SourceServices, []catalog.ServiceRef{svc("ingress-nginx", "ingress-nginx-controller")}) {
 			t.Fatalf("rule: %+v", r)
 		}
@@ -113,8 +114,9 @@ func TestExamplesThroughTheFilesSource(t *testing.T) {
 			t.Fatalf("CIDRs: %v", cidrs)
 		}
 	})
-	t.Run("nothing in the examples is a problem but the Retry behind its flag", func(t *testing.T) {
-		if len(m.Problems) != 1 || !hasProblem(m, "Retry", "bookbuyer-retry", "enableRetryPolicy is off") {
+	t.Run("nothing in the examples is a problem but the Retry behind its flag and a TCP Service without the cluster IP a cluster gives", func(t *testing.T) {
+		if len(m.Problems) != 2 || !hasProblem(m, "Retry", "bookbuyer-retry", "enableRetryPolicy is off") ||
+			!hasProblem(m, "Service", "bookwarehouse", "no cluster IP (a cluster assigns one; files must write it), so meshed clients cannot reach port 14001 (tcp)") {
 			t.Fatalf("problems:%s", problems(m))
 		}
 	})

@@ -10,12 +10,14 @@ import (
 	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
-// buildIngress resolves IngressBackends (when the feature flag is on): one rule
-// per backend, with Service sources turned into their endpoints' addresses,
+// buildIngress resolves IngressBackends whatever featureFlags says, as OSM
+// v1.2, which never read enableIngressBackendPolicy: one rule per backend,
+// with Service sources turned into their endpoints' addresses,
 // AuthenticatedPrincipals into certificate names and IPRanges into CIDRs. What
 // rules.IngressBackend refuses is skipped: a source or a backend on its own,
-// the policy for any other fault. A backend port taken by an older
-// IngressBackend is skipped.
+// the policy for any other fault. A Service source that is missing or has no
+// endpoints skips the policy, which would otherwise admit more addresses than
+// it names. A backend port taken by an older IngressBackend is skipped.
 func (b *builder) buildIngress() {
 	taken := map[ServiceRef]map[int32]ObjectRef{}
 	for _, ib := range oldestFirst(b.state.IngressBackends) {
@@ -27,33 +29,39 @@ func (b *builder) buildIngress() {
 		if refused.whole {
 			continue
 		}
-		if !b.features.EnableIngressBackendPolicy {
-			b.problems.add(obj, "", "MeshConfig featureFlags.enableIngressBackendPolicy is off; IngressBackend ignored")
-			continue
-		}
 		var ranges []netip.Prefix
 		var principals []string
 		var services []ServiceRef
+		unresolved := false
 		for i, src := range ib.Spec.Sources {
 			if refused.skips("spec.sources", i) {
 				continue
 			}
 			switch src.Kind {
 			case policyv1alpha1.KindService:
+				// Without the Service's addresses the sources could not be
+				// restricted to them: the policy fails closed, as in OSM.
 				ref := ServiceRef{src.Namespace, src.Name}
+				field := fieldIndex("spec.sources", i, "name")
 				svc := b.services[ref]
 				if svc == nil {
 					svc = b.outside[ref]
 				}
 				if svc == nil {
-					b.problems.add(obj, fieldIndex("spec.sources", i, "name"), "service %s does not exist; source skipped", ref)
+					b.problems.add(obj, field, "%s, so no address can be admitted for it; IngressBackend skipped", b.missingService(ref))
+					unresolved = true
 					continue
 				}
 				services = append(services, ref)
+				n := len(ranges)
 				for _, ep := range svc.Endpoints {
 					if addr, err := netip.ParseAddr(ep.IP); err == nil {
 						ranges = append(ranges, netip.PrefixFrom(addr, addr.BitLen()))
 					}
+				}
+				if len(ranges) == n {
+					b.problems.add(obj, field, "service %s has no endpoints, so no address can be admitted for it; IngressBackend skipped until it has some", ref)
+					unresolved = true
 				}
 			case policyv1alpha1.KindAuthenticatedPrincipal:
 				principals = append(principals, src.Name)
@@ -64,7 +72,10 @@ func (b *builder) buildIngress() {
 				}
 			}
 		}
-		if len(ranges) == 0 && len(principals) == 0 && len(services) == 0 {
+		if unresolved {
+			continue
+		}
+		if len(ranges) == 0 && len(principals) == 0 {
 			b.problems.add(obj, "spec.sources", "no valid source; IngressBackend skipped")
 			continue
 		}
@@ -80,7 +91,7 @@ func (b *builder) buildIngress() {
 			ref := ServiceRef{ib.Namespace, be.Name}
 			svc := b.services[ref]
 			if svc == nil {
-				b.problems.add(obj, field+".name", "service %s does not exist; backend skipped", ref)
+				b.problems.add(obj, field+".name", "%s; backend skipped", b.missingService(ref))
 				continue
 			}
 			port, ok := backendPort(svc, int32(be.Port.Number))

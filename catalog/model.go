@@ -38,9 +38,9 @@ type Model struct {
 	metrics map[string]bool
 }
 
-// Settings are the mesh-wide settings, with OSM's defaults when there is no
-// MeshConfig (permissive off, egress off, Egress and IngressBackend policies on,
-// Retry policies off).
+// Settings are the mesh-wide settings: the MeshConfig's, whose omitted fields
+// take OSM's defaults (configv1alpha2.DefaultSpec), or without a MeshConfig
+// configv1alpha2.SpecOrDefault's (permissive mode and egress passthrough off).
 type Settings struct {
 	// Permissive lets every mesh identity reach every service
 	// (traffic.enablePermissiveTrafficPolicyMode).
@@ -54,8 +54,8 @@ type Settings struct {
 	// ClusterDomain ends every Service's DNS name (mesh.Config.ClusterDomain).
 	ClusterDomain string
 	// TLSMinVersion and TLSMaxVersion bound the sidecars' TLS versions
-	// (sidecar.tlsMinProtocolVersion and tlsMaxProtocolVersion); TLSAuto leaves
-	// the bound to Envoy, and is what a refused or unset version becomes.
+	// (sidecar.tlsMinProtocolVersion and tlsMaxProtocolVersion, TLSv1_2 and
+	// TLSv1_3 by default); TLSAuto (TLS_AUTO) leaves the bound to Envoy.
 	TLSMinVersion, TLSMaxVersion TLSVersion
 }
 
@@ -314,7 +314,8 @@ type IngressRule struct {
 	SkipClientCertValidation bool
 	SNIHosts                 []string
 	// SourceIPRanges admit clients by address: the endpoints of Service sources
-	// (as /32 or /128) and IPRange sources.
+	// (as /32 or /128) and IPRange sources. A Service source always adds some:
+	// an IngressBackend naming one without endpoints is skipped.
 	SourceIPRanges []netip.Prefix
 	// SourcePrincipals admit clients by certificate name (AuthenticatedPrincipal).
 	SourcePrincipals []string
@@ -328,7 +329,8 @@ type IngressRule struct {
 type EgressRule struct {
 	Policy  ObjectRef
 	Sources []identity.Identity
-	// Hosts are matched by HTTP Host or TLS SNI; IPRanges by destination address.
+	// Hosts are matched by HTTP Host or TLS SNI (never on tcp ports);
+	// IPRanges by destination address.
 	Hosts    []string
 	IPRanges []netip.Prefix
 	Ports    []PolicyPort
@@ -342,6 +344,10 @@ type EgressRule struct {
 type PolicyPort struct {
 	Number   int32
 	Protocol Protocol
+	// AnyDestination matches the port whatever the destination, as OSM did for
+	// an Egress tcp or tcp-server-first port without IP ranges, and an https
+	// port without hosts or IP ranges.
+	AnyDestination bool
 }
 
 // Service returns the mesh Service ref names, or nil.

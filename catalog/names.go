@@ -30,7 +30,10 @@ type ObjectRef struct {
 }
 
 func (o ObjectRef) String() string {
-	if o.Namespace == "" {
+	switch {
+	case o.Name == "": // a document not read may name only its kind
+		return o.Kind
+	case o.Namespace == "":
 		return o.Kind + " " + o.Name
 	}
 	return o.Kind + " " + o.Namespace + "/" + o.Name

@@ -108,7 +108,7 @@ func (b *builder) buildRetries() {
 			ref := ServiceRef{d.Namespace, d.Name}
 			field := fieldIndex("spec.destinations", i, "")
 			if b.services[ref] == nil {
-				b.problems.add(obj, field+".name", "service %s does not exist; destination skipped", ref)
+				b.problems.add(obj, field+".name", "%s; destination skipped", b.missingService(ref))
 				continue
 			}
 			if b.retries[src] == nil {

@@ -63,16 +63,45 @@ func TestIngressBackends(t *testing.T) {
 		{"a port the backend lacks is skipped", "[{name: web, port: {number: 81, protocol: http}}]", "[{kind: IPRange, name: 10.0.0.0/8}]", 0, "has no port 81"},
 		{"an unknown protocol is skipped", "[{name: web, port: {number: 80, protocol: udp}}]", "[{kind: IPRange, name: 10.0.0.0/8}]", 0, `Unsupported value: "udp"`},
 		{"a bad CIDR leaves no source", "[{name: web, port: {number: 80, protocol: http}}]", "[{kind: IPRange, name: 10.0.0.0/33}]", 0, "no valid source"},
-		{"a missing source service is skipped, the others stay", "[{name: web, port: {number: 80, protocol: http}}]",
-			"[{kind: Service, name: gone, namespace: x}, {kind: IPRange, name: 10.0.0.1/32}]", 1, "service x/gone does not exist"},
+		// OSM too fails closed: the endpoints of a Service source restrict
+		// who is admitted; without them the policy admits no one.
+		{"a missing source service skips the policy", "[{name: web, port: {number: 80, protocol: http}}]",
+			"[{kind: Service, name: gone, namespace: x}, {kind: IPRange, name: 10.0.0.1/32}]", 0,
+			"IngressBackend b/ib: spec.sources[0].name: service x/gone does not exist, so no address can be admitted for it; IngressBackend skipped"},
+		{"a source service without endpoints, alone, skips the policy", "[{name: web, port: {number: 80, protocol: http}}]",
+			"[{kind: Service, name: idle, namespace: b}]", 0,
+			"IngressBackend b/ib: spec.sources[0].name: service b/idle has no endpoints, so no address can be admitted for it; IngressBackend skipped until it has some"},
+		{"a source service without endpoints beside a principal skips the policy", "[{name: web, port: {number: 80, protocol: https}, tls: {skipClientCertValidation: true}}]",
+			"[{kind: AuthenticatedPrincipal, name: nginx.ingress-nginx.cluster.local}, {kind: Service, name: idle, namespace: b}]", 0,
+			"spec.sources[1].name: service b/idle has no endpoints"},
 		{"a bare address is no CIDR, as OSM had it", "[{name: web, port: {number: 80, protocol: http}}]",
 			"[{kind: IPRange, name: 10.0.0.1}, {kind: IPRange, name: 10.0.0.0/8}]", 1, `spec.sources[0].name: Invalid value: "10.0.0.1": must be a CIDR such as 10.0.0.0/8; source skipped`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := build(t, apps, ingressBackend("ib", tc.backends, tc.sources))
+			m := build(t, apps, `{apiVersion: v1, kind: Service, metadata: {name: idle, namespace: b}, spec: {ports: [{port: 80}]}}`,
+				ingressBackend("ib", tc.backends, tc.sources))
 			if len(m.IngressRules) != tc.rules || !hasProblem(m, "IngressBackend", "ib", tc.problem) {
 				t.Fatalf("rules %+v, problems:%s", m.IngressRules, problems(m))
 			}
+		})
+	}
+	// OSM v1.2 never read featureFlags.enableIngressBackendPolicy.
+	for _, flags := range []string{"", "{}", "{enableIngressBackendPolicy: true}", "{enableIngressBackendPolicy: false}"} {
+		t.Run("IngressBackends apply with featureFlags "+flags, func(t *testing.T) {
+			docs := []string{apps, ingressBackend("ib", "[{name: web, port: {number: 80, protocol: http}}]", "[{kind: IPRange, name: 10.0.0.0/8}]")}
+			if flags != "" {
+				docs = append(docs, `{apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig, metadata: {name: osm-mesh-config, namespace: osm-system},
+  spec: {featureFlags: `+flags+`}}`)
+			}
+			m := build(t, docs...)
+			if len(m.IngressRules) != 1 {
+				t.Fatalf("rules %+v, problems:%s", m.IngressRules, problems(m))
+			}
+			var want []string
+			if strings.Contains(flags, "false") {
+				want = []string{"MeshConfig osm-system/osm-mesh-config: spec.featureFlags.enableIngressBackendPolicy: false is not honoured: IngressBackends always apply, as in OSM v1.2, which never read this flag"}
+			}
+			checkProblems(t, m, want)
 		})
 	}
 	t.Run("two IngressBackends for one backend port: the first wins", func(t *testing.T) {
@@ -104,7 +133,8 @@ func TestEgress(t *testing.T) {
 		{"a policy without a valid port is skipped", egress(`{sources: [{kind: ServiceAccount, name: client, namespace: a}], hosts: [x.org], ports: [{number: 80, protocol: quic}]}`),
 			0, false, "no valid port"},
 		{"the feature flag off ignores Egress", egress(`{sources: [{kind: ServiceAccount, name: client, namespace: a}], hosts: [x.org], ports: [{number: 80, protocol: http}]}`) +
-			"\n---\n" + `{apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig, metadata: {name: osm-mesh-config, namespace: osm-system}, spec: {}}`,
+			"\n---\n" + `{apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig, metadata: {name: osm-mesh-config, namespace: osm-system},
+  spec: {traffic: {enableEgress: false}, featureFlags: {enableEgressPolicy: false}}}`,
 			0, false, "enableEgressPolicy is off"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,6 +151,43 @@ func TestEgress(t *testing.T) {
 			if tc.rules == 1 && (v.Egress[0].Hosts[0] != "httpbin.org" || v.Egress[0].Ports[0].Number != 80) {
 				t.Fatalf("rule: %+v", v.Egress[0])
 			}
+		})
+	}
+}
+
+// TestEgressPortsForAnyDestination: OSM matched an Egress tcp port by IP
+// range alone and an https port by host or IP range; a port with nothing
+// listed to match by admits any destination (OSM's egress demo's tcp-443).
+func TestEgressPortsForAnyDestination(t *testing.T) {
+	client := app("a", "client", "[{name: http, port: 80}]")
+	egress := func(spec string) string {
+		return `{apiVersion: policy.openservicemesh.io/v1alpha1, kind: Egress, metadata: {name: e, namespace: a},
+  spec: {sources: [{kind: ServiceAccount, name: client, namespace: a}], ` + spec + `}}`
+	}
+	for _, tc := range []struct {
+		name, spec string
+		ports      []catalog.PolicyPort // nil when the Egress is skipped
+		problems   []string
+	}{
+		{name: "tcp without hosts or IP ranges", spec: `ports: [{number: 443, protocol: tcp}]`,
+			ports: []catalog.PolicyPort{{Number: 443, Protocol: "tcp", AnyDestination: true}}},
+		{name: "tcp-server-first and https without hosts or IP ranges",
+			spec:  `ports: [{number: 3306, protocol: tcp-server-first}, {number: 443, protocol: https}]`,
+			ports: []catalog.PolicyPort{{Number: 443, Protocol: "https", AnyDestination: true}, {Number: 3306, Protocol: "tcp-server-first", AnyDestination: true}}},
+		{name: "IP ranges narrow tcp and https ports", spec: `ipAddresses: [203.0.113.0/24], ports: [{number: 443, protocol: tcp}, {number: 8443, protocol: https}]`,
+			ports: []catalog.PolicyPort{{Number: 443, Protocol: "tcp"}, {Number: 8443, Protocol: "https"}}},
+		{name: "hosts narrow https but not tcp, which says so", spec: `hosts: [db.example.com], ports: [{number: 443, protocol: https}, {number: 5432, protocol: tcp}]`,
+			ports:    []catalog.PolicyPort{{Number: 443, Protocol: "https"}, {Number: 5432, Protocol: "tcp", AnyDestination: true}},
+			problems: []string{"Egress a/e: spec.ports[1].protocol: hosts cannot be matched on tcp port 5432 (no Host or SNI to read): it admits any destination, as in OSM; name spec.ipAddresses or use https to narrow it"}},
+		{name: "an IP range listed but invalid opens nothing", spec: `ipAddresses: [203.0.113.7], ports: [{number: 443, protocol: tcp}]`,
+			problems: []string{`Egress a/e: spec.ipAddresses[0]: Invalid value: "203.0.113.7": must be a CIDR such as 10.0.0.0/8; IP range skipped`,
+				"Egress a/e: spec: no valid host or ipAddress; Egress skipped"}},
+		{name: "an http port needs something to match by", spec: `ports: [{number: 80, protocol: http}, {number: 443, protocol: tcp}]`,
+			ports:    []catalog.PolicyPort{{Number: 443, Protocol: "tcp", AnyDestination: true}},
+			problems: []string{`Egress a/e: spec.ports[0].protocol: Invalid value: "http": an http port is matched by host: name spec.hosts or spec.ipAddresses (a tcp port admits any destination); port skipped`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkEgress(t, build(t, client, egress(tc.spec)), func(r *catalog.EgressRule) []catalog.PolicyPort { return r.Ports }, tc.ports, tc.problems)
 		})
 	}
 }
@@ -164,17 +231,23 @@ func TestEgressHosts(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := build(t, client, egress(tc.hosts))
-			v := m.Identity(id("a", "client"))
-			switch {
-			case tc.want == nil && len(v.Egress) != 0:
-				t.Errorf("egress %+v, want none", v.Egress[0])
-			case tc.want != nil && (len(v.Egress) != 1 || !slices.Equal(v.Egress[0].Hosts, tc.want)):
-				t.Errorf("egress %+v, want one rule for hosts %v", v.Egress, tc.want)
-			}
-			checkProblems(t, m, tc.problems)
+			checkEgress(t, build(t, client, egress(tc.hosts)), func(r *catalog.EgressRule) []string { return r.Hosts }, tc.want, tc.problems)
 		})
 	}
+}
+
+// checkEgress checks that a/client has one Egress rule whose field is want
+// (none when want is nil), and the model exactly problems.
+func checkEgress[T comparable](t *testing.T, m *catalog.Model, field func(*catalog.EgressRule) []T, want []T, problems []string) {
+	t.Helper()
+	v := m.Identity(id("a", "client"))
+	switch {
+	case want == nil && len(v.Egress) != 0:
+		t.Errorf("egress %+v, want none", v.Egress[0])
+	case want != nil && (len(v.Egress) != 1 || !slices.Equal(field(v.Egress[0]), want)):
+		t.Errorf("egress %+v, want one rule with %v", v.Egress, want)
+	}
+	checkProblems(t, m, problems)
 }
 
 func TestUpstreamTrafficSettingsAndRetries(t *testing.T) {

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,16 @@ func (b *builder) buildServices() {
 		if _, dup := b.outside[ref]; dup {
 			continue
 		}
+		if svc.Spec.Type == corev1.ServiceTypeExternalName {
+			// A DNS alias of an outside host: no address or endpoint to match it
+			// by. OSM built no outbound chain for it either (no destination IP).
+			b.externalNames[ref] = true
+			if mesh {
+				b.problems.add(ObjectRef{"Service", ref.Namespace, ref.Name}, "spec.type",
+					"an ExternalName Service is not meshed: traffic to %s leaves the mesh through an Egress policy for that host or egress passthrough (traffic.enableEgress); Service skipped", svc.Spec.ExternalName)
+			}
+			continue
+		}
 		s := &Service{ServiceRef: ref}
 		s.Headless = svc.Spec.ClusterIP == corev1.ClusterIPNone
 		if !s.Headless {
@@ -44,6 +55,9 @@ func (b *builder) buildServices() {
 			}
 		}
 		s.Ports = b.servicePorts(svc, mesh)
+		if mesh {
+			b.reportUnaddressable(s)
+		}
 		s.Endpoints = b.endpoints(s, bySvc[ref])
 		if !mesh {
 			b.outside[ref] = s
@@ -68,6 +82,34 @@ func (b *builder) buildServices() {
 	for id := range b.serves {
 		slices.SortFunc(b.serves[id], func(a, c *Service) int { return compareServices(a.ServiceRef, c.ServiceRef) })
 	}
+}
+
+// reportUnaddressable reports the ports of a Service without a cluster IP
+// (files that leave it out: the API server always assigns one) that clients
+// cannot reach through the mesh: a TCP connection has nothing but its address
+// to match, while HTTP ports are still routed by Host.
+func (b *builder) reportUnaddressable(s *Service) {
+	if s.Headless || len(s.ClusterIPs) > 0 {
+		return
+	}
+	var ports []string
+	for _, p := range s.Ports {
+		if !p.Protocol.IsHTTP() {
+			ports = append(ports, fmt.Sprintf("%d (%s)", p.Port, p.Protocol))
+		}
+	}
+	if len(ports) > 0 {
+		b.problems.add(ObjectRef{"Service", s.Namespace, s.Name}, "spec.clusterIP",
+			"no cluster IP (a cluster assigns one; files must write it), so meshed clients cannot reach port %s, which only an address matches", strings.Join(ports, ", "))
+	}
+}
+
+// missingService says why ref is not a Service of the model.
+func (b *builder) missingService(ref ServiceRef) string {
+	if b.externalNames[ref] {
+		return "service " + ref.String() + " is an ExternalName Service, which is not meshed"
+	}
+	return "service " + ref.String() + " does not exist"
 }
 
 func (b *builder) servicePorts(svc *corev1.Service, mesh bool) []ServicePort {

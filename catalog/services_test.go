@@ -106,3 +106,20 @@ func TestServicesAndEndpoints(t *testing.T) {
 		}
 	})
 }
+
+// TestExternalNameServicesAreSkipped: an ExternalName Service has no address
+// to match, so it is left out of the model (no outbound chain can then capture
+// its whole port) with a problem; what names it says why it is missing.
+func TestExternalNameServicesAreSkipped(t *testing.T) {
+	m := build(t, permissive,
+		`{apiVersion: v1, kind: Service, metadata: {name: ext, namespace: a}, spec: {type: ExternalName, externalName: api.example.com, ports: [{name: http, port: 80}]}}`,
+		`{apiVersion: v1, kind: Service, metadata: {name: web, namespace: a}, spec: {clusterIP: 10.0.0.1, ports: [{name: http, port: 80}]}}`,
+		`{apiVersion: split.smi-spec.io/v1alpha2, kind: TrafficSplit, metadata: {name: s, namespace: a}, spec: {service: web, backends: [{service: ext, weight: 1}, {service: web, weight: 1}]}}`)
+	if m.Service(svc("a", "ext")) != nil {
+		t.Fatal("the ExternalName Service is in the model")
+	}
+	checkProblems(t, m, []string{
+		`Service a/ext: spec.type: an ExternalName Service is not meshed: traffic to api.example.com leaves the mesh through an Egress policy for that host or egress passthrough (traffic.enableEgress); Service skipped`,
+		`TrafficSplit a/s: spec.backends[0].service: service a/ext is an ExternalName Service, which is not meshed; backend skipped`,
+	})
+}

@@ -32,7 +32,7 @@ func (b *builder) attachSplits() {
 		rootRef, _ := resolveService(ts.Spec.Service, ts.Namespace)
 		root := b.services[rootRef]
 		if root == nil {
-			b.problems.add(obj, "spec.service", "service %s does not exist; TrafficSplit skipped", rootRef)
+			b.problems.add(obj, "spec.service", "%s; TrafficSplit skipped", b.missingService(rootRef))
 			continue
 		}
 		if prev, taken := owner[rootRef]; taken {
@@ -50,7 +50,7 @@ func (b *builder) attachSplits() {
 			}
 			ref, _ := resolveService(be.Service, ts.Namespace)
 			if b.services[ref] == nil {
-				b.problems.add(obj, fieldIndex("spec.backends", i, "service"), "service %s does not exist; backend skipped", ref)
+				b.problems.add(obj, fieldIndex("spec.backends", i, "service"), "%s; backend skipped", b.missingService(ref))
 				continue
 			}
 			// Thousandths: rules.TrafficSplit keeps weights within 0 and

@@ -27,9 +27,6 @@ const (
 	// DefaultInitContainerImage is the init container image when MeshConfig
 	// spec.sidecar.initContainerImage is empty.
 	DefaultInitContainerImage = "ghcr.io/weft-mesh/weft-init:latest"
-	// DefaultEnvoyLogLevel is Envoy's log level when MeshConfig
-	// spec.sidecar.logLevel is empty (OSM's default).
-	DefaultEnvoyLogLevel = "error"
 	// BootstrapVolumeName is the pod volume holding the bootstrap Secret.
 	BootstrapVolumeName = "envoy-bootstrap-config-volume"
 	// BootstrapMountPath is where the envoy container reads the Secret's files.
@@ -77,7 +74,7 @@ func Inject(pod *corev1.Pod, in Injection) (*corev1.Pod, error) {
 	}
 	mesh := in.MeshConfig
 	if mesh == nil {
-		mesh = &configv1alpha2.MeshConfig{}
+		mesh = &configv1alpha2.MeshConfig{Spec: configv1alpha2.SpecOrDefault(nil)}
 	}
 	rules, err := redirect.ForPod(meshDefaults(mesh), pod.Annotations)
 	if err != nil {
@@ -181,7 +178,7 @@ func envoyContainer(mc *configv1alpha2.MeshConfig) corev1.Container {
 		Command:         []string{"envoy"},
 		Args: []string{
 			"--config-path", BootstrapMountPath + "/" + BootstrapFileName,
-			"--log-level", orDefault(s.LogLevel, DefaultEnvoyLogLevel),
+			"--log-level", orDefault(s.LogLevel, configv1alpha2.DefaultSpec().Sidecar.LogLevel),
 			"--disable-hot-restart",
 		},
 		Ports: []corev1.ContainerPort{

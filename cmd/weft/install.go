@@ -149,18 +149,15 @@ func (o *installOptions) objects() ([]*unstructured.Unstructured, error) {
 }
 
 // createMeshConfig creates the MeshConfig unless one exists: a user's edits
-// are never overwritten by a reinstall.
+// are never overwritten by a reinstall. It holds every default, as OSM's
+// install wrote its preset, and the flags' choices.
 func (o *installOptions) createMeshConfig(ctx context.Context, c client.Client) (bool, error) {
-	mc := &configv1alpha2.MeshConfig{}
+	mc := &configv1alpha2.MeshConfig{Spec: configv1alpha2.DefaultSpec()}
 	mc.Name, mc.Namespace = configv1alpha2.DefaultMeshConfigName, o.meshNamespace
 	mc.Spec.Sidecar.EnvoyImage = o.envoyImage
 	mc.Spec.Sidecar.InitContainerImage = o.initImage
-	mc.Spec.Sidecar.LogLevel = "error"
 	mc.Spec.Traffic.EnablePermissiveTrafficPolicyMode = o.permissive
 	mc.Spec.Traffic.EnableEgress = o.egress
-	mc.Spec.Certificate.ServiceCertValidityDuration = "24h"
-	mc.Spec.FeatureFlags.EnableEgressPolicy = true
-	mc.Spec.FeatureFlags.EnableIngressBackendPolicy = true
 	err := c.Create(ctx, mc)
 	switch {
 	case apierrors.IsAlreadyExists(err):

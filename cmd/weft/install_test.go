@@ -59,8 +59,13 @@ func TestInstallAndUninstall(t *testing.T) {
 			t.Errorf("the injection webhook does not call weftd in blue-system: %+v", m.Webhooks)
 		}
 		var mc configv1alpha2.MeshConfig
-		if !exists(&mc, "blue-system", "osm-mesh-config") || !mc.Spec.Traffic.EnablePermissiveTrafficPolicyMode {
+		// --enable-egress left off is written as false, which the schema's
+		// default (true) must not replace; the rest holds OSM's defaults.
+		if !exists(&mc, "blue-system", "osm-mesh-config") || !mc.Spec.Traffic.EnablePermissiveTrafficPolicyMode || mc.Spec.Traffic.EnableEgress {
 			t.Errorf("MeshConfig = %+v", mc.Spec.Traffic)
+		}
+		if !mc.Spec.FeatureFlags.EnableEgressPolicy || mc.Spec.Certificate.ServiceCertValidityDuration != "24h" || mc.Spec.Sidecar.TLSMinProtocolVersion != "TLSv1_2" {
+			t.Errorf("MeshConfig = %+v", mc.Spec)
 		}
 	})
 

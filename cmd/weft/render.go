@@ -38,7 +38,7 @@ model as weftd does, and prints the configuration a proxy of one identity would 
 in the shape of Envoy's /config_dump. Use it to see what a policy change does before
 applying it. Namespaces must be in the files, labelled openservicemesh.io/monitored-by.`,
 		Example: `  weft render -f examples/bookstore --identity bookstore/bookstore -o json
-  weft render -f examples/ -f my-policy.yaml --pod bookbuyer/bookbuyer-5d8f7-abcde`,
+  weft render -f examples/ -f my-policy.yaml --pod bookbuyer/bookbuyer-0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.OutOrStdout(), cmd.ErrOrStderr()) },
 	}
@@ -143,5 +143,19 @@ func (o *renderOptions) proxy(state *k8s.State) (envoy.Proxy, error) {
 		}
 		return proxy, nil
 	}
-	return envoy.Proxy{}, fmt.Errorf("--pod %s: no such pod in the files (pods made from Deployments are named <deployment>-<hash>; use --identity instead)", o.pod)
+	var names []string
+	for _, p := range state.Pods {
+		if p.Namespace == ns {
+			names = append(names, p.Name)
+		}
+	}
+	found := "none"
+	if len(names) > 10 {
+		names = append(names[:10], "...")
+	}
+	if len(names) > 0 {
+		found = strings.Join(names, ", ")
+	}
+	return envoy.Proxy{}, fmt.Errorf("--pod %s: no such pod in the files (pods of namespace %s: %s; %s), or name the proxy with --identity",
+		o.pod, ns, found, k8s.TemplatePodNames)
 }

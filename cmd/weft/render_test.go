@@ -25,6 +25,8 @@ import (
 // principal on its ingress chain), and bookbuyer splits bookstore 50/50.
 func TestRenderBookstore(t *testing.T) {
 	examples := filepath.Join("..", "..", "examples")
+	// The ingress controller's endpoints, which a cluster would have.
+	controller := filepath.Join("..", "..", "catalog", "testdata", "ingress-nginx-endpoints.yaml")
 	tests := []struct {
 		name  string
 		args  []string
@@ -32,7 +34,7 @@ func TestRenderBookstore(t *testing.T) {
 	}{
 		{
 			name: "bookstore's inbound RBAC names exactly the allowed principals",
-			args: []string{"render", "-f", examples, "--identity", "bookstore/bookstore", "-o", "json"},
+			args: []string{"render", "-f", examples, "-f", controller, "--identity", "bookstore/bookstore", "-o", "json"},
 			check: func(t *testing.T, dump string) {
 				got := exactPrincipals(t, dump)
 				want := []string{"bookbuyer.bookbuyer.cluster.local", "ingress-nginx.ingress-nginx.cluster.local", "spiffe://cluster.local/ns/bookbuyer/sa/bookbuyer"}
@@ -56,7 +58,7 @@ func TestRenderBookstore(t *testing.T) {
 		},
 		{
 			name: "with --trust-domain example.org, inbound RBAC names identities in example.org",
-			args: []string{"render", "-f", examples, "--identity", "bookstore/bookstore", "--trust-domain", "example.org"},
+			args: []string{"render", "-f", examples, "-f", controller, "--identity", "bookstore/bookstore", "--trust-domain", "example.org"},
 			check: func(t *testing.T, dump string) {
 				got := exactPrincipals(t, dump)
 				// The IngressBackend's principal is the policy's own words.
@@ -114,20 +116,6 @@ func TestRenderBookstore(t *testing.T) {
 // policy the catalog skips with the field and message the admission webhook
 // refuses it with, so that what render shows matches what the cluster takes.
 func TestRenderWarnsInTheWebhooksWords(t *testing.T) {
-	const mesh = `
-apiVersion: v1
-kind: Namespace
-metadata: {name: b, labels: {openservicemesh.io/monitored-by: osm}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: web, namespace: b}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: b}
-spec: {selector: {app: web}, ports: [{name: http, port: 80, targetPort: 8080}]}
-`
 	tests := []struct {
 		name   string
 		policy string
@@ -154,10 +142,6 @@ spec:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "mesh.yaml"), []byte(mesh+"---"+tt.policy), 0o600); err != nil {
-				t.Fatal(err)
-			}
 			objs, err := k8s.DecodeYAML(strings.NewReader(tt.policy))
 			if err != nil {
 				t.Fatal(err)
@@ -177,18 +161,14 @@ spec:
 				t.Fatalf("the webhook allows the policy: %+v", resp.Result)
 			}
 
-			var out, errOut bytes.Buffer
-			cmd := newRootCommand()
-			cmd.SetArgs([]string{"render", "-f", dir, "--identity", "b/web"})
-			cmd.SetOut(&out)
-			cmd.SetErr(&errOut)
-			if err := cmd.Execute(); err != nil {
-				t.Fatalf("weft render: %v\n%s", err, errOut.String())
+			_, warnings, err := renderFiles(t, renderMesh+"---"+tt.policy, "--identity", "b/web")
+			if err != nil {
+				t.Fatalf("weft render: %v\n%s", err, warnings)
 			}
 			for _, c := range resp.Result.Details.Causes {
 				want := fmt.Sprintf("warning: %s %s/%s: %s: %s; ", policy.GetKind(), policy.GetNamespace(), policy.GetName(), c.Field, c.Message)
-				if !strings.Contains(errOut.String(), want) {
-					t.Errorf("render does not warn %q; it warns:\n%s", want, errOut.String())
+				if !strings.Contains(warnings, want) {
+					t.Errorf("render does not warn %q; it warns:\n%s", want, warnings)
 				}
 			}
 		})
@@ -240,4 +220,136 @@ func exactPrincipals(t *testing.T, dump string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// renderFiles runs `weft render` on one file holding docs, with args after
+// -f; it returns the output, the warnings and the error.
+func renderFiles(t *testing.T, docs string, args ...string) (string, string, error) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "mesh.yaml"), []byte(docs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	cmd := newRootCommand()
+	cmd.SetArgs(append([]string{"render", "-f", dir}, args...))
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	err := cmd.Execute()
+	return out.String(), errOut.String(), err
+}
+
+const renderMesh = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: b, labels: {openservicemesh.io/monitored-by: osm}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: b}
+spec: {selector: {app: web}, clusterIP: 10.96.0.10, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: b}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {serviceAccountName: web, containers: [{name: app, image: app}]}
+`
+
+// TestRenderMessages: each bad document is warned of once, by kind and name
+// when it has them; a Service that files give no cluster IP is warned of
+// for its TCP ports; --pod names the pods as the files source made them.
+func TestRenderMessages(t *testing.T) {
+	t.Run("each bad document once, by kind and name", func(t *testing.T) {
+		_, warnings, err := renderFiles(t, renderMesh+`---
+apiVersion: split.smi-spec.io/v1alpha2
+kind: TrafficSplit
+metadata: {name: half, namespace: b}
+spec: {service: web, backends: [{service: web, weight: half}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: broken, namespace: b}
+spec: {ports: nope}
+---
+kind: Foo
+metadata: {name: foo}
+`, "--identity", "b/web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			"warning: TrafficSplit b/half: not read from ",
+			"warning: Service b/broken: not read from ",
+			"warning: Foo foo: not read from ",
+		} {
+			if !strings.Contains(warnings, want) {
+				t.Errorf("no warning starts %q:\n%s", want, warnings)
+			}
+		}
+		// Three documents, each named once and numbered once.
+		for say, times := range map[string]int{"TrafficSplit b/half": 1, "Service b/broken": 1, "Foo foo": 1, "document ": 3} {
+			if n := strings.Count(warnings, say); n != times {
+				t.Errorf("the warnings say %q %d times, want %d:\n%s", say, n, times, warnings)
+			}
+		}
+	})
+	t.Run("a TCP port of a Service without a cluster IP", func(t *testing.T) {
+		_, warnings, err := renderFiles(t, renderMesh+`---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: b}
+spec: {selector: {app: db}, ports: [{name: tcp-pg, port: 5432}, {name: http, port: 8080}]}
+`, "--identity", "b/web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "warning: Service b/db: spec.clusterIP: no cluster IP (a cluster assigns one; files must write it), so meshed clients cannot reach port 5432 (tcp), which only an address matches\n"
+		if !strings.Contains(warnings, want) {
+			t.Errorf("warnings:\n%s\nwant %s", warnings, want)
+		}
+	})
+	t.Run("--pod names the pods the files source made", func(t *testing.T) {
+		_, _, err := renderFiles(t, renderMesh, "--pod", "b/web-5d8f7-abcde")
+		if err == nil || !strings.Contains(err.Error(), "pods of namespace b: web-0, web-1; "+k8s.TemplatePodNames) {
+			t.Errorf("error = %v, want it to list web-0 and web-1", err)
+		}
+		if _, _, err := renderFiles(t, renderMesh, "--pod", "b/web-1"); err != nil {
+			t.Errorf("--pod b/web-1: %v", err)
+		}
+	})
+}
+
+// TestRenderExternalNameCapturesNothing: an ExternalName Service names an
+// outside host and has no address; it is warned of and gets no chain, so
+// connections to its port still reach egress passthrough (OSM too built it no
+// outbound chain).
+func TestRenderExternalNameCapturesNothing(t *testing.T) {
+	// The MeshConfig's defaults: permissive mode and egress passthrough on.
+	out, warnings, err := renderFiles(t, renderMesh+`---
+{apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig, metadata: {name: osm-mesh-config, namespace: osm-system}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: b}
+spec: {type: ExternalName, externalName: api.example.com, ports: [{name: http, port: 8080}]}
+`, "--identity", "b/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(warnings, "warning: Service b/api: spec.type: an ExternalName Service is not meshed") {
+		t.Errorf("warnings:\n%s", warnings)
+	}
+	for _, bad := range []string{"b/api|8080", `"outbound|http|8080"`} {
+		if strings.Contains(out, bad) {
+			t.Errorf("the configuration names %s", bad)
+		}
+	}
+	if !strings.Contains(out, `"outbound|egress-passthrough"`) {
+		t.Error("no egress passthrough chain")
+	}
 }

@@ -1,8 +1,11 @@
 package envoy
 
 import (
+	"slices"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 )
 
 // outboundListener is where iptables sends the app's outgoing connections:
@@ -22,6 +25,7 @@ func (g *gen) outboundListener() *listenerv3.Listener {
 		ListenerFilters:  []*listenerv3.ListenerFilter{g.originalDst()},
 	}
 	needSNI := false
+	var serverFirst []uint32
 	for _, ch := range g.plan.outbound {
 		fc := filterChain(ch)
 		if ch.rds != "" {
@@ -30,10 +34,17 @@ func (g *gen) outboundListener() *listenerv3.Listener {
 			fc.Filters = []*listenerv3.Filter{g.tcpProxy(ch.stat, ch.tcp, true)}
 		}
 		needSNI = needSNI || len(ch.serverNames) > 0
+		if ch.serverFirst && !slices.Contains(serverFirst, ch.port) {
+			serverFirst = append(serverFirst, ch.port)
+		}
 		l.FilterChains = append(l.FilterChains, fc)
 	}
 	if needSNI {
-		l.ListenerFilters = append(l.ListenerFilters, g.tlsInspector())
+		tls := g.tlsInspector()
+		// The client of a server-first protocol sends nothing until the server
+		// has spoken: the inspector would hold its connection until it times out.
+		tls.FilterDisabled = portsPredicate(serverFirst)
+		l.ListenerFilters = append(l.ListenerFilters, tls)
 	}
 	if g.view.EgressPassthrough {
 		l.DefaultFilterChain = &listenerv3.FilterChain{
@@ -53,4 +64,25 @@ func (g *gen) rdsFilter(rds string) *listenerv3.Filter {
 	return shared(g, &g.rdsFilters, rds, func(mg *gen) *listenerv3.Filter {
 		return mg.hcm(hcmOptions{statPrefix: rds, rds: rds, meshTraffic: true})
 	})
+}
+
+// portsPredicate matches connections to any of ports; nil for none.
+func portsPredicate(ports []uint32) *listenerv3.ListenerFilterChainMatchPredicate {
+	var rules []*listenerv3.ListenerFilterChainMatchPredicate
+	for _, p := range ports {
+		rules = append(rules, &listenerv3.ListenerFilterChainMatchPredicate{
+			Rule: &listenerv3.ListenerFilterChainMatchPredicate_DestinationPortRange{
+				DestinationPortRange: &typev3.Int32Range{Start: int32(p), End: int32(p) + 1},
+			},
+		})
+	}
+	switch len(rules) {
+	case 0:
+		return nil
+	case 1:
+		return rules[0]
+	}
+	return &listenerv3.ListenerFilterChainMatchPredicate{Rule: &listenerv3.ListenerFilterChainMatchPredicate_OrMatch{
+		OrMatch: &listenerv3.ListenerFilterChainMatchPredicate_MatchSet{Rules: rules},
+	}}
 }

@@ -44,6 +44,9 @@ type chain struct {
 	serverNames []string
 	transport   string
 	sources     []netip.Prefix
+	// serverFirst is set for a protocol whose server speaks first: no
+	// listener filter may wait for the client's bytes on its port.
+	serverFirst bool
 
 	// An outbound chain runs an HTTP connection manager on route
 	// configuration rds, or tcp_proxy to tcp.
@@ -279,6 +282,11 @@ func (s *chainSet) add(ch *chain) {
 	s.names[ch.name] = true
 	s.chains = append(s.chains, ch)
 }
+
+// anyDestination is the key of a chain matched by its port alone, whichever
+// kind of chain (addressless Service, Egress HTTP port, Egress port open to
+// any destination) claims it first.
+func anyDestination(port uint32) string { return matchKey(port, nil, "", nil) + "|dst=any" }
 
 // matchKey identifies a match without its destination prefixes.
 func matchKey(port uint32, serverNames []string, transport string, sources []netip.Prefix) string {

@@ -15,7 +15,9 @@ import (
 //   - https hosts: a chain per port and host, matched by SNI, through
 //     tcp_proxy (TLS passes through);
 //   - IP ranges, whatever the protocol: a chain per port matched by
-//     destination prefix, through tcp_proxy to the original destination.
+//     destination prefix, through tcp_proxy to the original destination;
+//   - a port that admits any destination (catalog.PolicyPort.AnyDestination):
+//     a chain matched by the port alone, to the original destination.
 //
 // Hosts on tcp ports cannot be matched (no Host, no SNI) and are left out. A
 // wildcard host (*.example.com) goes to the original destination, since it
@@ -26,15 +28,17 @@ func (g *gen) planEgress(cs *chainSet) {
 	for _, r := range g.view.Egress {
 		for _, pp := range r.Ports {
 			port := uint32(pp.Number)
+			name := "egress|" + r.Policy.Namespace + "/" + r.Policy.Name + "|" + portString(pp.Number)
+			serverFirst := pp.Protocol == catalog.ProtocolTCPServerFirst
 			if len(r.IPRanges) > 0 {
 				if prefixes := cs.claimPrefixes(matchKey(port, nil, "", nil), r.IPRanges); len(prefixes) > 0 {
-					cs.add(&chain{
-						name:     "egress|" + r.Policy.Namespace + "/" + r.Policy.Name + "|" + portString(pp.Number),
-						port:     port,
-						prefixes: prefixes,
-						tcp:      []target{{cluster: g.passthroughCluster()}},
-					})
+					cs.add(&chain{name: name, port: port, prefixes: prefixes, serverFirst: serverFirst,
+						tcp: []target{{cluster: g.passthroughCluster()}}})
 				}
+			}
+			if pp.AnyDestination && cs.claim(anyDestination(port)) {
+				cs.add(&chain{name: name, port: port, serverFirst: serverFirst,
+					tcp: []target{{cluster: g.passthroughCluster()}}})
 			}
 			for _, host := range r.Hosts {
 				switch pp.Protocol {
@@ -62,7 +66,7 @@ func (g *gen) planEgress(cs *chainSet) {
 	}
 	for _, port := range httpPorts {
 		rds := egressRouteName(port)
-		if rc := g.plan.routeIndex[rds]; rc == nil || len(rc.vhosts) == 0 || !cs.claim(matchKey(uint32(port), nil, "", nil)) {
+		if rc := g.plan.routeIndex[rds]; rc == nil || len(rc.vhosts) == 0 || !cs.claim(anyDestination(uint32(port))) {
 			continue
 		}
 		if g.view.EgressPassthrough {

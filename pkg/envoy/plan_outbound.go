@@ -77,7 +77,7 @@ func (g *gen) planOutbound(cs *chainSet, o catalog.Outbound) {
 			if d.port != uint32(port.Port) {
 				name += "|" + portString(int32(d.port))
 			}
-			ch := &chain{name: name, port: d.port, prefixes: prefixes}
+			ch := &chain{name: name, port: d.port, prefixes: prefixes, serverFirst: port.Protocol == catalog.ProtocolTCPServerFirst}
 			if port.Protocol.IsHTTP() {
 				ch.rds = outboundRouteName(d.port)
 				g.addVirtualHost(ch.rds, outboundVirtualHost(name, o, targets),
@@ -100,7 +100,7 @@ func (g *gen) planAddressless(cs *chainSet, o catalog.Outbound, port catalog.Ser
 	name := "outbound|" + ClusterName(o.Service.ServiceRef, port.Port)
 	g.addVirtualHost(rds, outboundVirtualHost(name, o, g.outboundTargets(o, port)),
 		g.serviceDomains(o.Service, d.port, g.view.Identity.Namespace))
-	if !cs.claim(matchKey(d.port, nil, "", nil) + "|dst=any") {
+	if !cs.claim(anyDestination(d.port)) {
 		return
 	}
 	cs.add(&chain{name: "outbound|http|" + portString(int32(d.port)), port: d.port, rds: rds})

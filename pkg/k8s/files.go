@@ -273,7 +273,12 @@ func DecodeObjects(data []byte) ([]runtime.Object, []Rejected) {
 		}
 		us, err := DecodeYAML(bytes.NewReader(chunk))
 		if err != nil {
-			rejected = append(rejected, Rejected{Reason: fmt.Sprintf("document %d: %v", doc, err)})
+			// The chunk is one document: number it in the file, not in itself.
+			r := Rejected{Reason: fmt.Sprintf("document %d: %v", doc, err)}
+			if de := (*DocumentError)(nil); errors.As(err, &de) {
+				r = Rejected{Kind: de.Kind, Namespace: de.Namespace, Name: de.Name, Reason: fmt.Sprintf("document %d: %v", doc, de.Err)}
+			}
+			rejected = append(rejected, r)
 			continue
 		}
 		for _, u := range us {

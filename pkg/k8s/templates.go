@@ -16,6 +16,10 @@ const TemplateAnnotation = "weft.io/from-template"
 // maxTemplatePods caps the Pods made from one workload, whatever its replicas say.
 const maxTemplatePods = 100
 
+// TemplatePodNames says how PodsFromWorkloads names the Pods it makes, for
+// messages that ask for one.
+const TemplatePodNames = "a Deployment's, ReplicaSet's or StatefulSet's pods are <name>-0, <name>-1..., a DaemonSet's <name>-template"
+
 // PodsFromWorkloads makes the Pods a controller would make from Deployments,
 // ReplicaSets, DaemonSets and StatefulSets, so that a folder of YAML (which has
 // workloads, not Pods) still says which service account runs behind which

@@ -2,7 +2,6 @@ package k8s
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -10,8 +9,9 @@ import (
 
 // Typed turns a decoded object into its Go type from scheme (Scheme() when
 // nil). It returns nil and no error for a kind the scheme does not know, and an
-// error naming the kind and object when the document does not fit its type
-// (a weight that is not a quantity, a header list of two-key maps...).
+// error when the document does not fit its type (a weight that is not a
+// quantity, a header list of two-key maps...); the caller names the object,
+// as Rejected does.
 //
 // The conversion goes through JSON so that the types' own UnmarshalJSON run
 // (SMI's header list, resource.Quantity), exactly as when a client reads the
@@ -30,20 +30,13 @@ func Typed(u *unstructured.Unstructured, scheme *runtime.Scheme) (runtime.Object
 	}
 	data, err := json.Marshal(u.Object)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", gvk.Kind, objectName(u), err)
+		return nil, err
 	}
 	if err := json.Unmarshal(data, obj); err != nil {
-		return nil, fmt.Errorf("%s %s: %w", gvk.Kind, objectName(u), err)
+		return nil, err
 	}
 	obj.GetObjectKind().SetGroupVersionKind(gvk)
 	return obj, nil
 }
 
 var defaultScheme = Scheme()
-
-func objectName(u *unstructured.Unstructured) string {
-	if u.GetNamespace() == "" {
-		return u.GetName()
-	}
-	return u.GetNamespace() + "/" + u.GetName()
-}

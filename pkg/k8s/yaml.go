@@ -13,7 +13,8 @@ import (
 )
 
 // DecodeYAML reads every object of a multi-document YAML (or JSON) stream. Empty
-// documents are skipped; a List is returned as its items.
+// documents are skipped; a List is returned as its items. An error is a
+// *DocumentError.
 func DecodeYAML(r io.Reader) ([]*unstructured.Unstructured, error) {
 	decoder := utilyaml.NewYAMLOrJSONDecoder(bufio.NewReader(r), 4096)
 	var objs []*unstructured.Unstructured
@@ -24,13 +25,14 @@ func DecodeYAML(r io.Reader) ([]*unstructured.Unstructured, error) {
 			return objs, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("document %d: %w", doc, err)
+			return nil, &DocumentError{Document: doc, Err: err}
 		}
 		if len(obj.Object) == 0 {
 			continue
 		}
 		if obj.GetKind() == "" || obj.GetAPIVersion() == "" {
-			return nil, fmt.Errorf("document %d: an object needs apiVersion and kind", doc)
+			return nil, &DocumentError{Document: doc, Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName(),
+				Err: errors.New("an object needs apiVersion and kind")}
 		}
 		if obj.IsList() {
 			err := obj.EachListItem(func(item runtime.Object) error {
@@ -38,13 +40,26 @@ func DecodeYAML(r io.Reader) ([]*unstructured.Unstructured, error) {
 				return nil
 			})
 			if err != nil {
-				return nil, fmt.Errorf("document %d: %w", doc, err)
+				return nil, &DocumentError{Document: doc, Kind: obj.GetKind(), Err: err}
 			}
 			continue
 		}
 		objs = append(objs, &obj)
 	}
 }
+
+// DocumentError is a document of a stream that could not be read, with what
+// could be read of the object it holds.
+type DocumentError struct {
+	// Document counts from 1.
+	Document              int
+	Kind, Namespace, Name string
+	Err                   error
+}
+
+func (e *DocumentError) Error() string { return fmt.Sprintf("document %d: %v", e.Document, e.Err) }
+
+func (e *DocumentError) Unwrap() error { return e.Err }
 
 // DecodeYAMLFile reads every object in a YAML file; errors name the file.
 func DecodeYAMLFile(path string) ([]*unstructured.Unstructured, error) {

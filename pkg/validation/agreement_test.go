@@ -248,7 +248,7 @@ spec:
 			want: []refusal{
 				{"spec.sources[1].namespace", "Required value: a source service account needs its namespace", "source skipped"},
 				{"spec.ipAddresses[0]", `Invalid value: "203.0.113.7": must be a CIDR such as 10.0.0.0/8`, "IP range skipped"},
-				{"spec.ports[0].protocol", `Unsupported value: "HTTPS": supported values: "http", "https", "tcp"`, "port skipped"},
+				{"spec.ports[0].protocol", `Unsupported value: "HTTPS": supported values: "http", "https", "tcp", "tcp-server-first"`, "port skipped"},
 			},
 		},
 		{

@@ -121,15 +121,15 @@ spec:
 			wantErr: `TrafficSplit.split.smi-spec.io "half" is invalid: spec.backends[0].weight: Invalid value: "half": spec.backends[0].weight in body should match '^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$'`,
 		},
 		{
-			name: "an Egress with neither hosts nor IP addresses is refused by the webhook",
+			name: "an Egress http port with neither hosts nor IP addresses is refused by the webhook",
 			yaml: `
 apiVersion: policy.openservicemesh.io/v1alpha1
 kind: Egress
 metadata: {name: nowhere, namespace: bookbuyer}
 spec:
   sources: [{kind: ServiceAccount, name: bookbuyer, namespace: bookbuyer}]
-  ports: [{number: 443, protocol: https}]`,
-			wantErr: `admission webhook "policy.validate.weft-mesh.io" denied the request: Egress.policy.openservicemesh.io "nowhere" is invalid: spec.hosts: Required value: an Egress names hosts or ipAddresses`,
+  ports: [{number: 80, protocol: http}]`,
+			wantErr: `admission webhook "policy.validate.weft-mesh.io" denied the request: Egress.policy.openservicemesh.io "nowhere" is invalid: spec.ports[0].protocol: Invalid value: "http": an http port is matched by host: name spec.hosts or spec.ipAddresses (a tcp port admits any destination)`,
 		},
 		{
 			name: "a path regex too large for Envoy's RE2 is refused by the webhook",
@@ -189,6 +189,16 @@ spec:
 			}
 		})
 	}
+
+	t.Run("OSM's egress demo policies, tcp-443 and a server-first port, are admitted", func(t *testing.T) {
+		create(t, env, `
+apiVersion: policy.openservicemesh.io/v1alpha1
+kind: Egress
+metadata: {name: tcp-443, namespace: bookbuyer}
+spec:
+  sources: [{kind: ServiceAccount, name: bookbuyer, namespace: bookbuyer}]
+  ports: [{number: 443, protocol: tcp}, {number: 3306, protocol: tcp-server-first}]`)
+	})
 
 	t.Run("a split weighted 500m/500m is stored and reads back as equal weights", func(t *testing.T) {
 		create(t, env, `

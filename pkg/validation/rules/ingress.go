@@ -53,17 +53,16 @@ func IngressBackend(ib *policyv1alpha1.IngressBackend) field.ErrorList {
 	return errs
 }
 
-// Egress checks that the policy names hosts or IP ranges; each source (a
-// service account with its namespace), host (EgressHost), IP range (a CIDR),
-// port (a number, and http, https or tcp in lower case) and match (an
-// HTTPRouteGroup or an UpstreamTrafficSetting). The catalog skips a source,
-// host, IP range or port at fault, and the Egress for any other fault: a
-// match it left out would allow more.
+// Egress checks each source (a service account with its namespace), host
+// (EgressHost), IP range (a CIDR), port (a number, and http, https, tcp or
+// tcp-server-first in lower case; http only with hosts or IP ranges to match
+// by) and match (an HTTPRouteGroup or an UpstreamTrafficSetting). A policy
+// without hosts or IP ranges is valid: as in OSM, its tcp and https ports
+// admit any destination. The catalog skips a source, host, IP range or port
+// at fault, and the Egress for any other fault: a match it left out would
+// allow more.
 func Egress(eg *policyv1alpha1.Egress) field.ErrorList {
 	var errs field.ErrorList
-	if len(eg.Spec.Hosts) == 0 && len(eg.Spec.IPAddresses) == 0 {
-		errs = append(errs, field.Required(spec.Child("hosts"), "an Egress names hosts or ipAddresses"))
-	}
 	for i, s := range eg.Spec.Sources {
 		errs = append(errs, sourceAccount(spec.Child("sources").Index(i), s.Kind, s.Namespace)...)
 	}
@@ -79,7 +78,11 @@ func Egress(eg *policyv1alpha1.Egress) field.ErrorList {
 		p := spec.Child("ports").Index(i)
 		errs = append(errs, portNumber(p.Child("number"), port.Number)...)
 		errs = append(errs, oneOf(p.Child("protocol"), port.Protocol,
-			policyv1alpha1.ProtocolHTTP, policyv1alpha1.ProtocolHTTPS, policyv1alpha1.ProtocolTCP)...)
+			policyv1alpha1.ProtocolHTTP, policyv1alpha1.ProtocolHTTPS, policyv1alpha1.ProtocolTCP, policyv1alpha1.ProtocolTCPServerFirst)...)
+		if port.Protocol == policyv1alpha1.ProtocolHTTP && len(eg.Spec.Hosts) == 0 && len(eg.Spec.IPAddresses) == 0 {
+			errs = append(errs, field.Invalid(p.Child("protocol"), port.Protocol,
+				"an http port is matched by host: name spec.hosts or spec.ipAddresses (a tcp port admits any destination)"))
+		}
 	}
 	for i, m := range eg.Spec.Matches {
 		errs = append(errs, oneOf(spec.Child("matches").Index(i).Child("kind"), m.Kind, "HTTPRouteGroup", "UpstreamTrafficSetting")...)

@@ -226,7 +226,22 @@ func TestObjectRules(t *testing.T) {
 			}}),
 			want: `[spec.sources[0].namespace: Required value: a source service account needs its namespace, ` +
 				`spec.ports[0].number: Invalid value: 0: must be between 1 and 65535, inclusive, ` +
-				`spec.ports[0].protocol: Unsupported value: "HTTP": supported values: "http", "https", "tcp"]`,
+				`spec.ports[0].protocol: Unsupported value: "HTTP": supported values: "http", "https", "tcp", "tcp-server-first"]`,
+		},
+		{
+			name: "an Egress without hosts or IP ranges admits any destination on tcp, tcp-server-first and https ports, as in OSM",
+			errs: Egress(&policyv1alpha1.Egress{ObjectMeta: meta, Spec: policyv1alpha1.EgressSpec{
+				Sources: []policyv1alpha1.EgressSourceSpec{{Kind: "ServiceAccount", Name: "bookbuyer", Namespace: "bookbuyer"}},
+				Ports:   []policyv1alpha1.PortSpec{{Number: 443, Protocol: "tcp"}, {Number: 3306, Protocol: "tcp-server-first"}, {Number: 8443, Protocol: "https"}},
+			}}),
+		},
+		{
+			name: "an Egress http port needs hosts or IP ranges to match by",
+			errs: Egress(&policyv1alpha1.Egress{ObjectMeta: meta, Spec: policyv1alpha1.EgressSpec{
+				Sources: []policyv1alpha1.EgressSourceSpec{{Kind: "ServiceAccount", Name: "bookbuyer", Namespace: "bookbuyer"}},
+				Ports:   []policyv1alpha1.PortSpec{{Number: 443, Protocol: "tcp"}, {Number: 80, Protocol: "http"}},
+			}}),
+			want: `spec.ports[1].protocol: Invalid value: "http": an http port is matched by host: name spec.hosts or spec.ipAddresses (a tcp port admits any destination)`,
 		},
 		{
 			name: "an UpstreamTrafficSetting's host is in lower case, its routes have paths and its rate limits known units",

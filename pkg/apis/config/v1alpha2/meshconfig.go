@@ -18,7 +18,9 @@ type MeshConfig struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// Spec is the mesh configuration.
+	// Spec is the mesh configuration. A field or section it omits takes
+	// OSM v1.2's default.
+	// +kubebuilder:default={}
 	// +optional
 	Spec MeshConfigSpec `json:"spec,omitempty"`
 }
@@ -35,18 +37,23 @@ type MeshConfigList struct {
 // MeshConfigSpec groups the mesh settings by concern.
 type MeshConfigSpec struct {
 	// Sidecar configures the injected Envoy sidecar.
+	// +kubebuilder:default={}
 	// +optional
 	Sidecar SidecarSpec `json:"sidecar,omitempty"`
 	// Traffic configures traffic policy and redirection.
+	// +kubebuilder:default={}
 	// +optional
 	Traffic TrafficSpec `json:"traffic,omitempty"`
 	// Observability configures logs, the debug server and tracing.
+	// +kubebuilder:default={}
 	// +optional
 	Observability ObservabilitySpec `json:"observability,omitempty"`
 	// Certificate configures the certificates the mesh issues.
+	// +kubebuilder:default={}
 	// +optional
 	Certificate CertificateSpec `json:"certificate,omitempty"`
 	// FeatureFlags switches optional features on or off.
+	// +kubebuilder:default={}
 	// +optional
 	FeatureFlags FeatureFlags `json:"featureFlags,omitempty"`
 }
@@ -70,10 +77,12 @@ type TLSProtocolVersion string
 type SidecarSpec struct {
 	// EnablePrivilegedInitContainer runs the init container privileged, for
 	// platforms where NET_ADMIN alone cannot install redirection rules.
+	// +kubebuilder:default=false
 	// +optional
 	EnablePrivilegedInitContainer bool `json:"enablePrivilegedInitContainer,omitempty"`
 	// LogLevel is Envoy's log level.
 	// +kubebuilder:validation:Enum=trace;debug;info;warning;warn;error;critical;off
+	// +kubebuilder:default=error
 	// +optional
 	LogLevel string `json:"logLevel,omitempty"`
 	// EnvoyImage is the sidecar image.
@@ -89,19 +98,23 @@ type SidecarSpec struct {
 	// MaxDataPlaneConnections caps the proxies connected to the control plane; 0
 	// means no cap.
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:default=0
 	// +optional
 	MaxDataPlaneConnections int `json:"maxDataPlaneConnections,omitempty"`
 	// ConfigResyncInterval is how often the full configuration is recomputed even
 	// without a change, as a duration such as "30s"; "0s" disables it.
+	// +kubebuilder:default="0s"
 	// +optional
 	ConfigResyncInterval string `json:"configResyncInterval,omitempty"`
 	// Resources are the sidecar container's resource requirements.
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 	// TLSMinProtocolVersion is the lowest TLS version sidecars accept.
+	// +kubebuilder:default=TLSv1_2
 	// +optional
 	TLSMinProtocolVersion TLSProtocolVersion `json:"tlsMinProtocolVersion,omitempty"`
 	// TLSMaxProtocolVersion is the highest TLS version sidecars accept.
+	// +kubebuilder:default=TLSv1_3
 	// +optional
 	TLSMaxProtocolVersion TLSProtocolVersion `json:"tlsMaxProtocolVersion,omitempty"`
 	// CipherSuites are the TLS cipher suites sidecars accept (TLS 1.2 and below).
@@ -111,6 +124,7 @@ type SidecarSpec struct {
 	// +optional
 	ECDHCurves []string `json:"ecdhCurves,omitempty"`
 	// LocalProxyMode says how the sidecar reaches the local app.
+	// +kubebuilder:default=Localhost
 	// +optional
 	LocalProxyMode LocalProxyMode `json:"localProxyMode,omitempty"`
 }
@@ -131,14 +145,17 @@ type TrafficSpec struct {
 	InboundPortExclusionList []Port `json:"inboundPortExclusionList,omitempty"`
 	// EnableEgress lets meshed workloads reach destinations outside the mesh
 	// without an Egress policy.
+	// +kubebuilder:default=true
 	// +optional
-	EnableEgress bool `json:"enableEgress,omitempty"`
+	EnableEgress bool `json:"enableEgress"`
 	// EnablePermissiveTrafficPolicyMode lets every mesh identity reach every
 	// service, ignoring SMI access policies.
+	// +kubebuilder:default=true
 	// +optional
-	EnablePermissiveTrafficPolicyMode bool `json:"enablePermissiveTrafficPolicyMode,omitempty"`
+	EnablePermissiveTrafficPolicyMode bool `json:"enablePermissiveTrafficPolicyMode"`
 	// InboundExternalAuthorization sends inbound requests to an external
 	// authorization service.
+	// +kubebuilder:default={}
 	// +optional
 	InboundExternalAuthorization ExternalAuthzSpec `json:"inboundExternalAuthorization,omitempty"`
 	// NetworkInterfaceExclusionList lists interfaces whose traffic is not redirected.
@@ -165,9 +182,11 @@ type ExternalAuthzSpec struct {
 	// +optional
 	Port uint16 `json:"port,omitempty"`
 	// StatPrefix prefixes the authorization filter's statistics.
+	// +kubebuilder:default=inboundExtAuthz
 	// +optional
 	StatPrefix string `json:"statPrefix,omitempty"`
 	// Timeout bounds each authorization call, as a duration such as "1s".
+	// +kubebuilder:default="1s"
 	// +optional
 	Timeout string `json:"timeout,omitempty"`
 	// FailureModeAllow lets requests through when the service cannot be reached.
@@ -179,12 +198,15 @@ type ExternalAuthzSpec struct {
 type ObservabilitySpec struct {
 	// OSMLogLevel is the control plane's log level.
 	// +kubebuilder:validation:Enum=trace;debug;info;warn;error;fatal;panic;disabled
+	// +kubebuilder:default=info
 	// +optional
 	OSMLogLevel string `json:"osmLogLevel,omitempty"`
 	// EnableDebugServer serves the control plane's debug endpoints.
+	// +kubebuilder:default=false
 	// +optional
 	EnableDebugServer bool `json:"enableDebugServer,omitempty"`
 	// Tracing configures distributed tracing from the sidecars.
+	// +kubebuilder:default={}
 	// +optional
 	Tracing TracingSpec `json:"tracing,omitempty"`
 }
@@ -192,6 +214,7 @@ type ObservabilitySpec struct {
 // TracingSpec configures where sidecars send traces.
 type TracingSpec struct {
 	// Enable turns tracing on.
+	// +kubebuilder:default=false
 	// +optional
 	Enable bool `json:"enable,omitempty"`
 	// Address is the tracing collector's host name.
@@ -211,6 +234,7 @@ type TracingSpec struct {
 type CertificateSpec struct {
 	// ServiceCertValidityDuration is how long service certificates are valid, as a
 	// duration such as "24h".
+	// +kubebuilder:default="24h"
 	// +optional
 	ServiceCertValidityDuration string `json:"serviceCertValidityDuration,omitempty"`
 	// CertKeyBitSize, when set, makes the CA issue RSA keys of this size instead of
@@ -238,24 +262,32 @@ type IngressGatewayCertSpec struct {
 // FeatureFlags switches optional features on or off.
 type FeatureFlags struct {
 	// EnableWASMStats adds WASM-based statistics to sidecars.
+	// +kubebuilder:default=true
 	// +optional
-	EnableWASMStats bool `json:"enableWASMStats,omitempty"`
+	EnableWASMStats bool `json:"enableWASMStats"`
 	// EnableEgressPolicy turns on Egress policies.
+	// +kubebuilder:default=true
 	// +optional
-	EnableEgressPolicy bool `json:"enableEgressPolicy,omitempty"`
+	EnableEgressPolicy bool `json:"enableEgressPolicy"`
 	// EnableSnapshotCacheMode serves configuration from a snapshot cache.
+	// +kubebuilder:default=false
 	// +optional
 	EnableSnapshotCacheMode bool `json:"enableSnapshotCacheMode,omitempty"`
 	// EnableAsyncProxyServiceMapping maps proxies to services asynchronously.
+	// +kubebuilder:default=false
 	// +optional
 	EnableAsyncProxyServiceMapping bool `json:"enableAsyncProxyServiceMapping,omitempty"`
-	// EnableIngressBackendPolicy turns on IngressBackend policies.
+	// EnableIngressBackendPolicy is OSM's switch, which OSM v1.2 never read:
+	// IngressBackend policies apply whatever it says.
+	// +kubebuilder:default=true
 	// +optional
-	EnableIngressBackendPolicy bool `json:"enableIngressBackendPolicy,omitempty"`
+	EnableIngressBackendPolicy bool `json:"enableIngressBackendPolicy"`
 	// EnableEnvoyActiveHealthChecks turns on Envoy active health checks.
+	// +kubebuilder:default=false
 	// +optional
 	EnableEnvoyActiveHealthChecks bool `json:"enableEnvoyActiveHealthChecks,omitempty"`
 	// EnableRetryPolicy turns on Retry policies.
+	// +kubebuilder:default=false
 	// +optional
 	EnableRetryPolicy bool `json:"enableRetryPolicy,omitempty"`
 }

@@ -33,4 +33,7 @@ const (
 	ProtocolHTTPS = "https"
 	ProtocolTCP   = "tcp"
 	ProtocolGRPC  = "grpc"
+	// ProtocolTCPServerFirst is TCP where the server speaks first (MySQL,
+	// PostgreSQL...), in Egress ports.
+	ProtocolTCPServerFirst = "tcp-server-first"
 )
