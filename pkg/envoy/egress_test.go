@@ -141,6 +141,9 @@ func inspectorOff(t *testing.T, l *listenerv3.Listener) []int32 {
 		if f.GetName() != "envoy.filters.listener.tls_inspector" {
 			continue
 		}
+		if !l.GetContinueOnListenerFiltersTimeout() {
+			t.Error("the listener with a TLS inspector does not continue when it times out")
+		}
 		d := f.GetFilterDisabled()
 		rules := []*listenerv3.ListenerFilterChainMatchPredicate{d}
 		if d.GetOrMatch() != nil {

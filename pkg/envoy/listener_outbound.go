@@ -45,6 +45,10 @@ func (g *gen) outboundListener() *listenerv3.Listener {
 		// has spoken: the inspector would hold its connection until it times out.
 		tls.FilterDisabled = portsPredicate(serverFirst)
 		l.ListenerFilters = append(l.ListenerFilters, tls)
+		// A server-first protocol the predicate cannot know (on a port
+		// matched by address or passed through) still proceeds when the
+		// inspector times out, to the chains that need no server name.
+		l.ContinueOnListenerFiltersTimeout = true
 	}
 	if g.view.EgressPassthrough {
 		l.DefaultFilterChain = &listenerv3.FilterChain{
