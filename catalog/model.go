@@ -57,6 +57,42 @@ type Settings struct {
 	// (sidecar.tlsMinProtocolVersion and tlsMaxProtocolVersion, TLSv1_2 and
 	// TLSv1_3 by default); TLSAuto (TLS_AUTO) leaves the bound to Envoy.
 	TLSMinVersion, TLSMaxVersion TLSVersion
+	// TLSCipherSuites and TLSECDHCurves restrict the sidecars' TLS
+	// (sidecar.cipherSuites, sidecar.ecdhCurves); empty leaves Envoy's.
+	TLSCipherSuites, TLSECDHCurves []string
+	// LocalProxyPodIP makes sidecars reach their app at the pod's address
+	// rather than 127.0.0.1 (sidecar.localProxyMode: PodIP), for apps that
+	// listen on the pod's address only.
+	LocalProxyPodIP bool
+	// Tracing sends the spans of HTTP requests to a Zipkin collector
+	// (observability.tracing); nil when off.
+	Tracing *Tracing
+	// ExternalAuthorization asks a gRPC ext_authz service about every
+	// inbound and ingress HTTP request (traffic.inboundExternalAuthorization);
+	// nil when off.
+	ExternalAuthorization *ExternalAuthorization
+	// ActiveHealthChecks has sidecars health-check the endpoints of the
+	// Services they reach, and answer those checks themselves
+	// (featureFlags.enableEnvoyActiveHealthChecks).
+	ActiveHealthChecks bool
+}
+
+// Tracing is where spans go: a Zipkin collector's host, port and path.
+type Tracing struct {
+	Address  string
+	Port     uint32
+	Endpoint string
+}
+
+// ExternalAuthorization is an ext_authz gRPC service.
+type ExternalAuthorization struct {
+	Address    string
+	Port       uint32
+	StatPrefix string
+	// Timeout bounds each check; FailureModeAllow admits a request when the
+	// service cannot answer.
+	Timeout          time.Duration
+	FailureModeAllow bool
 }
 
 // TLSVersion is a TLS protocol version.

@@ -1,6 +1,7 @@
 package catalog_test
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/weft-mesh/weft/catalog"
@@ -51,7 +52,7 @@ func TestMeshConfigDefaults(t *testing.T) {
 				docs = append(docs, tc.doc)
 			}
 			m := build(t, docs...)
-			if m.Settings != tc.want {
+			if !reflect.DeepEqual(m.Settings, tc.want) {
 				t.Errorf("settings = %+v\n     want %+v", m.Settings, tc.want)
 			}
 			if got := len(m.Identity(id("a", "client")).Egress) == 0; got != tc.egressOff {
@@ -59,5 +60,38 @@ func TestMeshConfigDefaults(t *testing.T) {
 			}
 			checkProblems(t, m, tc.problems)
 		})
+	}
+}
+
+// A MeshConfig setting Weft does not carry out is reported when set; the
+// defaults are not.
+func TestUnhonouredMeshConfigSettingsAreReported(t *testing.T) {
+	m := build(t, `
+apiVersion: config.openservicemesh.io/v1alpha2
+kind: MeshConfig
+metadata: {name: osm-mesh-config, namespace: osm-system}
+spec:
+  sidecar: {envoyWindowsImage: envoy-windows, configResyncInterval: 30s}
+  observability: {enableDebugServer: true}
+  featureFlags: {enableSnapshotCacheMode: true, enableAsyncProxyServiceMapping: true}
+`)
+	var fields []string
+	for _, p := range m.Problems {
+		if p.Object.Kind == "MeshConfig" {
+			fields = append(fields, p.Field)
+		}
+	}
+	want := []string{"spec.sidecar.envoyWindowsImage", "spec.sidecar.configResyncInterval", "spec.observability.enableDebugServer",
+		"spec.featureFlags.enableSnapshotCacheMode", "spec.featureFlags.enableAsyncProxyServiceMapping"}
+	if !reflect.DeepEqual(fields, want) {
+		t.Errorf("reported %v, want %v", fields, want)
+	}
+	if quiet := build(t, `
+apiVersion: config.openservicemesh.io/v1alpha2
+kind: MeshConfig
+metadata: {name: osm-mesh-config, namespace: osm-system}
+spec: {}
+`); len(quiet.Problems) != 0 {
+		t.Errorf("a MeshConfig of defaults reports %v", quiet.Problems)
 	}
 }

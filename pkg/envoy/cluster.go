@@ -31,7 +31,7 @@ func (g *gen) clusters() []*clusterv3.Cluster {
 		out = append(out, g.newServiceCluster(sp))
 	}
 	for _, l := range p.locals {
-		c := staticCluster(l.name, "127.0.0.1", l.port)
+		c := g.localAppCluster(l.name, l.port)
 		c.TypedExtensionProtocolOptions = g.protocolOptions(l.protocol, nil)
 		c.CircuitBreakers = circuitBreakers(nil)
 		out = append(out, c)
@@ -43,6 +43,9 @@ func (g *gen) clusters() []*clusterv3.Cluster {
 	}
 	if g.proxy.Metrics {
 		out = append(out, f.metrics)
+	}
+	if f.tracing != nil {
+		out = append(out, f.tracing)
 	}
 	return out
 }
@@ -61,6 +64,9 @@ type upstream struct {
 	// peers match the Service's identities; roots name its trust bundle.
 	peers *tlsv3.CertificateValidationContext
 	roots *tlsv3.SdsSecretConfig
+	// healthChecks, with active health checks on, check an HTTP port's
+	// endpoints.
+	healthChecks []*corev3.HealthCheck
 }
 
 func (g *gen) upstream(sp servicePort) *upstream {
@@ -78,6 +84,9 @@ func (g *gen) upstream(sp servicePort) *upstream {
 		}
 		if !svc.Headless {
 			u.eds = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()}
+			if g.model.Settings.ActiveHealthChecks && sp.port.Protocol.IsHTTP() {
+				u.healthChecks = activeHealthChecks(u.sni)
+			}
 		}
 		return u
 	})
@@ -97,6 +106,7 @@ func (g *gen) newServiceCluster(sp servicePort) *clusterv3.Cluster {
 		CircuitBreakers:               u.breakers,
 		EdsClusterConfig:              u.eds,
 		TypedExtensionProtocolOptions: u.protocolOptions,
+		HealthChecks:                  u.healthChecks,
 	}
 	if u.headless {
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST}
@@ -160,6 +170,26 @@ func (g *gen) newPassthroughCluster() *clusterv3.Cluster {
 		LbPolicy:                      clusterv3.Cluster_CLUSTER_PROVIDED,
 		CircuitBreakers:               circuitBreakers(nil),
 		TypedExtensionProtocolOptions: g.protocolOptions(catalog.ProtocolHTTP, nil),
+	}
+}
+
+// localAppCluster reaches the app on port: on 127.0.0.1, or, with
+// sidecar.localProxyMode PodIP, on the pod's own address, which is the
+// connection's original destination (inbound connections were redirected
+// from it, probes arrive at it) with the app's port in place of its port.
+func (g *gen) localAppCluster(name string, port uint32) *clusterv3.Cluster {
+	if !g.model.Settings.LocalProxyPodIP {
+		return staticCluster(name, "127.0.0.1", port)
+	}
+	return &clusterv3.Cluster{
+		Name:                 name,
+		AltStatName:          name,
+		ConnectTimeout:       durationpb.New(defaultConnectTimeout),
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST},
+		LbPolicy:             clusterv3.Cluster_CLUSTER_PROVIDED,
+		LbConfig: &clusterv3.Cluster_OriginalDstLbConfig_{OriginalDstLbConfig: &clusterv3.Cluster_OriginalDstLbConfig{
+			UpstreamPortOverride: wrapperspb.UInt32(port),
+		}},
 	}
 }
 

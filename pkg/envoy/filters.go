@@ -75,8 +75,8 @@ type hcmOptions struct {
 	// rule cannot be bypassed with %2F, "//" or "/./".
 	safePaths bool
 	// meshTraffic marks the HCMs of mesh traffic (inbound, outbound, ingress,
-	// egress): they accept WebSocket upgrades and keep an access log, as
-	// OSM's do.
+	// egress): they accept WebSocket upgrades, keep an access log and trace
+	// (when the MeshConfig turns tracing on), as OSM's do.
 	meshTraffic bool
 }
 
@@ -99,6 +99,7 @@ func (g *gen) hcm(o hcmOptions) *listenerv3.Filter {
 	if o.meshTraffic {
 		m.UpgradeConfigs = []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}}
 		m.AccessLog = g.accessLog()
+		m.Tracing = g.tracing()
 	}
 	return g.networkFilter(wellknown.HTTPConnectionManager, m)
 }

@@ -176,6 +176,8 @@ func (g *gen) fail(err error) {
 type fixed struct {
 	prometheus           *listenerv3.Listener
 	metrics, passthrough *clusterv3.Cluster
+	// tracing is the collector's cluster; nil when tracing is off.
+	tracing *clusterv3.Cluster
 }
 
 func (g *gen) fixed() *fixed {
@@ -183,6 +185,7 @@ func (g *gen) fixed() *fixed {
 		return &fixed{
 			prometheus:  mg.prometheusListener(),
 			metrics:     staticCluster(MetricsClusterName, "127.0.0.1", AdminPort),
+			tracing:     mg.tracingCluster(),
 			passthrough: mg.newPassthroughCluster(),
 		}
 	})

@@ -59,10 +59,18 @@ func (g *gen) inboundHTTP(statPrefix, rds string, pol policies, uts *catalog.Ups
 	return append(filters, g.inboundHCM(statPrefix, rds, pol, uts))
 }
 
-// inboundHCM serves HTTP to the local app: RBAC, then the rate limits, then
-// the port's routes, with paths normalised before RBAC reads them.
+// inboundHCM serves HTTP to the local app: active health checks answered
+// (when on), RBAC, external authorization (when on), then the rate limits,
+// then the port's routes, with paths normalised before RBAC reads them.
 func (g *gen) inboundHCM(statPrefix, rds string, pol policies, uts *catalog.UpstreamTrafficSetting) *listenerv3.Filter {
-	filters := []*hcmv3.HttpFilter{g.httpFilter(wellknown.HTTPRoleBasedAccessControl, g.httpRBAC(pol))}
+	var filters []*hcmv3.HttpFilter
+	if g.model.Settings.ActiveHealthChecks {
+		filters = append(filters, g.healthCheckFilter())
+	}
+	filters = append(filters, g.httpFilter(wellknown.HTTPRoleBasedAccessControl, g.httpRBAC(pol)))
+	if f := g.extAuthzFilter(); f != nil {
+		filters = append(filters, f)
+	}
 	if rl := g.httpRateLimit(portHTTPRateLimit(uts), statPrefix); rl != nil {
 		filters = append(filters, g.httpFilter(httpLocalRateLimitFilter, rl))
 	} else if hasRouteRateLimits(uts) {

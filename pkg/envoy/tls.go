@@ -20,15 +20,16 @@ func sdsConfig(name string) *tlsv3.SdsSecretConfig {
 	return &tlsv3.SdsSecretConfig{Name: name, SdsConfig: adsSource()}
 }
 
-// tlsParams are the MeshConfig's TLS versions for sidecars, or nil for Envoy's
-// defaults.
+// tlsParams are the MeshConfig's TLS versions, cipher suites and ECDH curves
+// for sidecars, or nil for Envoy's defaults.
 func (g *gen) tlsParams() *tlsv3.TlsParameters {
 	st := g.model.Settings
 	minV, maxV := tlsVersion(st.TLSMinVersion), tlsVersion(st.TLSMaxVersion)
-	if minV == tlsv3.TlsParameters_TLS_AUTO && maxV == tlsv3.TlsParameters_TLS_AUTO {
+	if minV == tlsv3.TlsParameters_TLS_AUTO && maxV == tlsv3.TlsParameters_TLS_AUTO && len(st.TLSCipherSuites)+len(st.TLSECDHCurves) == 0 {
 		return nil
 	}
-	return &tlsv3.TlsParameters{TlsMinimumProtocolVersion: minV, TlsMaximumProtocolVersion: maxV}
+	return &tlsv3.TlsParameters{TlsMinimumProtocolVersion: minV, TlsMaximumProtocolVersion: maxV,
+		CipherSuites: st.TLSCipherSuites, EcdhCurves: st.TLSECDHCurves}
 }
 
 func tlsVersion(v catalog.TLSVersion) tlsv3.TlsParameters_TlsProtocol {

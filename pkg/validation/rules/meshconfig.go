@@ -27,6 +27,15 @@ func MeshConfig(mc *configv1alpha2.MeshConfig) field.ErrorList {
 		errs = append(errs, oneOf(sidecar.Child("tlsMaxProtocolVersion"), v, TLSVersions...)...)
 	}
 	errs = append(errs, duration(traffic.Child("inboundExternalAuthorization", "timeout"), s.Traffic.InboundExternalAuthorization.Timeout)...)
+	if a := s.Traffic.InboundExternalAuthorization; a.Enable {
+		ext := traffic.Child("inboundExternalAuthorization")
+		if a.Address == "" {
+			errs = append(errs, field.Required(ext.Child("address"), "external authorization is enabled: name its gRPC service"))
+		}
+		if a.Port == 0 {
+			errs = append(errs, field.Required(ext.Child("port"), "external authorization is enabled: name its gRPC service's port"))
+		}
+	}
 	if v := s.Observability.OSMLogLevel; v != "" {
 		if _, ok := ControlPlaneLogLevel(v); !ok {
 			errs = append(errs, field.NotSupported(spec.Child("observability", "osmLogLevel"), v, ControlPlaneLogLevels))
