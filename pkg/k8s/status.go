@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
 )
@@ -98,15 +99,19 @@ func (w *PolicyStatusWriter) Write(ctx context.Context, s *State, problems func(
 	return errors.Join(errs...)
 }
 
-// smiAPIVersions are the versions of the SMI kinds Weft reads.
+// smiAPIVersions are the versions of the kinds without a status that Weft
+// reports on with events: SMI's, and the MeshConfig.
 var smiAPIVersions = map[string]string{
 	"TrafficTarget":  smiaccess.SchemeGroupVersion.String(),
 	"HTTPRouteGroup": smispecs.SchemeGroupVersion.String(),
 	"TCPRoute":       smispecs.SchemeGroupVersion.String(),
 	"TrafficSplit":   splitv1alpha2.GroupVersion.String(),
+	"MeshConfig":     configv1alpha2.GroupVersion.String(),
 }
 
-// writeSMI records events on the SMI policies whose problems changed.
+// writeSMI records events on the SMI policies and the MeshConfig (kinds
+// without a status) whose problems changed: `kubectl describe meshconfig`
+// shows each setting that was refused or is not carried out.
 func (w *PolicyStatusWriter) writeSMI(ctx context.Context, s *State, problems func(kind, namespace, name string) []string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -157,6 +162,9 @@ func (w *PolicyStatusWriter) writeSMI(ctx context.Context, s *State, problems fu
 		if o != nil {
 			report("TrafficSplit", o)
 		}
+	}
+	if s.MeshConfig != nil {
+		report("MeshConfig", s.MeshConfig)
 	}
 	w.smi = seen // forgets the policies that are gone
 	return errors.Join(errs...)

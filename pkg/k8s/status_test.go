@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weft-mesh/weft/internal/testenv"
+	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
 	"github.com/weft-mesh/weft/pkg/k8s"
 )
@@ -38,7 +39,8 @@ func TestPolicyStatusWriterRecordsEventsOnSkippedSMIPolicies(t *testing.T) {
 	tcp := &smispecs.TCPRoute{ObjectMeta: meta, Spec: smispecs.TCPRouteSpec{Matches: smispecs.TCPMatch{Name: "db", Ports: []int{5432}}}}
 	split := &splitv1alpha2.TrafficSplit{ObjectMeta: meta, Spec: splitv1alpha2.TrafficSplitSpec{Service: "server",
 		Backends: []splitv1alpha2.TrafficSplitBackend{{Service: "server-v1", Weight: resource.MustParse("1")}}}}
-	for _, o := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, tt, group, tcp, split} {
+	mc := &configv1alpha2.MeshConfig{ObjectMeta: meta}
+	for _, o := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, tt, group, tcp, split, mc} {
 		if err := c.Create(ctx, o); err != nil {
 			t.Fatalf("creating %T: %v", o, err)
 		}
@@ -46,8 +48,10 @@ func TestPolicyStatusWriterRecordsEventsOnSkippedSMIPolicies(t *testing.T) {
 	// The objects as the API server returns them (with their UIDs), as a
 	// source would announce them.
 	s := &k8s.State{TrafficTargets: []*smiaccess.TrafficTarget{tt}, HTTPRouteGroups: []*smispecs.HTTPRouteGroup{group},
-		TCPRoutes: []*smispecs.TCPRoute{tcp}, TrafficSplits: []*splitv1alpha2.TrafficSplit{split}}
-	smiKinds := []string{"HTTPRouteGroup", "TCPRoute", "TrafficSplit", "TrafficTarget"}
+		TCPRoutes: []*smispecs.TCPRoute{tcp}, TrafficSplits: []*splitv1alpha2.TrafficSplit{split}, MeshConfig: mc}
+	// The MeshConfig has no status either: its refused and unhonoured
+	// settings are events too.
+	smiKinds := []string{"HTTPRouteGroup", "MeshConfig", "TCPRoute", "TrafficSplit", "TrafficTarget"}
 
 	// events returns "<kind> <type> <reason> <count>: <message>" for each event
 	// in the namespace, sorted.
