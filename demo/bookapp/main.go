@@ -8,7 +8,8 @@
 //
 // serve runs grpc.testing.TestService on an xDS server and prints
 // "serving <address>" once its listener arrives (and "not-serving <error>"
-// when it loses it); UnaryCall answers with the server's name. call makes
+// when it loses it); UnaryCall answers with the server's name, and with
+// --unavailable-every n fails every nth call with UNAVAILABLE. call makes
 // UnaryCall (or EmptyCall, --method empty) at a steady rate and prints one
 // line per call: "<unix milliseconds> ok <server name>" or
 // "<unix milliseconds> error <gRPC code> <message>".
@@ -24,10 +25,12 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	xdscreds "google.golang.org/grpc/credentials/xds"
@@ -74,9 +77,16 @@ func println(format string, args ...any) {
 type bookServer struct {
 	testgrpc.UnimplementedTestServiceServer
 	name string
+	// unavailableEvery fails every nth UnaryCall with UNAVAILABLE (0: none),
+	// to show retries.
+	unavailableEvery int64
+	calls            atomic.Int64
 }
 
 func (s *bookServer) UnaryCall(context.Context, *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
+	if n := s.calls.Add(1); s.unavailableEvery > 0 && n%s.unavailableEvery == 0 {
+		return nil, status.Errorf(codes.Unavailable, "%s failed call %d on purpose", s.name, n)
+	}
 	return &testgrpc.SimpleResponse{Hostname: s.name}, nil
 }
 
@@ -88,6 +98,7 @@ func serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	name := fs.String("name", "", "the name UnaryCall answers with")
 	listen := fs.String("listen", "", "the address to serve on (the pod's IP and port)")
+	unavailableEvery := fs.Int64("unavailable-every", 0, "fail every nth UnaryCall with UNAVAILABLE (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -110,7 +121,7 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	testgrpc.RegisterTestServiceServer(srv, &bookServer{name: *name})
+	testgrpc.RegisterTestServiceServer(srv, &bookServer{name: *name, unavailableEvery: *unavailableEvery})
 	lis, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err

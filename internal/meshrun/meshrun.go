@@ -165,14 +165,14 @@ func (m *Mesh) WaitPod(ctx context.Context, namespace, pod string) error {
 	}
 }
 
-// Serve starts bookapp serve as the pod and waits until it serves: weftd
-// sent it its listener.
-func (m *Mesh) Serve(ctx context.Context, namespace, pod, name, listen string) (*Process, error) {
+// Serve starts bookapp serve as the pod (with extra flags) and waits until it
+// serves: weftd sent it its listener.
+func (m *Mesh) Serve(ctx context.Context, namespace, pod, name, listen string, extra ...string) (*Process, error) {
 	if err := m.WaitPod(ctx, namespace, pod); err != nil {
 		return nil, err
 	}
 	p, err := m.start(ctx, filepath.Join(filepath.Dir(m.Files), pod+".log"), m.podEnv(namespace, pod), m.bins.BookApp,
-		"serve", "--name", name, "--listen", listen)
+		append([]string{"serve", "--name", name, "--listen", listen}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
