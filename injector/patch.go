@@ -42,6 +42,17 @@ const (
 	AnnotationPrometheusPath   = "prometheus.io/path"
 )
 
+// PrometheusAnnotations are the scrape annotations of a meshed pod whose
+// metrics are on: Prometheus scrapes the sidecar's listener, which weftd
+// gives only pods that carry them.
+func PrometheusAnnotations() map[string]string {
+	return map[string]string{
+		AnnotationPrometheusScrape: "true",
+		AnnotationPrometheusPort:   fmt.Sprint(redirect.PrometheusPort),
+		AnnotationPrometheusPath:   "/stats/prometheus",
+	}
+}
+
 // Injection is what a pod's patch depends on besides the pod itself.
 type Injection struct {
 	// ProxyID is the proxy's lower-case UUID (the osm-proxy-uuid label).
@@ -96,9 +107,9 @@ func Inject(pod *corev1.Pod, in Injection) (*corev1.Pod, error) {
 		out.Annotations[AnnotationHealthProbes] = encoded
 	}
 	if in.Metrics {
-		out.Annotations[AnnotationPrometheusScrape] = "true"
-		out.Annotations[AnnotationPrometheusPort] = fmt.Sprint(redirect.PrometheusPort)
-		out.Annotations[AnnotationPrometheusPath] = "/stats/prometheus"
+		for k, v := range PrometheusAnnotations() {
+			out.Annotations[k] = v
+		}
 	}
 	out.Spec.Volumes = append(out.Spec.Volumes, bootstrapVolume(in.ProxyID))
 	out.Spec.InitContainers = append(out.Spec.InitContainers, initContainer(mesh, rules))

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/weft-mesh/weft/injector"
 )
@@ -19,14 +23,16 @@ func newMetricsCommand() *cobra.Command {
 }
 
 // newMetricsToggleCommand sets the namespaces' openservicemesh.io/metrics
-// annotation, which the injector reads when it injects a pod: pods created
-// afterwards get (or lose) the Prometheus scrape annotations.
+// annotation, which the injector reads when it injects a pod, and, as
+// `osm metrics` did, sets (or removes) the Prometheus scrape annotations of
+// the namespaces' injected pods: weftd gives their sidecars the Prometheus
+// listener (or takes it away) at once, without a restart.
 func newMetricsToggleCommand(verb, value string) *cobra.Command {
 	var k kubeFlags
 	var namespaces []string
 	cmd := &cobra.Command{
 		Use:   verb + " --namespace <namespace>[,<namespace>...]",
-		Short: fmt.Sprintf("Set %s: %s on mesh namespaces (restart their pods to apply it)", injector.AnnotationMetrics, value),
+		Short: fmt.Sprintf("Set %s: %s on mesh namespaces, and %s Prometheus scraping of their meshed pods", injector.AnnotationMetrics, value, verb),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(namespaces) == 0 {
@@ -47,7 +53,11 @@ func newMetricsToggleCommand(verb, value string) *cobra.Command {
 				if err := patchNamespace(cmd.Context(), c, name, map[string]any{"annotations": map[string]any{injector.AnnotationMetrics: value}}); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Metrics %s for namespace [%s]; restart its pods to apply\n", value, name)
+				pods, err := patchMeshedPods(cmd.Context(), c, name, scrapeAnnotations(value == "enabled"))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Metrics %s for namespace [%s] and its %d meshed pods\n", value, name, pods)
 			}
 			return nil
 		},
@@ -55,4 +65,37 @@ func newMetricsToggleCommand(verb, value string) *cobra.Command {
 	k.add(cmd)
 	cmd.Flags().StringSliceVar(&namespaces, "namespace", nil, "the namespaces (comma separated or repeated)")
 	return cmd
+}
+
+// scrapeAnnotations are the injector's Prometheus annotations when metrics
+// are on; off, they are removed (null in a merge patch).
+func scrapeAnnotations(on bool) map[string]any {
+	out := map[string]any{}
+	for k, v := range injector.PrometheusAnnotations() {
+		if on {
+			out[k] = v
+		} else {
+			out[k] = nil
+		}
+	}
+	return out
+}
+
+// patchMeshedPods merges annotations into every injected pod of the
+// namespace (those carrying the proxy UUID label) and returns how many.
+func patchMeshedPods(ctx context.Context, c kubernetes.Interface, namespace string, annotations map[string]any) (int, error) {
+	pods, err := c.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: injector.LabelProxyUUID})
+	if err != nil {
+		return 0, fmt.Errorf("listing the meshed pods of namespace %s: %w", namespace, err)
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": annotations}})
+	if err != nil {
+		return 0, err
+	}
+	for _, pod := range pods.Items {
+		if _, err := c.CoreV1().Pods(namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return 0, fmt.Errorf("pod %s/%s: %w", namespace, pod.Name, err)
+		}
+	}
+	return len(pods.Items), nil
 }

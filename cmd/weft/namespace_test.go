@@ -81,12 +81,30 @@ func TestNamespaceVerbs(t *testing.T) {
 		}
 	})
 
-	t.Run("metrics enable annotates mesh namespaces only", func(t *testing.T) {
-		if out, err := weft("metrics", "enable", "--namespace", "bookstore,bookbuyer"); err != nil {
+	t.Run("metrics enable annotates mesh namespaces only, and their meshed pods", func(t *testing.T) {
+		// A meshed pod (the injector's proxy label) and one outside the mesh.
+		for name, labels := range map[string]map[string]string{"meshed": {"osm-proxy-uuid": "6f1c5b0e-8f43-4d3a-9a57-1d2b3c4d5e6f"}, "plain": nil} {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "bookbuyer", Name: name, Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}}}
+			if err := env.Client.Create(ctx, pod); err != nil {
+				t.Fatal(err)
+			}
+		}
+		scrape := func(name string) string {
+			var pod corev1.Pod
+			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "bookbuyer", Name: name}, &pod); err != nil {
+				t.Fatal(err)
+			}
+			return pod.Annotations["prometheus.io/scrape"]
+		}
+		if out, err := weft("metrics", "enable", "--namespace", "bookstore,bookbuyer"); err != nil || !strings.Contains(out, "[bookbuyer] and its 1 meshed pods") {
 			t.Fatalf("%v: %s", err, out)
 		}
 		if got := namespace("bookbuyer").Annotations["openservicemesh.io/metrics"]; got != "enabled" {
 			t.Errorf("metrics = %q, want enabled", got)
+		}
+		if scrape("meshed") != "true" || scrape("plain") != "" {
+			t.Errorf("scrape annotations: meshed %q, plain %q; want true on the meshed pod only", scrape("meshed"), scrape("plain"))
 		}
 		if _, err := weft("metrics", "enable", "--namespace", "elsewhere"); err == nil || !strings.Contains(err.Error(), `not in mesh "osm"`) {
 			t.Errorf("error = %v, want a refusal for a namespace of another mesh", err)
@@ -96,6 +114,9 @@ func TestNamespaceVerbs(t *testing.T) {
 		}
 		if got := namespace("bookbuyer").Annotations["openservicemesh.io/metrics"]; got != "disabled" {
 			t.Errorf("metrics = %q, want disabled", got)
+		}
+		if got := scrape("meshed"); got != "" {
+			t.Errorf("the meshed pod's scrape annotation is %q after disable, want none", got)
 		}
 	})
 
