@@ -18,10 +18,11 @@ API_PATHS := paths=./pkg/apis/config/... paths=./pkg/apis/policy/...
 
 all: build
 
+# weft-init is static (no cgo): its image holds nothing else.
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weftd ./cmd/weftd
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weft ./cmd/weft
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weft-init ./cmd/weft-init
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weft-init ./cmd/weft-init
 
 # Every unit and integration test. Integration tests run a real kube-apiserver
 # and etcd, built once from the Go module proxy and cached (hack/kube-assets.sh).
@@ -58,7 +59,7 @@ fuzz:
 kube-assets:
 	@hack/kube-assets.sh >/dev/null
 
-# iptables and iproute2 for the redirection test (installed when root, else advised).
+# iptables, iproute2 and nftables for the redirection tests (installed when root, else advised).
 test-deps:
 	@hack/test-deps.sh
 

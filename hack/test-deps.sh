@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the system tools the tests use when they are missing: iptables and
-# iproute2, for the redirection-rule test in a real network namespace, and
+# Installs the system tools the tests use when they are missing: iptables,
+# iproute2 and nftables (nft, which lists the table the nftables backend
+# installed), for the redirection-rule tests in a real network namespace, and
 # nginx, which the ingress tests (internal/nginxtest) run as an unprivileged
 # child process on loopback addresses. Needs root and apt-get; elsewhere it says
 # what is missing and leaves the machine alone (those tests then skip or fail
@@ -10,6 +11,7 @@ set -euo pipefail
 missing=()
 command -v iptables-restore >/dev/null 2>&1 || missing+=(iptables)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ ${#missing[@]} -eq 0 ] && exit 0
 

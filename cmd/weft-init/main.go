@@ -1,6 +1,9 @@
 // Command weft-init is the init container of a meshed pod: it installs the
 // traffic redirection rules (see injector/redirect) in the pod's network
 // namespace and exits. It needs NET_ADMIN; the flags are written by the injector.
+// It installs the rules in nftables over netlink, so its image needs no other
+// binary; --backend=iptables (after --dry-run, before the rest) runs
+// iptables-restore instead, which must then be on PATH.
 //
 //	weft-init [--dry-run] [--outbound-port-exclusions=6379,...] [--inbound-port-exclusions=...]
 //	          [--outbound-ip-range-exclusions=10.0.0.0/8,...] [--outbound-ip-range-inclusions=...]
@@ -11,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/weft-mesh/weft/injector/redirect"
 )
@@ -21,19 +25,37 @@ func main() {
 	if len(args) > 0 && args[0] == "--dry-run" {
 		dryRun, args = true, args[1:]
 	}
+	backend := "nftables"
+	if len(args) > 0 && strings.HasPrefix(args[0], "--backend=") {
+		backend, args = strings.TrimPrefix(args[0], "--backend="), args[1:]
+	}
 	cfg, err := redirect.ParseArgs(args)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "weft-init:", err)
-		os.Exit(2)
+		fail(2, err)
 	}
-	rules := redirect.Rules(cfg)
+	var rules string
+	var apply func() error
+	switch backend {
+	case "nftables":
+		rules = redirect.NftablesRules(cfg)
+		apply = func() error { return redirect.ApplyNftables(cfg) }
+	case "iptables":
+		rules = redirect.Rules(cfg)
+		apply = func() error { return redirect.Apply(context.Background(), rules) }
+	default:
+		fail(2, fmt.Errorf("--backend=%s: want nftables or iptables", backend))
+	}
 	if dryRun {
 		fmt.Print(rules)
 		return
 	}
-	if err := redirect.Apply(context.Background(), rules); err != nil {
-		fmt.Fprintln(os.Stderr, "weft-init:", err)
-		os.Exit(1)
+	if err := apply(); err != nil {
+		fail(1, err)
 	}
-	fmt.Print("weft-init: installed redirection rules:\n", rules)
+	fmt.Printf("weft-init: installed redirection rules (%s):\n%s", backend, rules)
+}
+
+func fail(code int, err error) {
+	fmt.Fprintln(os.Stderr, "weft-init:", err)
+	os.Exit(code)
 }

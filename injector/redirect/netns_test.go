@@ -23,9 +23,29 @@ import (
 // namespace that plays the rest of the network, and shows where real TCP
 // connections land. Addresses are private, but no packet leaves the two
 // namespaces.
+//
+// It runs once per backend: weft-init's nftables backend, and iptables-restore
+// (weft-init --backend=iptables and OSM's init image).
 func TestRulesRedirectInANetworkNamespace(t *testing.T) {
-	requireNetworkNamespaces(t)
-	cfg, err := ForPod(MeshDefaults{InboundPortExclusions: []int{9000}}, map[string]string{
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			requireNetworkNamespaces(t, b.tools...)
+			testRedirection(t, b.apply)
+		})
+	}
+}
+
+var backends = []struct {
+	name  string
+	tools []string
+	apply func(Config) error
+}{
+	{name: "nftables", apply: ApplyNftables},
+	{name: "iptables", tools: []string{"iptables-restore", "iptables"}, apply: func(c Config) error { return Apply(context.Background(), Rules(c)) }},
+}
+
+func testRedirection(t *testing.T, apply func(Config) error) {
+	cfg, err := ForPod(MeshDefaults{InboundPortExclusions: []int{9000}, InterfaceExclusions: []string{"wx+"}}, map[string]string{
 		"openservicemesh.io/outbound-port-exclusion-list":     "6379",
 		"openservicemesh.io/outbound-ip-range-exclusion-list": "10.250.1.0/24",
 	})
@@ -34,10 +54,12 @@ func TestRulesRedirectInANetworkNamespace(t *testing.T) {
 	}
 
 	pod, network := newNamespace(t, "pod"), newNamespace(t, "net")
-	link(t, pod, "10.250.0.2/24", network, "10.250.0.1/24")
+	link(t, "wa", pod, "10.250.0.2/24", network, "10.250.0.1/24")
+	// A second interface, excluded by the wildcard wx+.
+	link(t, "wx", pod, "10.250.3.2/24", network, "10.250.3.1/24")
 	run(t, network, "ip", "addr", "add", "10.250.1.1/24", "dev", "lo")
 	run(t, pod, "ip", "route", "add", "default", "via", "10.250.0.1")
-	pod.Do(t, func() error { return Apply(context.Background(), Rules(cfg)) })
+	pod.Do(t, func() error { return apply(cfg) })
 
 	// A second pod redirects only what its inclusion list names.
 	included, err := ForPod(MeshDefaults{}, map[string]string{"openservicemesh.io/outbound-ip-range-inclusion-list": "10.250.1.0/24"})
@@ -45,9 +67,9 @@ func TestRulesRedirectInANetworkNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	pod2 := newNamespace(t, "pod2")
-	link(t, pod2, "10.250.2.2/24", network, "10.250.2.1/24")
+	link(t, "wa", pod2, "10.250.2.2/24", network, "10.250.2.1/24")
 	run(t, pod2, "ip", "route", "add", "default", "via", "10.250.2.1")
-	pod2.Do(t, func() error { return Apply(context.Background(), Rules(included)) })
+	pod2.Do(t, func() error { return apply(included) })
 
 	landed := make(chan arrival, 16)
 	for _, l := range []struct {
@@ -83,6 +105,8 @@ func TestRulesRedirectInANetworkNamespace(t *testing.T) {
 		{name: "with an inclusion list, a destination outside it is not redirected", from: pod2, to: "10.250.0.1:80", wantAt: "remote"},
 		{name: "an inbound connection to the app's port lands on the inbound listener", from: network, to: "10.250.0.2:8080", wantAt: "inbound listener", wantDst: "10.250.0.2:8080"},
 		{name: "an excluded inbound port reaches the app directly", from: network, to: "10.250.0.2:9000", wantAt: "app"},
+		{name: "outbound through an excluded interface is not redirected", from: pod, to: "10.250.3.1:80", wantAt: "remote"},
+		{name: "inbound through an excluded interface reaches the app directly", from: network, to: "10.250.3.2:8080", wantAt: "app"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -231,11 +255,11 @@ func run(t *testing.T, ns *netns, name string, args ...string) {
 	}
 }
 
-// link joins two namespaces with a veth pair.
-func link(t *testing.T, a *netns, aAddr string, b *netns, bAddr string) {
+// link joins two namespaces with a veth pair; a's end is named prefix+random.
+func link(t *testing.T, prefix string, a *netns, aAddr string, b *netns, bAddr string) {
 	t.Helper()
 	suffix := randomName()[:6]
-	aDev, bDev := "wa"+suffix, "wb"+suffix
+	aDev, bDev := prefix+suffix, "wb"+suffix
 	if out, err := exec.Command("ip", "link", "add", aDev, "netns", a.name, "type", "veth", "peer", "name", bDev, "netns", b.name).CombinedOutput(); err != nil {
 		t.Fatalf("creating a veth pair: %v: %s", err, out)
 	}
@@ -247,12 +271,12 @@ func link(t *testing.T, a *netns, aAddr string, b *netns, bAddr string) {
 
 // requireNetworkNamespaces skips the test, saying why, where network namespaces
 // cannot be made; missing tools are a failure, since `make test` installs them.
-func requireNetworkNamespaces(t *testing.T) {
+func requireNetworkNamespaces(t *testing.T, tools ...string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("network namespaces need root; run `make test` as root to test the redirection rules for real")
 	}
-	for _, tool := range []string{"ip", "iptables-restore", "iptables"} {
+	for _, tool := range append([]string{"ip"}, tools...) {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is not installed: run hack/test-deps.sh (apt-get install iptables iproute2)", tool)
 		}
