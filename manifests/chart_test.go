@@ -2,11 +2,11 @@ package manifests_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"reflect"
 	"slices"
 	"strings"
@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weft-mesh/weft/internal/testenv"
+	"github.com/weft-mesh/weft/manifests"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	"github.com/weft-mesh/weft/pkg/k8s"
 )
@@ -157,15 +158,19 @@ func TestChartLint(t *testing.T) {
 }
 
 // TestChartMatchesManifests: with default values the chart renders the
-// objects of manifests/weftd and manifests/webhooks, which weftd's own tests
-// and `weft install` use, but for Helm's labels and the image's tag.
+// objects of manifests/weftd and manifests/webhooks, which `weft install`
+// embeds, but for Helm's labels and the image's tag.
 func TestChartMatchesManifests(t *testing.T) {
 	objs := mustRender(t, "", chartNamespace)
 	var want []*unstructured.Unstructured
 	for _, glob := range []string{"weftd/*.yaml", "webhooks/*.yaml"} {
-		files, _ := filepath.Glob(glob)
+		files, _ := fs.Glob(manifests.Files, glob)
 		for _, f := range files {
-			decoded, err := k8s.DecodeYAMLFile(f)
+			data, err := fs.ReadFile(manifests.Files, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			decoded, err := k8s.DecodeYAML(bytes.NewReader(data))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -331,14 +336,14 @@ func TestChartRefuses(t *testing.T) {
 // TestChartCRDsAreManifests: Helm reads crds/ literally, so it holds copies
 // that `make manifests` writes; they must not drift.
 func TestChartCRDsAreManifests(t *testing.T) {
-	want, _ := filepath.Glob("crds/*.yaml")
-	got, _ := filepath.Glob(chartDir + "/crds/*.yaml")
+	want, _ := fs.Glob(manifests.Files, "crds/*.yaml")
+	got, _ := fs.Glob(os.DirFS(chartDir), "crds/*.yaml")
 	if len(got) != len(want) {
 		t.Fatalf("chart CRDs %v, manifests %v: run make manifests", got, want)
 	}
 	for _, f := range want {
-		a, _ := os.ReadFile(f)
-		b, err := os.ReadFile(filepath.Join(chartDir, f))
+		a, _ := fs.ReadFile(manifests.Files, f)
+		b, err := os.ReadFile(path.Join(chartDir, f))
 		if err != nil || !bytes.Equal(a, b) {
 			t.Errorf("%s differs from %s/%s: run make manifests", f, chartDir, f)
 		}
@@ -349,7 +354,7 @@ func TestChartCRDsAreManifests(t *testing.T) {
 // every rendered object, with default values and with every value set.
 func TestChartServerSideDryRun(t *testing.T) {
 	env := testenv.Start(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	crds := loadChart(t).CRDObjects()
 	if len(crds) == 0 {
 		t.Fatal("the chart has no CRDs")
