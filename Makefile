@@ -70,6 +70,9 @@ lint: $(STATICCHECK)
 manifests: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object:headerFile=/dev/null paths=./pkg/apis/...
 	$(CONTROLLER_GEN) crd:crdVersions=v1 $(API_PATHS) output:crd:dir=./manifests/crds
+	@# Helm reads a chart's crds/ literally (no templating, no links out of the chart): a copy.
+	rm -f manifests/charts/weft/crds/*.yaml
+	cp manifests/crds/*.yaml manifests/charts/weft/crds/
 
 # Fails when generated files differ from what `make manifests` writes.
 verify-generated: manifests

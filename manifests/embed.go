@@ -1,7 +1,7 @@
 // Package manifests holds what installs Weft on a cluster: the CRDs, weftd's
 // Deployment, Service and RBAC, and the webhook configurations, embedded so
 // that `weft install` needs no checkout. The YAML files are the source; this
-// file only embeds them.
+// file only embeds them. charts/weft is the Helm chart of the same objects.
 package manifests
 
 import "embed"

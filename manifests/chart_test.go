@@ -1,0 +1,382 @@
+package manifests_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v3/pkg/lint"
+	"helm.sh/helm/v3/pkg/lint/support"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weft-mesh/weft/internal/testenv"
+	"github.com/weft-mesh/weft/manifests"
+	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/k8s"
+)
+
+const (
+	chartDir       = "charts/weft"
+	allValuesFile  = "charts/weft/ci/all-values.yaml"
+	chartNamespace = "osm-system"
+)
+
+func readValues(t *testing.T, file string) map[string]any {
+	t.Helper()
+	if file == "" {
+		return map[string]any{}
+	}
+	vals, err := chartutil.ReadValuesFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vals
+}
+
+func loadChart(t *testing.T) *chart.Chart {
+	t.Helper()
+	c, err := loader.Load(chartDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// renderChart renders the chart as `helm install` would, schema check
+// included, and decodes the objects.
+func renderChart(t *testing.T, vals map[string]any, namespace string) ([]*unstructured.Unstructured, error) {
+	t.Helper()
+	c := loadChart(t)
+	rv, err := chartutil.ToRenderValues(c, vals, chartutil.ReleaseOptions{Name: "weft", Namespace: namespace, IsInstall: true}, chartutil.DefaultCapabilities)
+	if err != nil {
+		return nil, err
+	}
+	files, err := engine.Render(c, rv)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var objs []*unstructured.Unstructured
+	for _, name := range names {
+		if !strings.HasSuffix(name, ".yaml") || strings.TrimSpace(files[name]) == "" {
+			continue
+		}
+		decoded, err := k8s.DecodeYAML(strings.NewReader(files[name]))
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, files[name])
+		}
+		objs = append(objs, decoded...)
+	}
+	return objs, nil
+}
+
+func mustRender(t *testing.T, valuesFile, namespace string) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := renderChart(t, readValues(t, valuesFile), namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
+func find(t *testing.T, objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetName() == name {
+			return o
+		}
+	}
+	t.Fatalf("no %s %s rendered", kind, name)
+	return nil
+}
+
+func field(t *testing.T, o *unstructured.Unstructured, path ...string) any {
+	t.Helper()
+	v, ok, err := unstructured.NestedFieldNoCopy(o.Object, path...)
+	if err != nil || !ok {
+		t.Fatalf("%s %s: no field %s (%v)", o.GetKind(), o.GetName(), strings.Join(path, "."), err)
+	}
+	return v
+}
+
+func weftdContainer(t *testing.T, objs []*unstructured.Unstructured) corev1.Container {
+	t.Helper()
+	cs := field(t, find(t, objs, "Deployment", "weftd"), "spec", "template", "spec", "containers").([]any)
+	var c corev1.Container
+	if err := runtimeFromMap(cs[0], &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func runtimeFromMap(in, out any) error {
+	data, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, out)
+}
+
+func renderedMeshConfig(t *testing.T, objs []*unstructured.Unstructured) configv1alpha2.MeshConfig {
+	t.Helper()
+	var mc configv1alpha2.MeshConfig
+	if err := runtimeFromMap(find(t, objs, "MeshConfig", configv1alpha2.DefaultMeshConfigName).Object, &mc); err != nil {
+		t.Fatal(err)
+	}
+	return mc
+}
+
+func TestChartLint(t *testing.T) {
+	for _, file := range []string{"", allValuesFile} {
+		linter := lint.All(chartDir, readValues(t, file), chartNamespace, false)
+		for _, m := range linter.Messages {
+			t.Logf("values %q: %s", file, m)
+			if m.Severity >= support.WarningSev {
+				t.Errorf("values %q: %s", file, m)
+			}
+		}
+	}
+}
+
+// TestChartMatchesManifests: with default values the chart renders the
+// objects of manifests/weftd and manifests/webhooks, which `weft install`
+// embeds, but for Helm's labels and the image's tag.
+func TestChartMatchesManifests(t *testing.T) {
+	objs := mustRender(t, "", chartNamespace)
+	var want []*unstructured.Unstructured
+	for _, glob := range []string{"weftd/*.yaml", "webhooks/*.yaml"} {
+		files, _ := fs.Glob(manifests.Files, glob)
+		for _, f := range files {
+			data, err := fs.ReadFile(manifests.Files, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			decoded, err := k8s.DecodeYAML(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, decoded...)
+		}
+	}
+	strip := func(o *unstructured.Unstructured) map[string]any {
+		o = o.DeepCopy()
+		unstructured.RemoveNestedField(o.Object, "metadata", "labels")
+		unstructured.RemoveNestedField(o.Object, "spec", "template", "metadata", "labels")
+		if cs, ok, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers"); ok {
+			for _, c := range cs {
+				delete(c.(map[string]any), "image")
+				delete(c.(map[string]any), "imagePullPolicy")
+			}
+			_ = unstructured.SetNestedSlice(o.Object, cs, "spec", "template", "spec", "containers")
+		}
+		return o.Object
+	}
+	for _, w := range want {
+		got := find(t, objs, w.GetKind(), w.GetName())
+		if !reflect.DeepEqual(strip(got), strip(w)) {
+			g, _ := json.MarshalIndent(strip(got), "", " ")
+			e, _ := json.MarshalIndent(strip(w), "", " ")
+			t.Errorf("%s %s differs from manifests/:\nchart: %s\nmanifests: %s", w.GetKind(), w.GetName(), g, e)
+		}
+		if got.GetLabels()["app.kubernetes.io/part-of"] != "weft" {
+			t.Errorf("%s %s: labels %v", w.GetKind(), w.GetName(), got.GetLabels())
+		}
+	}
+	if len(objs) != len(want)+1 { // and the MeshConfig
+		t.Errorf("rendered %d objects, want %d", len(objs), len(want)+1)
+	}
+}
+
+func TestChartDefaults(t *testing.T) {
+	objs := mustRender(t, "", chartNamespace)
+	c := weftdContainer(t, objs)
+	if want := []string{"--mesh-name=osm", "--mesh-namespace=osm-system"}; !slices.Equal(c.Args, want) {
+		t.Errorf("args %v, want %v", c.Args, want)
+	}
+	if c.Image != "ghcr.io/weft-mesh/weftd:0.1.0" || c.ImagePullPolicy != corev1.PullIfNotPresent {
+		t.Errorf("image %s %s", c.Image, c.ImagePullPolicy)
+	}
+	if r := fmt.Sprint(field(t, find(t, objs, "Deployment", "weftd"), "spec", "replicas")); r != "1" {
+		t.Errorf("replicas %v", r)
+	}
+	for _, o := range objs {
+		if o.GetKind() == "PodDisruptionBudget" {
+			t.Error("a PodDisruptionBudget by default")
+		}
+	}
+	mc := renderedMeshConfig(t, objs)
+	if !mc.Spec.Traffic.EnablePermissiveTrafficPolicyMode || !mc.Spec.Traffic.EnableEgress {
+		t.Errorf("traffic %+v, want permissive and egress on as OSM's chart", mc.Spec.Traffic)
+	}
+	if mc.Namespace != chartNamespace || mc.Spec.Sidecar.InitContainerImage != "ghcr.io/weft-mesh/weft-init:0.1.0" || mc.Spec.Sidecar.EnvoyImage != "" {
+		t.Errorf("MeshConfig %s, sidecar %+v", mc.Namespace, mc.Spec.Sidecar)
+	}
+	// The preset agrees with DefaultSpec wherever it says nothing else
+	// (Semantic: an empty list is no list).
+	want := configv1alpha2.DefaultSpec()
+	want.Sidecar.InitContainerImage = mc.Spec.Sidecar.InitContainerImage
+	if !equality.Semantic.DeepEqual(mc.Spec, want) {
+		t.Errorf("preset spec %+v\nDefaultSpec %+v", mc.Spec, want)
+	}
+}
+
+func TestChartAllValues(t *testing.T) {
+	objs := mustRender(t, allValuesFile, "blue-system")
+	c := weftdContainer(t, objs)
+	if want := []string{"--mesh-name=blue", "--mesh-namespace=blue-system"}; !slices.Equal(c.Args, want) {
+		t.Errorf("args %v, want %v", c.Args, want)
+	}
+	if c.Image != "registry.example.com/mesh/weftd-custom:v9.9.9" || c.ImagePullPolicy != corev1.PullAlways {
+		t.Errorf("image %s %s", c.Image, c.ImagePullPolicy)
+	}
+	if c.Resources.Limits.Cpu().String() != "2" || c.Resources.Requests.Memory().String() != "256Mi" {
+		t.Errorf("resources %+v", c.Resources)
+	}
+	dep := find(t, objs, "Deployment", "weftd")
+	var pod corev1.PodSpec
+	if err := runtimeFromMap(field(t, dep, "spec", "template", "spec"), &pod); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(field(t, dep, "spec", "replicas")) != "2" || len(pod.ImagePullSecrets) != 1 || pod.ImagePullSecrets[0].Name != "regcred" ||
+		pod.NodeSelector["kubernetes.io/os"] != "linux" || len(pod.Tolerations) != 1 || pod.Affinity == nil || pod.Affinity.NodeAffinity == nil {
+		t.Errorf("pod spec %+v", pod)
+	}
+	pdb := find(t, objs, "PodDisruptionBudget", "weftd")
+	if fmt.Sprint(field(t, pdb, "spec", "minAvailable")) != "1" || pdb.GetNamespace() != "blue-system" {
+		t.Errorf("PodDisruptionBudget %v", pdb.Object)
+	}
+	mw := find(t, objs, "MutatingWebhookConfiguration", "weft-sidecar-injector")
+	hook := field(t, mw, "webhooks").([]any)[0].(map[string]any)
+	if hook["failurePolicy"] != "Ignore" || hook["clientConfig"].(map[string]any)["service"].(map[string]any)["namespace"] != "blue-system" {
+		t.Errorf("injector webhook %v", hook)
+	}
+	if s, _ := json.Marshal(hook["namespaceSelector"]); !bytes.Contains(s, []byte(`["kube-system","blue-system"]`)) {
+		t.Errorf("injector namespaceSelector %s: the mesh namespace must be left out", s)
+	}
+	sa := find(t, objs, "ServiceAccount", "weftd")
+	if sa.GetNamespace() != "blue-system" {
+		t.Errorf("ServiceAccount in %s", sa.GetNamespace())
+	}
+	subj := field(t, find(t, objs, "ClusterRoleBinding", "weftd"), "subjects").([]any)[0].(map[string]any)
+	if subj["namespace"] != "blue-system" {
+		t.Errorf("ClusterRoleBinding subject %v", subj)
+	}
+
+	s := renderedMeshConfig(t, objs).Spec
+	tr, sc, ob, ff := s.Traffic, s.Sidecar, s.Observability, s.FeatureFlags
+	if tr.EnablePermissiveTrafficPolicyMode || tr.EnableEgress || !slices.Equal(tr.OutboundIPRangeExclusionList, []string{"10.0.0.0/8"}) ||
+		!slices.Equal(tr.OutboundIPRangeInclusionList, []string{"192.168.0.0/16"}) || len(tr.OutboundPortExclusionList) != 1 ||
+		len(tr.InboundPortExclusionList) != 1 || !slices.Equal(tr.NetworkInterfaceExclusionList, []string{"eth1"}) {
+		t.Errorf("traffic %+v", tr)
+	}
+	if sc.LogLevel != "debug" || sc.EnvoyImage != "envoyproxy/envoy:distroless-v1.36.2" || sc.InitContainerImage != "registry.example.com/mesh/init-custom:v9.9.9" ||
+		sc.LocalProxyMode != configv1alpha2.LocalProxyModePodIP || sc.MaxDataPlaneConnections != 100 || sc.ConfigResyncInterval != "90s" || !sc.EnablePrivilegedInitContainer {
+		t.Errorf("sidecar %+v", sc)
+	}
+	if ob.OSMLogLevel != "debug" || !ob.EnableDebugServer || !ob.Tracing.Enable || ob.Tracing.Address != "zipkin.tracing.svc.cluster.local" ||
+		ob.Tracing.Port != 9412 || ob.Tracing.Endpoint != "/api/v2/spans" {
+		t.Errorf("observability %+v", ob)
+	}
+	if s.Certificate.ServiceCertValidityDuration != "12h" || s.Certificate.CertKeyBitSize != 2048 {
+		t.Errorf("certificate %+v", s.Certificate)
+	}
+	if ff.EnableWASMStats || ff.EnableEgressPolicy || ff.EnableIngressBackendPolicy || !ff.EnableRetryPolicy || !ff.EnableSnapshotCacheMode ||
+		!ff.EnableAsyncProxyServiceMapping || !ff.EnableEnvoyActiveHealthChecks {
+		t.Errorf("featureFlags %+v", ff)
+	}
+}
+
+// TestChartRefuses: the schema names a mistyped or unknown value, and
+// cert-manager, which weftd cannot select yet, fails rather than installing
+// the internal CA instead.
+func TestChartRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		vals map[string]any
+		want []string
+	}{
+		{map[string]any{"replicaCount": "two"}, []string{"replicaCount", "integer"}},
+		{map[string]any{"meshConfig": map[string]any{"enableEgress": "yes"}}, []string{"meshConfig", "enableEgress", "boolean"}},
+		{map[string]any{"replicas": 2}, []string{"replicas"}},
+		{map[string]any{"webhook": map[string]any{"failurePolicy": "Sometimes"}}, []string{"failurePolicy"}},
+		{map[string]any{"certificateProvider": map[string]any{"kind": "cert-manager"}}, []string{"cert-manager", "tresor"}},
+	} {
+		_, err := renderChart(t, tc.vals, chartNamespace)
+		if err == nil {
+			t.Errorf("%v: rendered", tc.vals)
+			continue
+		}
+		t.Logf("%v: %v", tc.vals, err)
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: error %q does not name %q", tc.vals, err, w)
+			}
+		}
+	}
+}
+
+// TestChartCRDsAreManifests: Helm reads crds/ literally, so it holds copies
+// that `make manifests` writes; they must not drift.
+func TestChartCRDsAreManifests(t *testing.T) {
+	want, _ := fs.Glob(manifests.Files, "crds/*.yaml")
+	got, _ := fs.Glob(os.DirFS(chartDir), "crds/*.yaml")
+	if len(got) != len(want) {
+		t.Fatalf("chart CRDs %v, manifests %v: run make manifests", got, want)
+	}
+	for _, f := range want {
+		a, _ := fs.ReadFile(manifests.Files, f)
+		b, err := os.ReadFile(path.Join(chartDir, f))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s differs from %s/%s: run make manifests", f, chartDir, f)
+		}
+	}
+}
+
+// TestChartServerSideDryRun: the API server accepts the chart's CRDs and
+// every rendered object, with default values and with every value set.
+func TestChartServerSideDryRun(t *testing.T) {
+	env := testenv.Start(t)
+	ctx := t.Context()
+	crds := loadChart(t).CRDObjects()
+	if len(crds) == 0 {
+		t.Fatal("the chart has no CRDs")
+	}
+	for _, tc := range []struct{ values, namespace string }{{"", chartNamespace}, {allValuesFile, "blue-system"}} {
+		if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tc.namespace}}); err != nil {
+			t.Fatal(err)
+		}
+		var objs []*unstructured.Unstructured
+		for _, crd := range crds {
+			decoded, err := k8s.DecodeYAML(bytes.NewReader(crd.File.Data))
+			if err != nil {
+				t.Fatalf("%s: %v", crd.Filename, err)
+			}
+			objs = append(objs, decoded...)
+		}
+		objs = append(objs, mustRender(t, tc.values, tc.namespace)...)
+		for _, obj := range objs {
+			err := env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("helm"), client.ForceOwnership, client.DryRunAll)
+			if err != nil {
+				t.Errorf("values %q: %s %s/%s: %v", tc.values, obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
+			}
+		}
+	}
+}
