@@ -13,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -79,23 +80,19 @@ func writeArchive(path string, tags []string, platforms []platformImage, multi b
 		if err != nil {
 			return err
 		}
-		h, size, err := v1.SHA256(bytes.NewReader(raw))
-		if err != nil {
+		if top, err = a.raw(raw); err != nil {
 			return err
 		}
-		if err := a.blob(h, raw); err != nil {
-			return err
-		}
-		top = v1.Descriptor{MediaType: types.OCIImageIndex, Digest: h, Size: size}
+		top.MediaType = types.OCIImageIndex
 	} else {
 		if len(platforms) != 1 {
 			return fmt.Errorf("one platform per docker archive, not %d", len(platforms))
 		}
-		d, err := descriptor(platforms[0].img)
+		d, err := partial.Descriptor(platforms[0].img)
 		if err != nil {
 			return err
 		}
-		top = d
+		top = *d
 	}
 
 	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
@@ -130,74 +127,56 @@ type archive struct {
 // image writes the image's blobs: config, layers, manifest.
 func (a *archive) image(img v1.Image) (dockerManifest, error) {
 	var m dockerManifest
-	cfgName, err := img.ConfigName()
+	cfg, err := partial.ConfigLayer(img)
 	if err != nil {
 		return m, err
 	}
-	cfg, err := img.RawConfigFile()
-	if err != nil {
-		return m, err
-	}
-	if err := a.blob(cfgName, cfg); err != nil {
-		return m, err
-	}
-	m.Config = blobPath(cfgName)
 	layers, err := img.Layers()
 	if err != nil {
 		return m, err
 	}
-	for _, l := range layers {
-		h, err := l.Digest()
+	for i, l := range append([]v1.Layer{cfg}, layers...) {
+		p, err := a.layer(l)
 		if err != nil {
 			return m, err
 		}
-		size, err := l.Size()
-		if err != nil {
-			return m, err
+		if i == 0 {
+			m.Config = p
+		} else {
+			m.Layers = append(m.Layers, p)
 		}
-		rc, err := l.Compressed()
-		if err != nil {
-			return m, err
-		}
-		err = a.stream(h, size, rc)
-		rc.Close()
-		if err != nil {
-			return m, err
-		}
-		m.Layers = append(m.Layers, blobPath(h))
 	}
 	raw, err := img.RawManifest()
 	if err != nil {
 		return m, err
 	}
-	h, err := img.Digest()
-	if err != nil {
-		return m, err
-	}
-	return m, a.blob(h, raw)
+	_, err = a.raw(raw)
+	return m, err
 }
 
-func descriptor(img v1.Image) (v1.Descriptor, error) {
-	mt, err := img.MediaType()
+func (a *archive) layer(l v1.Layer) (string, error) {
+	d, err := partial.Descriptor(l)
+	if err != nil {
+		return "", err
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	return blobPath(d.Digest), a.stream(d.Digest, d.Size, rc)
+}
+
+// raw writes a manifest or index, returning its descriptor without media type.
+func (a *archive) raw(data []byte) (v1.Descriptor, error) {
+	h, size, err := v1.SHA256(bytes.NewReader(data))
 	if err != nil {
 		return v1.Descriptor{}, err
 	}
-	h, err := img.Digest()
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	size, err := img.Size()
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	return v1.Descriptor{MediaType: mt, Digest: h, Size: size}, nil
+	return v1.Descriptor{Digest: h, Size: size}, a.stream(h, size, bytes.NewReader(data))
 }
 
 func blobPath(h v1.Hash) string { return "blobs/" + h.Algorithm + "/" + h.Hex }
-
-func (a *archive) blob(h v1.Hash, data []byte) error {
-	return a.stream(h, int64(len(data)), bytes.NewReader(data))
-}
 
 // stream writes a blob once, however many images share it.
 func (a *archive) stream(h v1.Hash, size int64, r io.Reader) error {

@@ -40,7 +40,8 @@ const (
 	nonroot = 65532
 	// BinDir is where binaries sit in the images; on PATH, since the
 	// injector runs the init container's command by name.
-	BinDir = "/usr/local/bin"
+	BinDir  = "/usr/local/bin"
+	pathEnv = "PATH=" + BinDir + ":/usr/bin:/bin"
 	// Source is the org.opencontainers.image.source label.
 	Source = "https://github.com/weft-mesh/weft"
 	// DefaultRepository prefixes image names; the injector's default init
@@ -221,7 +222,7 @@ func (o Options) image(b Binary, arch, bin string) (v1.Image, error) {
 	cf.Created = v1.Time{Time: o.Created}
 	cf.Config.Entrypoint = []string{BinDir + "/" + b.Name}
 	cf.Config.User = fmt.Sprintf("%d:%d", b.UID, b.UID)
-	cf.Config.Env = []string{"PATH=" + BinDir + ":/usr/bin:/bin"}
+	cf.Config.Env = []string{pathEnv}
 	cf.Config.WorkingDir = "/"
 	cf.Config.Labels = Labels(b, o.Version, o.Revision)
 	return mutate.ConfigFile(img, cf)

@@ -199,13 +199,9 @@ func layoutImage(t *testing.T, archive string) v1.Image {
 			}
 		}
 	}
-	lp, err := layout.FromPath(dir)
+	idx, err := layout.ImageIndexFromPath(dir)
 	if err != nil {
 		t.Fatalf("%s as an OCI layout: %v", archive, err)
-	}
-	idx, err := lp.ImageIndex()
-	if err != nil {
-		t.Fatal(err)
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
