@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/weft-mesh/weft/injector"
 )
 
 // TestDockerfiles keeps build/*.Dockerfile, which CI cannot build (no engine),
@@ -38,5 +40,20 @@ func TestDockerfiles(t *testing.T) {
 				t.Errorf("build/%s.Dockerfile lacks %s", name, w)
 			}
 		}
+	}
+}
+
+// TestImageNames: the images' names and `latest` tag are what the injector
+// and the weftd Deployment pull.
+func TestImageNames(t *testing.T) {
+	if want := DefaultRepository + "/weft-init:latest"; injector.DefaultInitContainerImage != want {
+		t.Errorf("injector's init image %s, images build %s", injector.DefaultInitContainerImage, want)
+	}
+	data, err := os.ReadFile("../../manifests/weftd/weftd.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "image: " + DefaultRepository + "/weftd:latest\n"; !strings.Contains(string(data), want) {
+		t.Errorf("manifests/weftd/weftd.yaml lacks %q", want)
 	}
 }
