@@ -17,7 +17,7 @@ RUN go mod download
 COPY . .
 # Static (no cgo): the image has no dynamic loader.
 RUN CGO_ENABLED=0 GOOS=linux GOARCH=$TARGETARCH go build -trimpath \
-    -ldflags "-X github.com/weft-mesh/weft/pkg/version.Version=$VERSION -X github.com/weft-mesh/weft/pkg/version.GitCommit=$REVISION" \
+    -ldflags "-s -w -X github.com/weft-mesh/weft/pkg/version.Version=$VERSION -X github.com/weft-mesh/weft/pkg/version.GitCommit=$REVISION" \
     -o /out/weftd ./cmd/weftd
 
 FROM scratch

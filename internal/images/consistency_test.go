@@ -25,7 +25,7 @@ func TestDockerfiles(t *testing.T) {
 		entry := BinDir + "/" + name
 		user := fmt.Sprintf("%d:%d", b[0].UID, b[0].UID)
 		want := []string{
-			"CGO_ENABLED=0", "-trimpath", "./cmd/" + name,
+			"CGO_ENABLED=0", "-trimpath", `-ldflags "` + stripFlags + " -X", "./cmd/" + name,
 			"FROM scratch",
 			fmt.Sprintf("COPY --from=build --chown=%s --chmod=0755 /out/%s %s\n", user, name, entry),
 			"ENV " + pathEnv + "\n",

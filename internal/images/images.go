@@ -40,8 +40,9 @@ const (
 	nonroot = 65532
 	// BinDir is where binaries sit in the images; on PATH, since the
 	// injector runs the init container's command by name.
-	BinDir  = "/usr/local/bin"
-	pathEnv = "PATH=" + BinDir + ":/usr/bin:/bin"
+	BinDir     = "/usr/local/bin"
+	pathEnv    = "PATH=" + BinDir + ":/usr/bin:/bin"
+	stripFlags = "-s -w"
 	// Source is the org.opencontainers.image.source label.
 	Source = "https://github.com/weft-mesh/weft"
 	// DefaultRepository prefixes image names; the injector's default init
@@ -179,7 +180,9 @@ func validTag(tag string) error {
 // an image without a base.
 func (o Options) compile(b Binary, arch, out string) error {
 	fmt.Fprintf(o.Log, "go build %s for linux/%s\n", b.Package, arch)
-	cmd := exec.Command(o.Go, "build", "-trimpath", "-ldflags", o.LDFlags, "-o", out, b.Package)
+	// -s -w drop the symbol table and DWARF (a third of weftd); stack traces
+	// keep their function names.
+	cmd := exec.Command(o.Go, "build", "-trimpath", "-ldflags", stripFlags+" "+o.LDFlags, "-o", out, b.Package)
 	cmd.Dir = o.ModuleDir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	cmd.Stdout, cmd.Stderr = o.Log, o.Log
