@@ -14,7 +14,7 @@ STATICCHECK            := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 # Generated from Go types; the SMI CRDs (manifests/crds/smi-*.yaml) are hand-written.
 API_PATHS := paths=./pkg/apis/config/... paths=./pkg/apis/policy/...
 
-.PHONY: all build test demo demo-cluster bench fuzz kube-assets test-deps lint manifests verify-generated clean
+.PHONY: all build images test demo demo-cluster bench fuzz kube-assets test-deps lint manifests verify-generated clean
 
 all: build
 
@@ -23,6 +23,14 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weftd ./cmd/weftd
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weft ./cmd/weft
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/weft-init ./cmd/weft-init
+
+# Image archives in bin/images, built in Go without a container engine
+# (internal/images): per image and arch a tarball for `docker load` and
+# `kind load image-archive`, and a multi-arch OCI layout for pushing.
+IMAGE_ARCHES ?= amd64,arm64
+images:
+	$(GO) run ./hack/images --out $(BIN)/images --version '$(VERSION)' --revision '$(COMMIT)' \
+	  --ldflags '$(LDFLAGS)' --arch '$(IMAGE_ARCHES)'
 
 # Every unit and integration test. Integration tests run a real kube-apiserver
 # and etcd, built once from the Go module proxy and cached (hack/kube-assets.sh).

@@ -8,6 +8,7 @@
 //	weft-init [--dry-run] [--outbound-port-exclusions=6379,...] [--inbound-port-exclusions=...]
 //	          [--outbound-ip-range-exclusions=10.0.0.0/8,...] [--outbound-ip-range-inclusions=...]
 //	          [--interface-exclusions=eth1,...]
+//	weft-init version
 package main
 
 import (
@@ -17,10 +18,15 @@ import (
 	"strings"
 
 	"github.com/weft-mesh/weft/injector/redirect"
+	"github.com/weft-mesh/weft/pkg/version"
 )
 
 func main() {
 	args := os.Args[1:]
+	if len(args) == 1 && (args[0] == "version" || args[0] == "--version") {
+		fmt.Println("weft-init", version.String())
+		return
+	}
 	dryRun := false
 	if len(args) > 0 && args[0] == "--dry-run" {
 		dryRun, args = true, args[1:]
