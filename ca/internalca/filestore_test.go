@@ -146,7 +146,8 @@ func TestFileStoreFollow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tick(func() bool { _, err := store.Load(); return err == nil }, "the emptied folder was not restored")
+	// The three files are written one by one: wait for the bundle, the last.
+	tick(func() bool { set, err := store.Load(); return err == nil && len(set.Trusted) == 2 }, "the emptied folder was not restored")
 	restored, err := store.Load()
 	if err != nil || !restored.Signing.Cert.Equal(set.Signing.Cert) || len(restored.Trusted) != 2 {
 		t.Errorf("restored roots: %v (%v), want the running ones", restored, err)
