@@ -23,7 +23,7 @@ import (
 	"github.com/weft-mesh/weft/internal/testenv"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	"github.com/weft-mesh/weft/pkg/identity"
-	"github.com/weft-mesh/weft/pkg/mesh"
+	"github.com/weft-mesh/weft/pkg/k8s"
 )
 
 // replica is one weftd run in this process.
@@ -36,20 +36,11 @@ type replica struct {
 
 func startReplica(t *testing.T, kubeconfig, id string) *replica {
 	t.Helper()
-	ports := freePorts(t, 4)
-	o := options{
-		mesh:      mesh.Defaults(),
-		caEnabled: true, caSecretName: "osm-ca-bundle", xdsEnabled: true, xdsPort: ports[0], xdsServiceName: "weftd",
-		quietWindow: 20 * time.Millisecond, maxDelay: 200 * time.Millisecond,
-		healthAddr: "127.0.0.1:" + strconv.Itoa(ports[1]),
-		debugAddr:  "127.0.0.1:" + strconv.Itoa(ports[2]),
-		kubeconfig: kubeconfig,
-		// The webhook server's certificate comes from the mesh CA, so the
-		// leader writes the webhook configurations' caBundle.
-		webhookEnabled: true, injectorEnabled: true, webhookPort: ports[3],
-		leaderElect: true, leaderID: id,
-		leaseDuration: 4 * time.Second, leaseRenewDeadline: 2 * time.Second, leaseRetryPeriod: 500 * time.Millisecond,
-	}
+	// The webhook server's certificate comes from the mesh CA, so the leader
+	// writes the webhook configurations' caBundle.
+	o := clusterOptions(t, kubeconfig)
+	o.leaderElect, o.leaderID = true, id
+	o.leaseDuration, o.leaseRenewDeadline, o.leaseRetryPeriod = 4*time.Second, 2*time.Second, 500*time.Millisecond
 	logs, err := os.Create(filepath.Join(t.TempDir(), id+".log"))
 	if err != nil {
 		t.Fatal(err)
@@ -194,4 +185,38 @@ func TestReplicasElectOneWriter(t *testing.T) {
 				retry.Status.CurrentStatus != ""
 		})
 	})
+}
+
+type countingStatuses struct{ writes int }
+
+func (c *countingStatuses) Write(context.Context, *k8s.State, func(kind, namespace, name string) []string) error {
+	c.writes++
+	return nil
+}
+
+// TestFollowersHoldStatuses: a follower writes no status, and writes the last
+// it was handed when it starts leading.
+func TestFollowersHoldStatuses(t *testing.T) {
+	lead := &gate{started: make(chan struct{})}
+	w := &countingStatuses{}
+	statuses := &leaderStatuses{w: w, gate: lead}
+	ctx := context.Background()
+	for range 2 {
+		if err := statuses.Write(ctx, &k8s.State{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.writes != 0 {
+		t.Fatalf("a follower wrote %d times", w.writes)
+	}
+	lead.ctx = ctx
+	close(lead.started)
+	statuses.flush(ctx, slog.New(slog.DiscardHandler))
+	statuses.flush(ctx, slog.New(slog.DiscardHandler))
+	if err := statuses.Write(ctx, &k8s.State{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if w.writes != 2 {
+		t.Errorf("%d writes, want 2: the held one once, then the leader's", w.writes)
+	}
 }
