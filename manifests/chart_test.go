@@ -280,6 +280,12 @@ func TestChartAllValues(t *testing.T) {
 	if subj["namespace"] != "blue-system" {
 		t.Errorf("ClusterRoleBinding subject %v", subj)
 	}
+	// The leader election's Lease is in the mesh namespace.
+	rb := find(t, objs, "RoleBinding", "weftd")
+	if rb.GetNamespace() != "blue-system" || find(t, objs, "Role", "weftd").GetNamespace() != "blue-system" ||
+		field(t, rb, "subjects").([]any)[0].(map[string]any)["namespace"] != "blue-system" {
+		t.Errorf("RoleBinding %v", rb.Object)
+	}
 
 	s := renderedMeshConfig(t, objs).Spec
 	tr, sc, ob, ff := s.Traffic, s.Sidecar, s.Observability, s.FeatureFlags
@@ -302,6 +308,16 @@ func TestChartAllValues(t *testing.T) {
 	if ff.EnableWASMStats || ff.EnableEgressPolicy || ff.EnableIngressBackendPolicy || !ff.EnableRetryPolicy || !ff.EnableSnapshotCacheMode ||
 		!ff.EnableAsyncProxyServiceMapping || !ff.EnableEnvoyActiveHealthChecks {
 		t.Errorf("featureFlags %+v", ff)
+	}
+}
+
+func TestChartLeaderElectionOff(t *testing.T) {
+	objs, err := renderChart(t, map[string]any{"leaderElection": map[string]any{"enabled": false}}, chartNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := weftdContainer(t, objs); !slices.Contains(c.Args, "--leader-elect=false") {
+		t.Errorf("args %v, want --leader-elect=false", c.Args)
 	}
 }
 

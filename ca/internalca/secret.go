@@ -69,7 +69,16 @@ type SecretStore struct {
 	AllowNewRoot bool
 	// Logger logs a new root minted over a lost one; default discards.
 	Logger *slog.Logger
+	// Leading, when set, says whether this replica may write the Secret (it
+	// holds weftd's leader lease). While it says false, LoadOrCreate waits
+	// for the Secret (polling every WaitInterval) instead of creating it,
+	// and Follow does not restore a deleted Secret.
+	Leading func() bool
+	// WaitInterval is LoadOrCreate's polling interval; default a second.
+	WaitInterval time.Duration
 }
+
+func (s *SecretStore) leading() bool { return s.Leading == nil || s.Leading() }
 
 func (s *SecretStore) now() time.Time {
 	if s.Clock == nil {
@@ -116,7 +125,8 @@ func (s *SecretStore) parse(sec *corev1.Secret) (*RootSet, error) {
 
 // LoadOrCreate returns the RootSet in the Secret, or, when there is no
 // Secret, generates a root (ECDSA P-256, DefaultRootValidity), stores it and
-// returns it. If another replica creates the Secret first, that one is used.
+// returns it. If another replica creates the Secret first, that one is used;
+// a replica that does not lead (Leading) waits for the leader's.
 // A malformed Secret is an error and is left as it is. To bring your own CA,
 // create the Secret before Weft starts.
 //
@@ -127,6 +137,9 @@ func (s *SecretStore) LoadOrCreate(ctx context.Context) (*RootSet, error) {
 	set, err := s.Load(ctx)
 	if err == nil || !apierrors.IsNotFound(err) {
 		return set, err
+	}
+	if !s.leading() {
+		return s.waitForSecret(ctx)
 	}
 	if err := s.checkNewRootIsSafe(ctx); err != nil {
 		return nil, err
@@ -142,6 +155,30 @@ func (s *SecretStore) LoadOrCreate(ctx context.Context) (*RootSet, error) {
 		return nil, err
 	}
 	return set, nil
+}
+
+// waitForSecret polls until the Secret exists, or until this replica leads
+// (then LoadOrCreate again).
+func (s *SecretStore) waitForSecret(ctx context.Context) (*RootSet, error) {
+	interval := s.WaitInterval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	s.log().Info("waiting for the leader to create the root CA Secret", "secret", s.key().String())
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(interval):
+		}
+		if s.leading() {
+			return s.LoadOrCreate(ctx)
+		}
+		set, err := s.Load(ctx)
+		if err == nil || !apierrors.IsNotFound(err) {
+			return set, err
+		}
+	}
 }
 
 // checkNewRootIsSafe asks TrustedElsewhere whether the missing Secret's root
@@ -191,7 +228,7 @@ func (s *SecretStore) create(ctx context.Context, set *RootSet) error {
 // valid contents to a.SetRoots: this is how a root rotation done by editing
 // the Secret (see docs/root-rotation.md) reaches a running CA. A Secret that
 // turns malformed is logged and the last good roots keep signing. A deleted
-// Secret is re-created from the running roots, with a warning: without it, the
+// Secret is re-created from the running roots (by the leader), with a warning: without it, the
 // next start would have no root that the mesh's proxies trust. A nil clk is
 // the real clock.
 func (s *SecretStore) Follow(ctx context.Context, a *Authority, clk clock.Clock, interval time.Duration, log *slog.Logger) {
@@ -214,8 +251,12 @@ func (s *SecretStore) Follow(ctx context.Context, a *Authority, clk clock.Clock,
 		func(ctx context.Context, set *RootSet) { s.restore(ctx, set, log) })
 }
 
-// restore re-creates the deleted Secret from the running roots.
+// restore re-creates the deleted Secret from the running roots, on the
+// leader only.
 func (s *SecretStore) restore(ctx context.Context, set *RootSet, log *slog.Logger) {
+	if !s.leading() {
+		return
+	}
 	err := s.create(ctx, set)
 	switch {
 	case err == nil:

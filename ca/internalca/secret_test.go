@@ -34,6 +34,37 @@ func TestRootSecretOnTheAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	t.Run("a replica that does not lead waits for the leader's root and creates none", func(t *testing.T) {
+		follower := &internalca.SecretStore{Client: env.Client, Namespace: ns, Name: "led-root",
+			Leading: func() bool { return false }, WaitInterval: 20 * time.Millisecond}
+		got := make(chan *internalca.RootSet, 1)
+		go func() {
+			set, err := follower.LoadOrCreate(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- set
+		}()
+		time.Sleep(200 * time.Millisecond)
+		var sec corev1.Secret
+		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "led-root"}, &sec); !apierrors.IsNotFound(err) {
+			t.Fatalf("a follower wrote the root Secret (get: %v)", err)
+		}
+		leader := &internalca.SecretStore{Client: env.Client, Namespace: ns, Name: "led-root"}
+		set, err := leader.LoadOrCreate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case f := <-got:
+			if f == nil || !f.Signing.Cert.Equal(set.Signing.Cert) {
+				t.Error("the follower did not load the leader's root")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the follower still waits 10s after the leader created the root")
+		}
+	})
+
 	t.Run("the root survives a restart of the CA", func(t *testing.T) {
 		first := &internalca.SecretStore{Client: env.Client, Namespace: ns, Name: "weft-ca-root"}
 		set1, err := first.LoadOrCreate(ctx)

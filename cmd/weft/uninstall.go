@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/weft-mesh/weft/injector"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,8 +27,8 @@ func newUninstallCommand() *cobra.Command {
 		Use:   "mesh",
 		Short: "Remove the mesh's control plane and what it left in the cluster",
 		Long: `uninstall mesh removes the webhook configurations first (so that no pod creation
-waits on a control plane that is going away), then weftd's Deployment, Service and RBAC,
-and the Secrets weftd wrote: per-proxy bootstrap Secrets in every namespace and the
+waits on a control plane that is going away), then weftd's Deployment, Service, RBAC and
+leader election Lease, and the Secrets weftd wrote: per-proxy bootstrap Secrets in every namespace and the
 ingress controller's client certificate. Running sidecars keep their last configuration
 until their pods are restarted.
 
@@ -82,6 +83,12 @@ func (o *uninstallOptions) run(ctx context.Context, out io.Writer) error {
 	}
 	remove(webhooks)
 	remove(controlPlane)
+	// weftd's leader election Lease.
+	lease := &coordinationv1.Lease{}
+	lease.Namespace, lease.Name = o.install.meshNamespace, "weftd-leader"
+	if err := c.Delete(ctx, lease); client.IgnoreNotFound(err) != nil {
+		errs = append(errs, fmt.Errorf("deleting Lease %s/%s: %w", lease.Namespace, lease.Name, err))
+	}
 	// The Secrets weftd wrote, wherever they are.
 	errs = append(errs, deleteManagedSecrets(ctx, c))
 	if o.deleteClusterWide {

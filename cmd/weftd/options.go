@@ -45,6 +45,14 @@ type options struct {
 	webhookCertDir  string
 	healthAddr      string
 	debugAddr       string
+
+	leaderElect        bool
+	leaseDuration      time.Duration
+	leaseRenewDeadline time.Duration
+	leaseRetryPeriod   time.Duration
+	// leaderID is this replica's identity in the election; empty: the pod
+	// name and a random suffix. Not a flag.
+	leaderID string
 }
 
 func (o *options) addFlags(cmd *cobra.Command) {
@@ -76,6 +84,11 @@ func (o *options) addFlags(cmd *cobra.Command) {
 	f.IntVar(&o.webhookPort, "webhook-port", 9443, "port of the admission webhook server (TLS)")
 	f.StringVar(&o.webhookCertDir, "webhook-cert-dir", "", "folder holding the webhook server's tls.crt and tls.key; empty: a certificate from the mesh CA, whose roots weftd writes into the webhook configurations' caBundle")
 	f.StringVar(&o.healthAddr, "health-addr", ":9091", "address serving /healthz, /readyz and /metrics")
+	f.BoolVar(&o.leaderElect, "leader-elect", true, "elect a leader among weftd's replicas with the Lease "+leaseName+" in the mesh namespace: "+
+		"every replica serves ADS and the webhooks, only the leader writes (the mesh root Secret, bootstrap Secrets, the ingress gateway's Secret, webhook caBundles, policy statuses and events)")
+	f.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long followers wait before taking a Lease its leader stopped renewing")
+	f.DurationVar(&o.leaseRenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader retries renewing its Lease before giving it up (and exiting)")
+	f.DurationVar(&o.leaseRetryPeriod, "leader-elect-retry-period", 2*time.Second, "how often replicas try to take or renew the Lease")
 	f.StringVar(&o.debugAddr, "debug-addr", "127.0.0.1:9092", "address serving /debug/ (every identity's configuration): loopback by default, reached with kubectl port-forward")
 }
 

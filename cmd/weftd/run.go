@@ -71,12 +71,20 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 	registry, debug := newRegistry(), http.NewServeMux()
 
 	g, ctx := errgroup.WithContext(ctx)
+	// Every replica serves; only the leader writes (lead.Run, lead.Leading).
+	lead, err := startLeaderElection(ctx, g, logger, o, cfg)
+	if err != nil {
+		return err
+	}
 	var (
 		manager *ca.Manager
 		serving *servingCertificate
 	)
 	if o.caEnabled {
-		if manager, err = startCA(ctx, g, logger, o, direct, cfg, registry); err != nil {
+		if manager, err = startCA(ctx, g, logger, o, direct, cfg, registry, lead); err != nil {
+			if errors.Is(err, context.Canceled) {
+				return ignoreCanceled(g.Wait())
+			}
 			return err
 		}
 		// One certificate from the mesh CA serves both ADS and the webhooks.
@@ -91,7 +99,11 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 	}
 	// The loop's parts that are off stay nil. Without the ADS server nothing
 	// runs the loop, and the injector reads no MeshConfig (its defaults).
-	loop := &controlplane.Loop{Mesh: o.mesh, Statuses: &k8s.PolicyStatusWriter{Client: direct}, Logger: logger,
+	statuses := &leaderStatuses{w: &k8s.PolicyStatusWriter{Client: direct}, gate: lead}
+	g.Go(func() error {
+		return lead.Run(ctx, func(ctx context.Context) error { statuses.flush(ctx, logger); return nil })
+	})
+	loop := &controlplane.Loop{Mesh: o.mesh, Statuses: statuses, Logger: logger,
 		LogLevel: o.level, DefaultLogLevel: o.logLevel()}
 	if manager != nil {
 		loop.Certificates = manager
@@ -118,14 +130,19 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 			opts.TLSOpts = []func(*tls.Config){func(c *tls.Config) {
 				c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return serving.Certificate() }
 			}}
-			g.Go(func() error { syncWebhookCABundles(ctx, direct, manager, logger.With("part", "webhooks")); return nil })
+			g.Go(func() error {
+				return lead.Run(ctx, func(ctx context.Context) error {
+					syncWebhookCABundles(ctx, direct, manager, logger.With("part", "webhooks"))
+					return nil
+				})
+			})
 		default:
 			return errors.New("the webhooks need a certificate: set --webhook-cert-dir, or run the CA")
 		}
 		server := webhook.NewServer(opts)
 		server.Register(validation.Path, validation.NewWebhook(direct).HTTPHandler())
 		if o.injectorEnabled {
-			if err := startInjector(ctx, g, logger, o, manager, direct, cfg, scheme, server, loop.MeshConfig); err != nil {
+			if err := startInjector(ctx, g, logger, o, manager, direct, cfg, scheme, server, loop.MeshConfig, lead); err != nil {
 				return err
 			}
 		}
@@ -156,10 +173,12 @@ func serveHealthAndDebug(ctx context.Context, g *errgroup.Group, o options, regi
 }
 
 // startCA loads the mesh root and runs renewals and the ingress-gateway
-// certificate.
-func startCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, c client.Client, cfg *rest.Config, reg prometheus.Registerer) (*ca.Manager, error) {
+// certificate. Only the leader creates or restores the root Secret, and
+// writes the ingress gateway's; followers wait for the root.
+func startCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, c client.Client, cfg *rest.Config, reg prometheus.Registerer, lead *gate) (*ca.Manager, error) {
 	store := &internalca.SecretStore{Client: c, Namespace: o.mesh.Namespace, Name: o.caSecretName, Logger: logger.With("part", "ca"),
-		TrustedElsewhere: rootTrustedElsewhere(c, o.mesh.Name, o.webhookEnabled && o.webhookCertDir == ""), AllowNewRoot: o.allowNewRoot}
+		TrustedElsewhere: rootTrustedElsewhere(c, o.mesh.Name, o.webhookEnabled && o.webhookCertDir == ""), AllowNewRoot: o.allowNewRoot,
+		Leading: lead.Leading}
 	roots, err := store.LoadOrCreate(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("loading the mesh root: %w", err)
@@ -171,7 +190,9 @@ func startCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opti
 	}
 	g.Go(func() error { store.Follow(ctx, authority, nil, 10*time.Second, logger.With("part", "ca")); return nil })
 	gateway := ingressgateway.NewReconciler(ingressgateway.APIStore{Client: c}, manager, o.mesh.Namespace, nil, logger.With("part", "ingress-gateway"))
-	g.Go(func() error { return ignoreCanceled(gateway.Run(ctx, cfg, k8s.Scheme(), nil)) })
+	g.Go(func() error {
+		return lead.Run(ctx, func(ctx context.Context) error { return gateway.Run(ctx, cfg, k8s.Scheme(), nil) })
+	})
 	return manager, nil
 }
 
@@ -217,7 +238,7 @@ func startADS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 // startInjector registers the sidecar injection webhook on server and writes
 // and renews the bootstrap Secret of every injected pod that exists.
 func startInjector(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, direct client.Client,
-	cfg *rest.Config, scheme *runtime.Scheme, server webhook.Server, meshConfig func() *configv1alpha2.MeshConfig) error {
+	cfg *rest.Config, scheme *runtime.Scheme, server webhook.Server, meshConfig func() *configv1alpha2.MeshConfig, lead *gate) error {
 	if manager == nil {
 		return errors.New("sidecar injection needs the CA: drop --enable-ca=false or add --enable-injector=false")
 	}
@@ -261,7 +282,9 @@ func startInjector(ctx context.Context, g *errgroup.Group, logger *slog.Logger, 
 		Certificates: manager, Client: direct, Namespaces: injector.NamespacesFrom(objects),
 		Logger: logger.With("part", "bootstrap-secrets"),
 	}
-	g.Go(func() error { return ignoreCanceled(secrets.Run(ctx, objects, 0)) })
+	g.Go(func() error {
+		return lead.Run(ctx, func(ctx context.Context) error { return secrets.Run(ctx, objects, 0) })
+	})
 	return nil
 }
 

@@ -46,17 +46,8 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 	defer cancel()
 	env.ApplyFiles(t, "examples/osm-system-namespace.yaml")
 
-	ports := freePorts(t, 3)
-	o := options{
-		mesh:      mesh.Defaults(),
-		caEnabled: true, caSecretName: "osm-ca-bundle", xdsEnabled: true, xdsPort: ports[0], xdsServiceName: "weftd",
-		quietWindow: 20 * time.Millisecond, maxDelay: 200 * time.Millisecond,
-		healthAddr:     "127.0.0.1:" + strconv.Itoa(ports[1]),
-		debugAddr:      "127.0.0.1:" + strconv.Itoa(ports[2]),
-		kubeconfig:     env.KubeconfigPath,
-		webhookEnabled: true, injectorEnabled: true,
-		webhookPort: env.Webhook.LocalServingPort, webhookCertDir: env.Webhook.LocalServingCertDir,
-	}
+	o := clusterOptions(t, env.KubeconfigPath)
+	o.webhookPort, o.webhookCertDir = env.Webhook.LocalServingPort, env.Webhook.LocalServingCertDir
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), o) }()
 	t.Cleanup(func() {
@@ -194,6 +185,22 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 			t.Error("the webhook configurations' caBundle is not the mesh bundle")
 		}
 	})
+}
+
+// clusterOptions runs every part of weftd on free loopback ports against
+// kubeconfig's API server.
+func clusterOptions(t *testing.T, kubeconfig string) options {
+	t.Helper()
+	ports := freePorts(t, 4)
+	return options{
+		mesh:      mesh.Defaults(),
+		caEnabled: true, caSecretName: "osm-ca-bundle", xdsEnabled: true, xdsPort: ports[0], xdsServiceName: "weftd",
+		quietWindow: 20 * time.Millisecond, maxDelay: 200 * time.Millisecond,
+		healthAddr:     "127.0.0.1:" + strconv.Itoa(ports[1]),
+		debugAddr:      "127.0.0.1:" + strconv.Itoa(ports[2]),
+		kubeconfig:     kubeconfig,
+		webhookEnabled: true, injectorEnabled: true, webhookPort: ports[3],
+	}
 }
 
 func get(t *testing.T, url string) string {
