@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
@@ -33,6 +34,8 @@ type installOptions struct {
 	initImage     string
 	permissive    bool
 	egress        bool
+	// changed says whether a flag was given.
+	changed func(flag string) bool
 }
 
 // The namespace and mesh name the manifests are written for; install rewrites
@@ -54,7 +57,10 @@ configurations, server-side, so running it again upgrades in place. It creates t
 mesh namespace and, if there is none, the MeshConfig osm-mesh-config in it; an existing
 MeshConfig is left as it is.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), cmd.OutOrStdout()) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.changed = cmd.Flags().Changed
+			return o.run(cmd.Context(), cmd.OutOrStdout())
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means $KUBECONFIG or ~/.kube/config")
@@ -78,6 +84,18 @@ func (o *installOptions) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// A flag the existing MeshConfig contradicts stops the install before
+	// anything is applied.
+	want := o.meshConfig()
+	current, err := existingMeshConfig(ctx, c, want)
+	if err != nil {
+		return err
+	}
+	if current != nil {
+		if err := o.refuseChanges(current, want); err != nil {
+			return err
+		}
+	}
 	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": o.meshNamespace}}}
 	if err := apply(ctx, c, ns); err != nil {
 		return err
@@ -97,9 +115,11 @@ func (o *installOptions) run(ctx context.Context, out io.Writer) error {
 	if err := waitForCRDs(ctx, c, crds); err != nil {
 		return err
 	}
-	created, err := o.createMeshConfig(ctx, c)
-	if err != nil {
-		return err
+	created := false
+	if current == nil {
+		if created, err = createMeshConfig(ctx, c, want); err != nil {
+			return err
+		}
 	}
 	for _, obj := range objs {
 		if obj.GetKind() != "CustomResourceDefinition" {
@@ -148,16 +168,37 @@ func (o *installOptions) objects() ([]*unstructured.Unstructured, error) {
 	return objs, nil
 }
 
-// createMeshConfig creates the MeshConfig unless one exists: a user's edits
-// are never overwritten by a reinstall. It holds every default, as OSM's
-// install wrote its preset, and the flags' choices.
-func (o *installOptions) createMeshConfig(ctx context.Context, c client.Client) (bool, error) {
+// meshConfig is the MeshConfig an install creates when there is none: every
+// default, as OSM's install wrote its preset, and the flags' choices.
+func (o *installOptions) meshConfig() *configv1alpha2.MeshConfig {
 	mc := &configv1alpha2.MeshConfig{Spec: configv1alpha2.DefaultSpec()}
 	mc.Name, mc.Namespace = configv1alpha2.DefaultMeshConfigName, o.meshNamespace
 	mc.Spec.Sidecar.EnvoyImage = o.envoyImage
 	mc.Spec.Sidecar.InitContainerImage = o.initImage
 	mc.Spec.Traffic.EnablePermissiveTrafficPolicyMode = o.permissive
 	mc.Spec.Traffic.EnableEgress = o.egress
+	return mc
+}
+
+// existingMeshConfig reads the MeshConfig an install would create; nil when
+// there is none (or no CRD for it yet). Existence is read rather than learnt
+// from a create: a create of an existing object still goes through
+// admission, which fails while weftd is down.
+func existingMeshConfig(ctx context.Context, c client.Client, want *configv1alpha2.MeshConfig) (*configv1alpha2.MeshConfig, error) {
+	var current configv1alpha2.MeshConfig
+	err := c.Get(ctx, client.ObjectKeyFromObject(want), &current)
+	switch {
+	case err == nil:
+		return &current, nil
+	case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+		return nil, nil
+	}
+	return nil, fmt.Errorf("reading MeshConfig %s/%s: %w", want.Namespace, want.Name, err)
+}
+
+// createMeshConfig creates mc; a user's edits are never overwritten by a
+// reinstall, so one that appeared meanwhile is kept.
+func createMeshConfig(ctx context.Context, c client.Client, mc *configv1alpha2.MeshConfig) (bool, error) {
 	err := c.Create(ctx, mc)
 	switch {
 	case apierrors.IsAlreadyExists(err):
@@ -166,6 +207,30 @@ func (o *installOptions) createMeshConfig(ctx context.Context, c client.Client) 
 		return false, fmt.Errorf("creating MeshConfig %s/%s: %w", mc.Namespace, mc.Name, err)
 	}
 	return true, nil
+}
+
+// refuseChanges names the MeshConfig flags given that the existing
+// MeshConfig does not already say.
+func (o *installOptions) refuseChanges(current, want *configv1alpha2.MeshConfig) error {
+	var differ []string
+	for _, f := range []struct {
+		flag string
+		same bool
+	}{
+		{"envoy-image", current.Spec.Sidecar.EnvoyImage == want.Spec.Sidecar.EnvoyImage},
+		{"init-image", current.Spec.Sidecar.InitContainerImage == want.Spec.Sidecar.InitContainerImage},
+		{"enable-permissive-traffic-policy", current.Spec.Traffic.EnablePermissiveTrafficPolicyMode == want.Spec.Traffic.EnablePermissiveTrafficPolicyMode},
+		{"enable-egress", current.Spec.Traffic.EnableEgress == want.Spec.Traffic.EnableEgress},
+	} {
+		if o.changed != nil && o.changed(f.flag) && !f.same {
+			differ = append(differ, "--"+f.flag)
+		}
+	}
+	if len(differ) == 0 {
+		return nil
+	}
+	return fmt.Errorf("MeshConfig %s/%s exists and differs from %s; install never overwrites it: change it with `kubectl edit meshconfig %s -n %s`, or drop the flags",
+		current.Namespace, current.Name, strings.Join(differ, ", "), current.Name, current.Namespace)
 }
 
 func apply(ctx context.Context, c client.Client, obj *unstructured.Unstructured) error {

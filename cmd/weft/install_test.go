@@ -22,18 +22,24 @@ import (
 func TestInstallAndUninstall(t *testing.T) {
 	env := testenv.Start(t)
 	ctx := context.Background()
-	weft := func(args ...string) string {
-		t.Helper()
+	run := func(args ...string) (string, error) {
 		var out bytes.Buffer
 		cmd := newRootCommand()
 		cmd.SetArgs(append(args, "--kubeconfig", env.KubeconfigPath))
 		cmd.SetOut(&out)
 		cmd.SetErr(&out)
-		if err := cmd.Execute(); err != nil {
-			t.Fatalf("weft %s: %v\n%s", strings.Join(args, " "), err, out.String())
-		}
-		return out.String()
+		err := cmd.Execute()
+		return out.String(), err
 	}
+	weft := func(args ...string) string {
+		t.Helper()
+		out, err := run(args...)
+		if err != nil {
+			t.Fatalf("weft %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	weftErr := func(args ...string) error { _, err := run(args...); return err }
 	exists := func(obj client.Object, ns, name string) bool {
 		err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj)
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -76,12 +82,9 @@ func TestInstallAndUninstall(t *testing.T) {
 		}
 	})
 
-	t.Run("a reinstall keeps the user's MeshConfig", func(t *testing.T) {
-		// No weftd runs here to answer the policy webhook the install made.
-		v := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "weft-policy-validator"}}
-		if err := env.Client.Delete(ctx, v); err != nil {
-			t.Fatal(err)
-		}
+	t.Run("a reinstall keeps the user's MeshConfig, with weftd down", func(t *testing.T) {
+		// No weftd runs here to answer the webhooks the install made: the
+		// reinstall must not need it.
 		var mc configv1alpha2.MeshConfig
 		exists(&mc, "blue-system", "osm-mesh-config")
 		mc.Spec.Traffic.EnableEgress = true
@@ -92,6 +95,13 @@ func TestInstallAndUninstall(t *testing.T) {
 		exists(&mc, "blue-system", "osm-mesh-config")
 		if !mc.Spec.Traffic.EnableEgress {
 			t.Error("the reinstall overwrote the MeshConfig")
+		}
+		// A flag the existing MeshConfig already says is fine; one it
+		// contradicts is refused, naming it, before anything is applied.
+		weft("install", "--mesh-name", "blue", "--mesh-namespace", "blue-system", "--enable-egress")
+		err := weftErr("install", "--mesh-name", "blue", "--mesh-namespace", "blue-system", "--envoy-image", "example.com/envoy:v2")
+		if err == nil || !strings.Contains(err.Error(), "--envoy-image") || !strings.Contains(err.Error(), "kubectl edit meshconfig") {
+			t.Errorf("a reinstall with a contradicting --envoy-image: %v, want a refusal naming the flag", err)
 		}
 	})
 
