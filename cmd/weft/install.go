@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"path"
 	"strings"
 	"time"
@@ -34,6 +36,8 @@ type installOptions struct {
 	initImage     string
 	permissive    bool
 	egress        bool
+	// timeout bounds the wait for weftd to be ready; 0 does not wait.
+	timeout time.Duration
 	// changed says whether a flag was given.
 	changed func(flag string) bool
 }
@@ -72,6 +76,7 @@ MeshConfig is left as it is.`,
 	f.StringVar(&o.initImage, "init-image", "", "the init container's image (MeshConfig spec.sidecar.initContainerImage)")
 	f.BoolVar(&o.permissive, "enable-permissive-traffic-policy", false, "let every mesh identity reach every service")
 	f.BoolVar(&o.egress, "enable-egress", false, "let meshed pods reach destinations outside the mesh")
+	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for weftd to be ready before reporting failure (0: do not wait)")
 	return cmd
 }
 
@@ -129,6 +134,12 @@ func (o *installOptions) run(ctx context.Context, out io.Writer) error {
 		}
 	}
 	fmt.Fprintf(out, "Applied %d objects for mesh [%s] in namespace [%s].\n", len(objs)+1, o.meshName, o.meshNamespace)
+	if o.timeout > 0 {
+		if err := waitForWeftd(ctx, c, o.meshNamespace, o.timeout); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "weftd is ready.\n")
+	}
 	if created {
 		fmt.Fprintf(out, "Created MeshConfig %s/%s.\n", o.meshNamespace, configv1alpha2.DefaultMeshConfigName)
 	}
@@ -286,4 +297,40 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
 	}
 	return cfg, nil
+}
+
+// waitForWeftd waits until weftd's Deployment has an available, up-to-date
+// replica, and says what it saw when it gives up.
+func waitForWeftd(ctx context.Context, c client.Client, namespace string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	key := client.ObjectKey{Namespace: namespace, Name: "weftd"}
+	var d appsv1.Deployment
+	for {
+		err := c.Get(ctx, key, &d)
+		if err == nil && d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas > 0 && d.Status.AvailableReplicas > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			state := "not found"
+			if err == nil {
+				state = fmt.Sprintf("%d of %d replicas available", d.Status.AvailableReplicas, ptrOr(d.Spec.Replicas, 1))
+				for _, cond := range d.Status.Conditions {
+					if cond.Status != corev1.ConditionTrue {
+						state += fmt.Sprintf("; %s: %s", cond.Type, cond.Message)
+					}
+				}
+			}
+			return fmt.Errorf("weftd in namespace %s is not ready after %v (%s): see `kubectl -n %s describe deploy/weftd` and its pods' logs", namespace, timeout, state, namespace)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func ptrOr(p *int32, def int32) int32 {
+	if p == nil {
+		return def
+	}
+	return *p
 }

@@ -49,7 +49,9 @@ func TestInstallAndUninstall(t *testing.T) {
 	}
 
 	t.Run("install puts the control plane in the mesh namespace", func(t *testing.T) {
-		out := weft("install", "--mesh-name", "blue", "--mesh-namespace", "blue-system", "--enable-permissive-traffic-policy")
+		// No kubelet runs here: weftd never becomes ready, so the install's
+		// wait would fail; --timeout=0 does not wait (see the test below).
+		out := weft("install", "--mesh-name", "blue", "--mesh-namespace", "blue-system", "--enable-permissive-traffic-policy", "--timeout=0")
 		if !strings.Contains(out, "Created MeshConfig blue-system/osm-mesh-config") {
 			t.Errorf("output:\n%s", out)
 		}
@@ -91,17 +93,24 @@ func TestInstallAndUninstall(t *testing.T) {
 		if err := env.Client.Update(ctx, &mc); err != nil {
 			t.Fatal(err)
 		}
-		weft("install", "--mesh-name", "blue", "--mesh-namespace", "blue-system")
+		weft("install", "--mesh-name", "blue", "--mesh-namespace", "blue-system", "--timeout=0")
 		exists(&mc, "blue-system", "osm-mesh-config")
 		if !mc.Spec.Traffic.EnableEgress {
 			t.Error("the reinstall overwrote the MeshConfig")
 		}
 		// A flag the existing MeshConfig already says is fine; one it
 		// contradicts is refused, naming it, before anything is applied.
-		weft("install", "--mesh-name", "blue", "--mesh-namespace", "blue-system", "--enable-egress")
-		err := weftErr("install", "--mesh-name", "blue", "--mesh-namespace", "blue-system", "--envoy-image", "example.com/envoy:v2")
+		weft("install", "--mesh-name", "blue", "--mesh-namespace", "blue-system", "--enable-egress", "--timeout=0")
+		err := weftErr("install", "--mesh-name", "blue", "--mesh-namespace", "blue-system", "--envoy-image", "example.com/envoy:v2", "--timeout=0")
 		if err == nil || !strings.Contains(err.Error(), "--envoy-image") || !strings.Contains(err.Error(), "kubectl edit meshconfig") {
 			t.Errorf("a reinstall with a contradicting --envoy-image: %v, want a refusal naming the flag", err)
+		}
+	})
+
+	t.Run("an install whose weftd does not become ready reports it within --timeout", func(t *testing.T) {
+		err := weftErr("install", "--mesh-name", "blue", "--mesh-namespace", "blue-system", "--timeout=2s")
+		if err == nil || !strings.Contains(err.Error(), "weftd in namespace blue-system is not ready after 2s") {
+			t.Errorf("install with no kubelet: %v, want weftd reported not ready", err)
 		}
 	})
 
