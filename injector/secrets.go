@@ -118,10 +118,16 @@ func ProxyOfPod(pod *corev1.Pod) (ca.Proxy, error) {
 	if err != nil {
 		return ca.Proxy{}, err
 	}
+	// The annotation can be edited after admission: the kind must also be
+	// what admission made of the pod (an envoy container or none).
+	hasEnvoy := slices.ContainsFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == EnvoyContainerName })
 	kind := ca.ProxySidecar
-	if grpc {
+	switch {
+	case grpc && hasEnvoy:
+		return ca.Proxy{}, fmt.Errorf("annotated %s: %s, but injected with an %s container", proxyless.Annotation, proxyless.KindGRPC, EnvoyContainerName)
+	case grpc:
 		kind = ca.ProxyGRPC
-	} else if !slices.ContainsFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == EnvoyContainerName }) {
+	case !hasEnvoy:
 		return ca.Proxy{}, fmt.Errorf("no %s container", EnvoyContainerName)
 	}
 	if !slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool {

@@ -190,10 +190,16 @@ func TestProxyOfPodRefusesPodsWeftDidNotInject(t *testing.T) {
 			p.Labels[injector.LabelProxyUUID] = "bookstore"
 			p.Spec.Volumes[len(p.Spec.Volumes)-1].Secret.SecretName = injector.BootstrapSecretName("bookstore")
 		}, want: "is not a lower-case UUID"},
+		{name: "a sidecar pod annotated proxyless after admission", change: func(p *corev1.Pod) {
+			p.Annotations["weft.dev/proxyless"] = "grpc"
+		}, want: "but injected with an envoy container"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := injected.DeepCopy()
+			if p.Annotations == nil {
+				p.Annotations = map[string]string{}
+			}
 			tt.change(p)
 			if _, err := injector.ProxyOfPod(p); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("ProxyOfPod error = %v, want %q", err, tt.want)

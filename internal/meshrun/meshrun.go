@@ -82,7 +82,7 @@ func Start(ctx context.Context, bins Binaries, workDir string, sources ...string
 		return nil, err
 	}
 	m.DebugAddr = "127.0.0.1:" + strconv.Itoa(debug)
-	m.weftd, err = m.start(ctx, filepath.Join(workDir, "weftd.log"), nil, bins.Weftd,
+	m.weftd, err = m.start(filepath.Join(workDir, "weftd.log"), nil, bins.Weftd,
 		"--files", m.Files, "--state-dir", m.StateDir,
 		"--xds-port", strconv.Itoa(m.XDSPort), "--health-addr", "127.0.0.1:"+strconv.Itoa(health), "--debug-addr", m.DebugAddr,
 		"--coalesce-quiet", "20ms", "--coalesce-max-delay", "200ms")
@@ -171,7 +171,7 @@ func (m *Mesh) Serve(ctx context.Context, namespace, pod, name, listen string, e
 	if err := m.WaitPod(ctx, namespace, pod); err != nil {
 		return nil, err
 	}
-	p, err := m.start(ctx, filepath.Join(filepath.Dir(m.Files), pod+".log"), m.podEnv(namespace, pod), m.bins.BookApp,
+	p, err := m.start(filepath.Join(filepath.Dir(m.Files), pod+".log"), m.podEnv(namespace, pod), m.bins.BookApp,
 		append([]string{"serve", "--name", name, "--listen", listen}, extra...)...)
 	if err != nil {
 		return nil, err
@@ -188,7 +188,7 @@ func (m *Mesh) Caller(ctx context.Context, namespace, pod, target, method string
 	if err := m.WaitPod(ctx, namespace, pod); err != nil {
 		return nil, err
 	}
-	return m.start(ctx, filepath.Join(filepath.Dir(m.Files), pod+"-calls.log"), m.podEnv(namespace, pod), m.bins.BookApp,
+	return m.start(filepath.Join(filepath.Dir(m.Files), pod+"-calls.log"), m.podEnv(namespace, pod), m.bins.BookApp,
 		"call", "--target", target, "--method", method, "--rate", strconv.Itoa(rate))
 }
 
@@ -196,7 +196,7 @@ func (m *Mesh) podEnv(namespace, pod string) []string {
 	return []string{"GRPC_XDS_BOOTSTRAP=" + filepath.Join(m.PodDir(namespace, pod), "bootstrap.json")}
 }
 
-func (m *Mesh) start(ctx context.Context, logPath string, env []string, bin string, args ...string) (*Process, error) {
+func (m *Mesh) start(logPath string, env []string, bin string, args ...string) (*Process, error) {
 	p, err := StartProcess(logPath, env, bin, args...)
 	if err != nil {
 		return nil, err

@@ -98,8 +98,8 @@ func (g *gen) hcm(o hcmOptions) *listenerv3.Filter {
 	}
 	if o.meshTraffic {
 		m.UpgradeConfigs = []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}}
-		m.AccessLog = g.accessLog()
-		m.Tracing = g.tracing()
+		shared := g.meshHTTP()
+		m.AccessLog, m.Tracing = shared.accessLog, shared.tracing
 	}
 	return g.networkFilter(wellknown.HTTPConnectionManager, m)
 }
@@ -116,7 +116,7 @@ type target struct {
 func (g *gen) tcpProxy(statPrefix string, targets []target, logged bool) *listenerv3.Filter {
 	m := &tcpproxyv3.TcpProxy{StatPrefix: statPrefix}
 	if logged {
-		m.AccessLog = g.accessLog()
+		m.AccessLog = g.meshHTTP().accessLog
 	}
 	if len(targets) == 1 {
 		m.ClusterSpecifier = &tcpproxyv3.TcpProxy_Cluster{Cluster: targets[0].cluster}

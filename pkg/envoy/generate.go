@@ -7,10 +7,12 @@ import (
 	"slices"
 	"sync"
 
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -77,6 +79,7 @@ type Generator struct {
 
 	// What the proxies share (see doc.go).
 	fixedOnce   cache[struct{}, *fixed]
+	meshHTTP    cache[struct{}, *meshHTTP]
 	upstreams   cache[servicePort, *upstream]
 	assignments cache[servicePort, *endpointv3.ClusterLoadAssignment]
 	rdsFilters  cache[string, *listenerv3.Filter]
@@ -188,6 +191,19 @@ func (g *gen) fixed() *fixed {
 			tracing:     mg.tracingCluster(),
 			passthrough: mg.newPassthroughCluster(),
 		}
+	})
+}
+
+// meshHTTP is what every HTTP connection manager of mesh traffic carries
+// alike: the access log and, when on, tracing.
+type meshHTTP struct {
+	accessLog []*accesslogv3.AccessLog
+	tracing   *hcmv3.HttpConnectionManager_Tracing
+}
+
+func (g *gen) meshHTTP() *meshHTTP {
+	return shared(g, &g.Generator.meshHTTP, struct{}{}, func(mg *gen) *meshHTTP {
+		return &meshHTTP{accessLog: mg.accessLog(), tracing: mg.tracing()}
 	})
 }
 
