@@ -38,7 +38,7 @@ import (
 // long the change takes to reach bookbuyer's sidecar.
 func TestBookstoreDemo(t *testing.T) {
 	env := testenv.Start(t, testenv.WithControllerManager(),
-		testenv.WithWebhooks("manifests/webhooks/validating.yaml", "manifests/webhooks/mutating.yaml"))
+		testenv.WithWebhooks(testenv.ValidatingWebhooks, testenv.MutatingWebhooks))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	step := func(format string, args ...any) { t.Logf("==> "+format, args...) }

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weft-mesh/weft/internal/testenv"
+	"github.com/weft-mesh/weft/manifests"
 	"github.com/weft-mesh/weft/pkg/k8s"
 	"github.com/weft-mesh/weft/pkg/validation"
 )
@@ -25,14 +26,21 @@ import (
 // real API server with the policy webhook serving, as a user would with
 // `kubectl apply --dry-run=server`.
 func TestManifestsAndExamplesApply(t *testing.T) {
-	env := testenv.Start(t, testenv.WithWebhooks("manifests/webhooks/validating.yaml"))
+	env := testenv.Start(t, testenv.WithWebhooks(testenv.ValidatingWebhooks))
 	env.ServeWebhooks(t, map[string]http.Handler{validation.Path: validation.NewWebhook(env.Client).HTTPHandler()})
 	ctx := context.Background()
 
 	crds := filepath.Join(env.RepoRoot, "manifests", "crds")
-	// The webhook configurations are installed by testenv itself (rewritten to
-	// reach the test's server), which checks them against the API server too.
-	deploy := []string{filepath.Join(env.RepoRoot, "manifests", "weftd")}
+	// The chart's objects (the webhook configurations are installed by
+	// testenv itself, rewritten to reach the test's server).
+	chart, err := manifests.Chart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy, err := manifests.Render(chart, nil, "osm-system")
+	if err != nil {
+		t.Fatal(err)
+	}
 	examples := yamlFiles(t, filepath.Join(env.RepoRoot, "examples"))
 
 	// Dry runs do not create namespaces, so the examples' own namespaces are
@@ -50,11 +58,13 @@ func TestManifestsAndExamplesApply(t *testing.T) {
 	}
 
 	t.Run("server-side dry run of every object", func(t *testing.T) {
-		files := yamlFiles(t, crds)
-		for _, dir := range deploy {
-			files = append(files, yamlFiles(t, dir)...)
+		for _, obj := range deploy {
+			err := env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("weft-e2e"), client.ForceOwnership, client.DryRunAll)
+			if err != nil {
+				t.Errorf("chart: %s %s/%s: %v", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
+			}
 		}
-		for _, f := range append(files, examples...) {
+		for _, f := range append(yamlFiles(t, crds), examples...) {
 			for _, obj := range decode(t, f) {
 				err := env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("weft-e2e"), client.ForceOwnership, client.DryRunAll)
 				if err != nil {
@@ -69,7 +79,7 @@ func TestManifestsAndExamplesApply(t *testing.T) {
 		if err != nil {
 			t.Skip("kubectl is not installed; the server-side dry run above covers the same objects")
 		}
-		for _, dir := range append(append([]string{crds}, deploy...), filepath.Join(env.RepoRoot, "examples")) {
+		for _, dir := range []string{crds, filepath.Join(env.RepoRoot, "examples")} {
 			cmd := exec.Command(kubectl, "--kubeconfig", env.KubeconfigPath, "apply", "--dry-run=server", "--recursive", "-f", dir)
 			out, err := cmd.CombinedOutput()
 			if err != nil {

@@ -36,7 +36,7 @@ import (
 // runs here, so the test gives the pods their IPs and the EndpointSlice.
 func TestProxylessOnTheAPIServer(t *testing.T) {
 	env := testenv.Start(t, testenv.WithControllerManager(),
-		testenv.WithWebhooks("manifests/webhooks/validating.yaml", "manifests/webhooks/mutating.yaml"))
+		testenv.WithWebhooks(testenv.ValidatingWebhooks, testenv.MutatingWebhooks))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	env.ApplyFiles(t, "examples/osm-system-namespace.yaml")

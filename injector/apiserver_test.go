@@ -45,7 +45,7 @@ import (
 // an ADS stream on a real xDS server; an admission review posted by anyone
 // but the API server makes nothing.
 func TestInjectionOnAPIServer(t *testing.T) {
-	env := testenv.Start(t, testenv.WithWebhooks("manifests/webhooks/mutating.yaml"))
+	env := testenv.Start(t, testenv.WithWebhooks(testenv.MutatingWebhooks))
 	ctx := context.Background()
 	suffix := uuid.NewString()[:8]
 	name := func(base string) string { return base + "-" + suffix }

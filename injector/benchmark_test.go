@@ -87,7 +87,7 @@ func BenchmarkAdmission(b *testing.B) {
 // plain-p99-ms). The difference is what injection adds to a pod creation.
 func BenchmarkAdmissionThroughAPIServer(b *testing.B) {
 	const concurrency = 20
-	env := testenv.Start(b, testenv.WithWebhooks("manifests/webhooks/mutating.yaml"))
+	env := testenv.Start(b, testenv.WithWebhooks(testenv.MutatingWebhooks))
 	ctx := context.Background()
 	suffix := uuid.NewString()[:8]
 	meshedNS, plainNS := "bench-meshed-"+suffix, "bench-plain-"+suffix

@@ -296,6 +296,8 @@ func (b *BootstrapSecrets) write(ctx context.Context, pod *corev1.Pod, proxy ca.
 	if err != nil {
 		return time.Time{}, "", err
 	}
+	// The mesh's label lets uninstalling it find its Secrets, and only them.
+	want.Labels[mesh.LabelMeshName] = b.MeshName
 	want.OwnerReferences = []metav1.OwnerReference{{
 		APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID, Controller: ptr.To(true),
 	}}

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/engine"
 	"helm.sh/helm/v3/pkg/lint"
 	"helm.sh/helm/v3/pkg/lint/support"
 	corev1 "k8s.io/api/core/v1"
@@ -61,32 +59,7 @@ func loadChart(t *testing.T) *chart.Chart {
 // included, and decodes the objects.
 func renderChart(t *testing.T, vals map[string]any, namespace string) ([]*unstructured.Unstructured, error) {
 	t.Helper()
-	c := loadChart(t)
-	rv, err := chartutil.ToRenderValues(c, vals, chartutil.ReleaseOptions{Name: "weft", Namespace: namespace, IsInstall: true}, chartutil.DefaultCapabilities)
-	if err != nil {
-		return nil, err
-	}
-	files, err := engine.Render(c, rv)
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	var objs []*unstructured.Unstructured
-	for _, name := range names {
-		if !strings.HasSuffix(name, ".yaml") || strings.TrimSpace(files[name]) == "" {
-			continue
-		}
-		decoded, err := k8s.DecodeYAML(strings.NewReader(files[name]))
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", name, err, files[name])
-		}
-		objs = append(objs, decoded...)
-	}
-	return objs, nil
+	return manifests.Render(loadChart(t), vals, namespace)
 }
 
 func mustRender(t *testing.T, valuesFile, namespace string) []*unstructured.Unstructured {
@@ -157,55 +130,6 @@ func TestChartLint(t *testing.T) {
 	}
 }
 
-// TestChartMatchesManifests: with default values the chart renders the
-// objects of manifests/weftd and manifests/webhooks, which `weft install`
-// embeds, but for Helm's labels and the image's tag.
-func TestChartMatchesManifests(t *testing.T) {
-	objs := mustRender(t, "", chartNamespace)
-	var want []*unstructured.Unstructured
-	for _, glob := range []string{"weftd/*.yaml", "webhooks/*.yaml"} {
-		files, _ := fs.Glob(manifests.Files, glob)
-		for _, f := range files {
-			data, err := fs.ReadFile(manifests.Files, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			decoded, err := k8s.DecodeYAML(bytes.NewReader(data))
-			if err != nil {
-				t.Fatal(err)
-			}
-			want = append(want, decoded...)
-		}
-	}
-	strip := func(o *unstructured.Unstructured) map[string]any {
-		o = o.DeepCopy()
-		unstructured.RemoveNestedField(o.Object, "metadata", "labels")
-		unstructured.RemoveNestedField(o.Object, "spec", "template", "metadata", "labels")
-		if cs, ok, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers"); ok {
-			for _, c := range cs {
-				delete(c.(map[string]any), "image")
-				delete(c.(map[string]any), "imagePullPolicy")
-			}
-			_ = unstructured.SetNestedSlice(o.Object, cs, "spec", "template", "spec", "containers")
-		}
-		return o.Object
-	}
-	for _, w := range want {
-		got := find(t, objs, w.GetKind(), w.GetName())
-		if !reflect.DeepEqual(strip(got), strip(w)) {
-			g, _ := json.MarshalIndent(strip(got), "", " ")
-			e, _ := json.MarshalIndent(strip(w), "", " ")
-			t.Errorf("%s %s differs from manifests/:\nchart: %s\nmanifests: %s", w.GetKind(), w.GetName(), g, e)
-		}
-		if got.GetLabels()["app.kubernetes.io/part-of"] != "weft" {
-			t.Errorf("%s %s: labels %v", w.GetKind(), w.GetName(), got.GetLabels())
-		}
-	}
-	if len(objs) != len(want)+1 { // and the MeshConfig
-		t.Errorf("rendered %d objects, want %d", len(objs), len(want)+1)
-	}
-}
-
 func TestChartDefaults(t *testing.T) {
 	objs := mustRender(t, "", chartNamespace)
 	c := weftdContainer(t, objs)
@@ -264,7 +188,7 @@ func TestChartAllValues(t *testing.T) {
 	if fmt.Sprint(field(t, pdb, "spec", "minAvailable")) != "1" || pdb.GetNamespace() != "blue-system" {
 		t.Errorf("PodDisruptionBudget %v", pdb.Object)
 	}
-	mw := find(t, objs, "MutatingWebhookConfiguration", "weft-sidecar-injector")
+	mw := find(t, objs, "MutatingWebhookConfiguration", "weft-sidecar-injector-blue")
 	hook := field(t, mw, "webhooks").([]any)[0].(map[string]any)
 	if hook["failurePolicy"] != "Ignore" || hook["clientConfig"].(map[string]any)["service"].(map[string]any)["namespace"] != "blue-system" {
 		t.Errorf("injector webhook %v", hook)
@@ -276,7 +200,7 @@ func TestChartAllValues(t *testing.T) {
 	if sa.GetNamespace() != "blue-system" {
 		t.Errorf("ServiceAccount in %s", sa.GetNamespace())
 	}
-	subj := field(t, find(t, objs, "ClusterRoleBinding", "weftd"), "subjects").([]any)[0].(map[string]any)
+	subj := field(t, find(t, objs, "ClusterRoleBinding", "weftd-blue"), "subjects").([]any)[0].(map[string]any)
 	if subj["namespace"] != "blue-system" {
 		t.Errorf("ClusterRoleBinding subject %v", subj)
 	}
@@ -352,13 +276,13 @@ func TestChartRefuses(t *testing.T) {
 // TestChartCRDsAreManifests: Helm reads crds/ literally, so it holds copies
 // that `make manifests` writes; they must not drift.
 func TestChartCRDsAreManifests(t *testing.T) {
-	want, _ := fs.Glob(manifests.Files, "crds/*.yaml")
+	want, _ := fs.Glob(os.DirFS("."), "crds/*.yaml")
 	got, _ := fs.Glob(os.DirFS(chartDir), "crds/*.yaml")
 	if len(got) != len(want) {
 		t.Fatalf("chart CRDs %v, manifests %v: run make manifests", got, want)
 	}
 	for _, f := range want {
-		a, _ := fs.ReadFile(manifests.Files, f)
+		a, _ := os.ReadFile(f)
 		b, err := os.ReadFile(path.Join(chartDir, f))
 		if err != nil || !bytes.Equal(a, b) {
 			t.Errorf("%s differs from %s/%s: run make manifests", f, chartDir, f)
@@ -393,6 +317,38 @@ func TestChartServerSideDryRun(t *testing.T) {
 			if err != nil {
 				t.Errorf("values %q: %s %s/%s: %v", tc.values, obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
 			}
+		}
+	}
+}
+
+// TestChartMeshesDoNotCollide: two meshes' cluster-scoped objects have
+// different names, and each mesh's webhooks select only its own namespaces.
+func TestChartMeshesDoNotCollide(t *testing.T) {
+	names := map[string]string{}
+	for _, mesh := range []string{"blue", "green"} {
+		objs, err := renderChart(t, map[string]any{"meshName": mesh}, mesh+"-system")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			if o.GetNamespace() != "" {
+				continue
+			}
+			key := o.GetKind() + "/" + o.GetName()
+			if other, ok := names[key]; ok {
+				t.Errorf("%s rendered for meshes %s and %s", key, other, mesh)
+			}
+			names[key] = mesh
+		}
+		mw := field(t, find(t, objs, "MutatingWebhookConfiguration", "weft-sidecar-injector-"+mesh), "webhooks").([]any)[0]
+		vw := field(t, find(t, objs, "ValidatingWebhookConfiguration", "weft-policy-validator-"+mesh), "webhooks").([]any)
+		for what, sel := range map[string]any{"injector": mw.(map[string]any)["namespaceSelector"], "policy validator": vw[0].(map[string]any)["namespaceSelector"]} {
+			if s, _ := json.Marshal(sel); !bytes.Contains(s, []byte(`"openservicemesh.io/monitored-by"`)) || !bytes.Contains(s, []byte(`"`+mesh+`"`)) {
+				t.Errorf("mesh %s: %s namespaceSelector %s does not select the mesh's namespaces", mesh, what, s)
+			}
+		}
+		if s, _ := json.Marshal(vw[1].(map[string]any)["namespaceSelector"]); !bytes.Contains(s, []byte(`"`+mesh+`-system"`)) {
+			t.Errorf("mesh %s: MeshConfig validator namespaceSelector %s, want the mesh namespace", mesh, s)
 		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 // still be created and edited, and the mesh namespace's pods still start,
 // while policies and meshed pods wait for weftd.
 func TestABrokenWeftdCanBeRepairedWithKubectl(t *testing.T) {
-	env := testenv.Start(t, testenv.WithWebhooks("manifests/webhooks/validating.yaml", "manifests/webhooks/mutating.yaml"))
+	env := testenv.Start(t, testenv.WithWebhooks(testenv.ValidatingWebhooks, testenv.MutatingWebhooks))
 	ctx := context.Background()
 	for _, ns := range []string{"osm-system", "bookstore"} {
 		if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns,

@@ -2,64 +2,75 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	"path"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/weft-mesh/weft/manifests"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
-	"github.com/weft-mesh/weft/pkg/k8s"
 )
 
 // installOptions are `weft install`'s flags.
 type installOptions struct {
-	kubeconfig    string
-	meshName      string
+	kube          kubeFlags
 	meshNamespace string
-	weftdImage    string
+	chart         chartFlags
 	envoyImage    string
 	initImage     string
 	permissive    bool
 	egress        bool
+	enforceSingle bool
+	atomic        bool
 	// timeout bounds the wait for weftd to be ready; 0 does not wait.
 	timeout time.Duration
 	// changed says whether a flag was given.
 	changed func(flag string) bool
 }
 
-// The namespace and mesh name the manifests are written for; install rewrites
-// them to the ones asked for.
 const (
-	manifestNamespace = "osm-system"
-	manifestMeshName  = "--mesh-name=osm"
-	manifestImage     = "ghcr.io/weft-mesh/weftd:latest"
-	fieldOwner        = "weft-cli"
+	defaultMeshNamespace = "osm-system"
+	fieldOwner           = "weft-cli"
 )
 
 func newInstallCommand() *cobra.Command {
 	o := installOptions{}
 	cmd := &cobra.Command{
 		Use:   "install",
-		Short: "Install the mesh's control plane: CRDs, weftd, its RBAC and webhooks, and a MeshConfig",
-		Long: `install applies the CRDs, weftd's Deployment, Service and RBAC, and the webhook
-configurations, server-side, so running it again upgrades in place. It creates the
-mesh namespace and, if there is none, the MeshConfig osm-mesh-config in it; an existing
-MeshConfig is left as it is.`,
+		Short: "Install the mesh's control plane with the embedded Helm chart",
+		Long: `install installs the embedded Helm chart as the release <mesh-name> in the mesh
+namespace: weftd's Deployment, Service and RBAC, the webhook configurations and the
+MeshConfig osm-mesh-config. The CRDs are applied first, server-side, so that they are
+current. Then it waits up to --timeout for weftd to be ready.
+
+Running it again for the same mesh upgrades the release to the values given (flags, --set
+and --values; "weft mesh upgrade" keeps the release's values instead). A MeshConfig that
+exists but belongs to no release is kept as it is, and MeshConfig values are then refused.
+
+One mesh per cluster, as OSM: --enforce-single-mesh (default true) refuses to install
+beside another mesh, and a mesh installed with it refuses any other. An OSM control plane
+in the cluster is always refused: uninstall it first.`,
+		Example: `  # Install the mesh osm in osm-system, as "osm install" did
+  weft install
+
+  # Install with permissive mode off, OSM-style values, and a second mesh allowed
+  weft install --mesh-name blue --osm-namespace blue-system --enforce-single-mesh=false \
+    --set osm.enablePermissiveTrafficPolicy=false
+
+  # Print the manifests instead
+  weft install --dry-run > weft.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.changed = cmd.Flags().Changed
@@ -67,240 +78,225 @@ MeshConfig is left as it is.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means $KUBECONFIG or ~/.kube/config")
-	f.StringVar(&o.meshName, "mesh-name", "osm", "the mesh's name")
-	f.StringVar(&o.meshNamespace, "mesh-namespace", manifestNamespace, "the control plane's namespace")
-	f.StringVar(&o.meshNamespace, "osm-namespace", manifestNamespace, "the control plane's namespace (OSM's flag name)")
-	f.StringVar(&o.weftdImage, "weftd-image", manifestImage, "weftd's image")
-	f.StringVar(&o.envoyImage, "envoy-image", "", "the sidecar's Envoy image (MeshConfig spec.sidecar.envoyImage)")
-	f.StringVar(&o.initImage, "init-image", "", "the init container's image (MeshConfig spec.sidecar.initContainerImage)")
-	f.BoolVar(&o.permissive, "enable-permissive-traffic-policy", false, "let every mesh identity reach every service")
-	f.BoolVar(&o.egress, "enable-egress", false, "let meshed pods reach destinations outside the mesh")
+	o.kube.add(cmd)
+	f.StringVar(&o.meshNamespace, "mesh-namespace", defaultMeshNamespace, "the control plane's namespace")
+	f.StringVar(&o.meshNamespace, "osm-namespace", defaultMeshNamespace, "the control plane's namespace (OSM's flag name)")
+	o.chart.add(f)
+	f.StringVar(&o.envoyImage, "envoy-image", "", "the sidecar's Envoy image (value meshConfig.sidecarImage)")
+	f.StringVar(&o.initImage, "init-image", "", "the init container's image (value meshConfig.initContainerImage)")
+	f.BoolVar(&o.permissive, "enable-permissive-traffic-policy", true, "let every mesh identity reach every service (value meshConfig.enablePermissiveTrafficPolicyMode)")
+	f.BoolVar(&o.egress, "enable-egress", true, "let meshed pods reach destinations outside the mesh (value meshConfig.enableEgress)")
+	f.BoolVar(&o.enforceSingle, "enforce-single-mesh", true, "refuse to install beside another mesh, and make this mesh refuse others")
+	f.BoolVar(&o.atomic, "atomic", false, "if the install fails or weftd is not ready within --timeout, remove what it made")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for weftd to be ready before reporting failure (0: do not wait)")
 	return cmd
 }
 
+// values are the chart values of this install: the user's (--values, then
+// --set), then the flags given, which win.
+func (o *installOptions) values() (map[string]any, error) {
+	vals, err := o.chart.userValues()
+	if err != nil {
+		return nil, err
+	}
+	if name, ok := vals["meshName"]; ok && name != o.kube.meshName {
+		return nil, fmt.Errorf("chart value meshName=%v: the mesh's name is --mesh-name", name)
+	}
+	vals["meshName"] = o.kube.meshName
+	flags := []struct {
+		flag, key string
+		value     any
+	}{
+		{"envoy-image", "meshConfig.sidecarImage", o.envoyImage},
+		{"init-image", "meshConfig.initContainerImage", o.initImage},
+		{"enable-permissive-traffic-policy", "meshConfig.enablePermissiveTrafficPolicyMode", o.permissive},
+		{"enable-egress", "meshConfig.enableEgress", o.egress},
+		{"enforce-single-mesh", "enforceSingleMesh", o.enforceSingle},
+	}
+	for _, f := range flags {
+		// enforce-single-mesh is always written: its default differs from
+		// the chart's so that `helm install` alone never refuses a mesh.
+		if o.changed(f.flag) || f.flag == "enforce-single-mesh" {
+			setPath(vals, f.key, f.value)
+		}
+	}
+	return vals, nil
+}
+
 func (o *installOptions) run(ctx context.Context, out io.Writer) error {
-	c, err := newClient(o.kubeconfig)
+	ch, err := loadChart()
 	if err != nil {
 		return err
 	}
-	objs, err := o.objects()
+	vals, err := o.values()
 	if err != nil {
 		return err
 	}
-	// A flag the existing MeshConfig contradicts stops the install before
-	// anything is applied.
-	want := o.meshConfig()
-	current, err := existingMeshConfig(ctx, c, want)
+	if o.chart.dryRun {
+		return o.printManifests(ch, vals, out)
+	}
+	c, err := o.kube.objectClient()
 	if err != nil {
 		return err
 	}
-	if current != nil {
-		if err := o.refuseChanges(current, want); err != nil {
+	meshes, err := listMeshes(ctx, c)
+	if err != nil {
+		return err
+	}
+	rerun, err := checkMeshes(meshes, o.kube.meshName, o.meshNamespace, o.enforceSingle)
+	if err != nil {
+		return err
+	}
+	if err := keepForeignMeshConfig(ctx, c, o.meshNamespace, o.kube.meshName, vals, out); err != nil {
+		return err
+	}
+	namespaceExisted, err := exists(ctx, c, &corev1.Namespace{}, client.ObjectKey{Name: o.meshNamespace})
+	if err != nil {
+		return err
+	}
+	createdCRDs, err := applyCRDs(ctx, c, ch)
+	if err != nil {
+		return err
+	}
+	cfg, err := helmConfiguration(&o.kube, o.meshNamespace)
+	if err != nil {
+		return err
+	}
+	if _, err := action.NewGet(cfg).Run(o.kube.meshName); errors.Is(err, driver.ErrReleaseNotFound) {
+		rerun = false
+	} else if err != nil {
+		return fmt.Errorf("reading release %s in namespace %s: %w", o.kube.meshName, o.meshNamespace, err)
+	} else {
+		rerun = true
+	}
+
+	var rel *release.Release
+	if rerun {
+		up := action.NewUpgrade(cfg)
+		up.Namespace, up.SkipCRDs = o.meshNamespace, true
+		rel, err = up.RunWithContext(ctx, o.kube.meshName, ch, vals)
+	} else {
+		in := action.NewInstall(cfg)
+		in.ReleaseName, in.Namespace, in.CreateNamespace, in.SkipCRDs = o.kube.meshName, o.meshNamespace, true, true
+		rel, err = in.RunWithContext(ctx, ch, vals)
+	}
+	if err == nil {
+		fmt.Fprintf(out, "Release %s (revision %d) applied in namespace %s.\n", rel.Name, rel.Version, rel.Namespace)
+		if o.timeout > 0 {
+			err = waitForWeftd(ctx, c, o.meshNamespace, o.timeout)
+		}
+	}
+	if err != nil {
+		if !o.atomic {
 			return err
 		}
-	}
-	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": o.meshNamespace}}}
-	if err := apply(ctx, c, ns); err != nil {
-		return err
-	}
-	// CRDs and the MeshConfig come before the webhook configurations: once
-	// those exist, the API server asks weftd about every policy, and weftd may
-	// still be starting.
-	var crds []string
-	for _, obj := range objs {
-		if obj.GetKind() == "CustomResourceDefinition" {
-			if err := apply(ctx, c, obj); err != nil {
-				return err
-			}
-			crds = append(crds, obj.GetName())
+		if rerun {
+			return errors.Join(err, rollBack(cfg, o.kube.meshName, out))
 		}
+		return errors.Join(err, o.removeFailedInstall(ctx, c, cfg, namespaceExisted, createdCRDs, out))
 	}
-	if err := waitForCRDs(ctx, c, crds); err != nil {
-		return err
-	}
-	created := false
-	if current == nil {
-		if created, err = createMeshConfig(ctx, c, want); err != nil {
-			return err
-		}
-	}
-	for _, obj := range objs {
-		if obj.GetKind() != "CustomResourceDefinition" {
-			if err := apply(ctx, c, obj); err != nil {
-				return err
-			}
-		}
-	}
-	fmt.Fprintf(out, "Applied %d objects for mesh [%s] in namespace [%s].\n", len(objs)+1, o.meshName, o.meshNamespace)
 	if o.timeout > 0 {
-		if err := waitForWeftd(ctx, c, o.meshNamespace, o.timeout); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "weftd is ready.\n")
+		fmt.Fprintln(out, "weftd is ready.")
 	}
-	if created {
-		fmt.Fprintf(out, "Created MeshConfig %s/%s.\n", o.meshNamespace, configv1alpha2.DefaultMeshConfigName)
-	}
-	fmt.Fprintf(out, "Add namespaces to the mesh with: weft namespace add <namespace> --mesh-name %s\n", o.meshName)
+	fmt.Fprintf(out, "Weft installed in namespace [%s] with mesh name [%s].\n", o.meshNamespace, o.kube.meshName)
+	fmt.Fprintf(out, "Add namespaces to the mesh with: weft namespace add <namespace> --mesh-name %s\n", o.kube.meshName)
 	return nil
 }
 
-// objects reads the embedded manifests, rewritten for this mesh's name,
-// namespace and image: CRDs first, then weftd, then the webhooks.
-func (o *installOptions) objects() ([]*unstructured.Unstructured, error) {
-	var objs []*unstructured.Unstructured
-	for _, dir := range []string{"crds", "weftd", "webhooks"} {
-		entries, err := fs.ReadDir(manifests.Files, dir)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range entries {
-			data, err := fs.ReadFile(manifests.Files, path.Join(dir, e.Name()))
-			if err != nil {
-				return nil, err
-			}
-			text := string(data)
-			if dir != "crds" {
-				text = strings.NewReplacer(
-					manifestNamespace, o.meshNamespace,
-					manifestMeshName, "--mesh-name="+o.meshName,
-					manifestImage, o.weftdImage,
-				).Replace(text)
-			}
-			decoded, err := k8s.DecodeYAML(strings.NewReader(text))
-			if err != nil {
-				return nil, fmt.Errorf("manifest %s/%s: %w", dir, e.Name(), err)
-			}
-			objs = append(objs, decoded...)
-		}
+// printManifests renders the release as an install would, without a
+// cluster, CRDs first.
+func (o *installOptions) printManifests(ch *chart.Chart, vals map[string]any, out io.Writer) error {
+	in := action.NewInstall(&action.Configuration{})
+	in.ReleaseName, in.Namespace = o.kube.meshName, o.meshNamespace
+	in.DryRun, in.ClientOnly, in.IncludeCRDs = true, true, true
+	rel, err := in.Run(ch, vals)
+	if err != nil {
+		return err
 	}
-	return objs, nil
+	// Helm's install creates the namespace itself; a file applied with
+	// kubectl needs it first.
+	fmt.Fprintf(out, "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", o.meshNamespace)
+	_, err = io.WriteString(out, strings.TrimPrefix(rel.Manifest, "\n"))
+	return err
 }
 
-// meshConfig is the MeshConfig an install creates when there is none: every
-// default, as OSM's install wrote its preset, and the flags' choices.
-func (o *installOptions) meshConfig() *configv1alpha2.MeshConfig {
-	mc := &configv1alpha2.MeshConfig{Spec: configv1alpha2.DefaultSpec()}
-	mc.Name, mc.Namespace = configv1alpha2.DefaultMeshConfigName, o.meshNamespace
-	mc.Spec.Sidecar.EnvoyImage = o.envoyImage
-	mc.Spec.Sidecar.InitContainerImage = o.initImage
-	mc.Spec.Traffic.EnablePermissiveTrafficPolicyMode = o.permissive
-	mc.Spec.Traffic.EnableEgress = o.egress
-	return mc
-}
-
-// existingMeshConfig reads the MeshConfig an install would create; nil when
-// there is none (or no CRD for it yet). Existence is read rather than learnt
-// from a create: a create of an existing object still goes through
-// admission, which fails while weftd is down.
-func existingMeshConfig(ctx context.Context, c client.Client, want *configv1alpha2.MeshConfig) (*configv1alpha2.MeshConfig, error) {
-	var current configv1alpha2.MeshConfig
-	err := c.Get(ctx, client.ObjectKeyFromObject(want), &current)
+// keepForeignMeshConfig: a MeshConfig in the mesh namespace that no release
+// of this mesh owns (the OSM add-on's, a previous install's, a user's) is
+// kept as it is. The chart then leaves it out, and a MeshConfig value the
+// user set is refused rather than ignored.
+func keepForeignMeshConfig(ctx context.Context, c client.Client, namespace, meshName string, vals map[string]any, out io.Writer) error {
+	var mc configv1alpha2.MeshConfig
+	err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: configv1alpha2.DefaultMeshConfigName}, &mc)
 	switch {
-	case err == nil:
-		return &current, nil
 	case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
-		return nil, nil
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading MeshConfig %s/%s: %w", namespace, configv1alpha2.DefaultMeshConfigName, err)
+	case mc.Annotations["meta.helm.sh/release-name"] == meshName && mc.Annotations["meta.helm.sh/release-namespace"] == namespace:
+		return nil
 	}
-	return nil, fmt.Errorf("reading MeshConfig %s/%s: %w", want.Namespace, want.Name, err)
+	if set, ok := vals["meshConfig"].(map[string]any); ok && len(set) > 0 {
+		var keys []string
+		for k := range set {
+			keys = append(keys, "meshConfig."+k)
+		}
+		return fmt.Errorf("MeshConfig %s/%s exists and belongs to no release of mesh %s: it is kept as it is, so %s cannot be applied; change it with `kubectl edit meshconfig %s -n %s`, or drop those values",
+			namespace, mc.Name, meshName, strings.Join(keys, ", "), mc.Name, namespace)
+	}
+	setPath(vals, "meshConfig.create", false)
+	fmt.Fprintf(out, "Keeping MeshConfig %s/%s, which belongs to no release.\n", namespace, mc.Name)
+	return nil
 }
 
-// createMeshConfig creates mc; a user's edits are never overwritten by a
-// reinstall, so one that appeared meanwhile is kept.
-func createMeshConfig(ctx context.Context, c client.Client, mc *configv1alpha2.MeshConfig) (bool, error) {
-	err := c.Create(ctx, mc)
-	switch {
-	case apierrors.IsAlreadyExists(err):
+// removeFailedInstall undoes a first install: the release, then the CRDs and
+// the namespace if the install made them.
+func (o *installOptions) removeFailedInstall(ctx context.Context, c client.Client, cfg *action.Configuration, namespaceExisted bool, createdCRDs []string, out io.Writer) error {
+	fmt.Fprintf(out, "--atomic: removing what the install made.\n")
+	var errs []error
+	un := action.NewUninstall(cfg)
+	un.IgnoreNotFound = true
+	if _, err := un.Run(o.kube.meshName); err != nil {
+		errs = append(errs, fmt.Errorf("uninstalling release %s: %w", o.kube.meshName, err))
+	}
+	for _, name := range createdCRDs {
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		crd.Name = name
+		if err := c.Delete(ctx, crd); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("deleting CRD %s: %w", name, err))
+		}
+	}
+	if !namespaceExisted {
+		ns := &corev1.Namespace{}
+		ns.Name = o.meshNamespace
+		if err := c.Delete(ctx, ns); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("deleting namespace %s: %w", ns.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// rollBack returns a release to its previous revision.
+func rollBack(cfg *action.Configuration, name string, out io.Writer) error {
+	fmt.Fprintf(out, "--atomic: rolling release %s back to its previous revision.\n", name)
+	if err := action.NewRollback(cfg).Run(name); err != nil {
+		return fmt.Errorf("rolling back release %s: %w", name, err)
+	}
+	return nil
+}
+
+func exists(ctx context.Context, c client.Client, obj client.Object, key client.ObjectKey) (bool, error) {
+	err := c.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) {
 		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("creating MeshConfig %s/%s: %w", mc.Namespace, mc.Name, err)
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading %s: %w", key, err)
 	}
 	return true, nil
 }
 
-// refuseChanges names the MeshConfig flags given that the existing
-// MeshConfig does not already say.
-func (o *installOptions) refuseChanges(current, want *configv1alpha2.MeshConfig) error {
-	var differ []string
-	for _, f := range []struct {
-		flag string
-		same bool
-	}{
-		{"envoy-image", current.Spec.Sidecar.EnvoyImage == want.Spec.Sidecar.EnvoyImage},
-		{"init-image", current.Spec.Sidecar.InitContainerImage == want.Spec.Sidecar.InitContainerImage},
-		{"enable-permissive-traffic-policy", current.Spec.Traffic.EnablePermissiveTrafficPolicyMode == want.Spec.Traffic.EnablePermissiveTrafficPolicyMode},
-		{"enable-egress", current.Spec.Traffic.EnableEgress == want.Spec.Traffic.EnableEgress},
-	} {
-		if o.changed != nil && o.changed(f.flag) && !f.same {
-			differ = append(differ, "--"+f.flag)
-		}
-	}
-	if len(differ) == 0 {
-		return nil
-	}
-	return fmt.Errorf("MeshConfig %s/%s exists and differs from %s; install never overwrites it: change it with `kubectl edit meshconfig %s -n %s`, or drop the flags",
-		current.Namespace, current.Name, strings.Join(differ, ", "), current.Name, current.Namespace)
-}
-
-func apply(ctx context.Context, c client.Client, obj *unstructured.Unstructured) error {
-	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
-		return fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
-	}
-	return nil
-}
-
-// waitForCRDs waits until the API server serves every CRD named.
-func waitForCRDs(ctx context.Context, c client.Client, names []string) error {
-	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		for _, name := range names {
-			var crd apiextensionsv1.CustomResourceDefinition
-			if err := c.Get(ctx, client.ObjectKey{Name: name}, &crd); err != nil {
-				return false, nil
-			}
-			established := false
-			for _, cond := range crd.Status.Conditions {
-				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
-					established = true
-				}
-			}
-			if !established {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
-}
-
-// newClient returns a controller-runtime client that knows Weft's kinds and
-// CRDs.
-func newClient(kubeconfig string) (client.Client, error) {
-	cfg, err := restConfig(kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	scheme := k8s.Scheme()
-	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	return client.New(cfg, client.Options{Scheme: scheme})
-}
-
-// restConfig loads a kubeconfig: the file given, else $KUBECONFIG or
-// ~/.kube/config, else the in-cluster configuration.
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
-	}
-	return cfg, nil
-}
-
-// waitForWeftd waits until weftd's Deployment has an available, up-to-date
-// replica, and says what it saw when it gives up.
+// waitForWeftd waits until every replica of weftd's Deployment is updated
+// and available, and says what it saw when it gives up.
 func waitForWeftd(ctx context.Context, c client.Client, namespace string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -308,14 +304,15 @@ func waitForWeftd(ctx context.Context, c client.Client, namespace string, timeou
 	var d appsv1.Deployment
 	for {
 		err := c.Get(ctx, key, &d)
-		if err == nil && d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas > 0 && d.Status.AvailableReplicas > 0 {
+		want := ptrOr(d.Spec.Replicas, 1)
+		if err == nil && d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas >= want && d.Status.AvailableReplicas >= want {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			state := "not found"
 			if err == nil {
-				state = fmt.Sprintf("%d of %d replicas available", d.Status.AvailableReplicas, ptrOr(d.Spec.Replicas, 1))
+				state = fmt.Sprintf("%d of %d replicas available", d.Status.AvailableReplicas, want)
 				for _, cond := range d.Status.Conditions {
 					if cond.Status != corev1.ConditionTrue {
 						state += fmt.Sprintf("; %s: %s", cond.Type, cond.Message)

@@ -25,25 +25,6 @@ const (
 	injectionAnnotation = injector.AnnotationSidecarInjection
 )
 
-// kubeFlags are the flags every verb that talks to the cluster shares.
-type kubeFlags struct {
-	kubeconfig string
-	meshName   string
-}
-
-func (k *kubeFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&k.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means $KUBECONFIG or ~/.kube/config")
-	cmd.Flags().StringVar(&k.meshName, "mesh-name", "osm", "the mesh's name")
-}
-
-func (k *kubeFlags) client() (kubernetes.Interface, error) {
-	cfg, err := restConfig(k.kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	return kubernetes.NewForConfig(cfg)
-}
-
 func newNamespaceCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "namespace",

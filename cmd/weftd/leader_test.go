@@ -24,6 +24,7 @@ import (
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // replica is one weftd run in this process.
@@ -81,7 +82,7 @@ func TestReplicasElectOneWriter(t *testing.T) {
 	// leader keeps; it matches nothing the test creates.
 	none := admissionregistrationv1.SideEffectClassNone
 	validator := &admissionregistrationv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: validatingWebhookName},
+		ObjectMeta: metav1.ObjectMeta{Name: mesh.ValidatingWebhookName("osm")},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
 			Name:                    "policies.weft.test",
 			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://127.0.0.1:1/validate")},
@@ -146,7 +147,7 @@ func TestReplicasElectOneWriter(t *testing.T) {
 
 	caBundle := func() []byte {
 		var v admissionregistrationv1.ValidatingWebhookConfiguration
-		if err := env.Client.Get(ctx, client.ObjectKey{Name: validatingWebhookName}, &v); err != nil {
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: mesh.ValidatingWebhookName("osm")}, &v); err != nil {
 			t.Fatal(err)
 		}
 		return v.Webhooks[0].ClientConfig.CABundle

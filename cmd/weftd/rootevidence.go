@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weft-mesh/weft/injector"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // rootTrustedElsewhere says what in the cluster still trusts a mesh root, for
@@ -24,8 +25,8 @@ func rootTrustedElsewhere(c client.Client, meshName string, webhookCABundles boo
 			name string
 			obj  client.Object
 		}{
-			{validatingWebhookName, &admissionregistrationv1.ValidatingWebhookConfiguration{}},
-			{mutatingWebhookName, &admissionregistrationv1.MutatingWebhookConfiguration{}},
+			{mesh.ValidatingWebhookName(meshName), &admissionregistrationv1.ValidatingWebhookConfiguration{}},
+			{mesh.MutatingWebhookName(meshName), &admissionregistrationv1.MutatingWebhookConfiguration{}},
 		} {
 			if !webhookCABundles {
 				break

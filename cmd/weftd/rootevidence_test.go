@@ -11,6 +11,7 @@ import (
 
 	"github.com/weft-mesh/weft/injector"
 	"github.com/weft-mesh/weft/internal/testenv"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // TestRootTrustedElsewhere: on a real API server, nothing trusts a root on a
@@ -59,7 +60,7 @@ func TestRootTrustedElsewhere(t *testing.T) {
 
 	none := admissionregistrationv1.SideEffectClassNone
 	if err := env.Client.Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: mutatingWebhookName},
+		ObjectMeta: metav1.ObjectMeta{Name: mesh.MutatingWebhookName("osm")},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
 			Name: "sidecar-injector.weft-mesh.io", AdmissionReviewVersions: []string{"v1"}, SideEffects: &none,
 			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: new("https://weftd.example:9443/mutate"), CABundle: []byte("roots")},
@@ -67,7 +68,7 @@ func TestRootTrustedElsewhere(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if got := check(true); !strings.Contains(got, "caBundle of webhook configuration "+mutatingWebhookName) {
+	if got := check(true); !strings.Contains(got, "caBundle of webhook configuration "+mesh.MutatingWebhookName("osm")) {
 		t.Errorf("with a caBundle weftd wrote: %q, want the webhook configuration named", got)
 	}
 	if got := check(false); got != "" {

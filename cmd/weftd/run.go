@@ -132,7 +132,7 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 			}}
 			g.Go(func() error {
 				return lead.Run(ctx, func(ctx context.Context) error {
-					syncWebhookCABundles(ctx, direct, manager, logger.With("part", "webhooks"))
+					syncWebhookCABundles(ctx, direct, o.mesh.Name, manager, logger.With("part", "webhooks"))
 					return nil
 				})
 			})

@@ -41,7 +41,7 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 	// webhook configurations at weftd's webhook server, with its own
 	// certificate.
 	env := testenv.Start(t, testenv.WithControllerManager(),
-		testenv.WithWebhooks("manifests/webhooks/validating.yaml", "manifests/webhooks/mutating.yaml"))
+		testenv.WithWebhooks(testenv.ValidatingWebhooks, testenv.MutatingWebhooks))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	env.ApplyFiles(t, "examples/osm-system-namespace.yaml")
@@ -170,15 +170,15 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 	t.Run("the webhook configurations trust the mesh roots", func(t *testing.T) {
 		// Last: from here on the API server no longer trusts the test's
 		// webhook certificate, only the mesh's roots.
-		if err := patchWebhookCABundles(ctx, env.Client, manager.Bundle()); err != nil {
+		if err := patchWebhookCABundles(ctx, env.Client, "osm", manager.Bundle()); err != nil {
 			t.Fatal(err)
 		}
 		var v admissionregistrationv1.ValidatingWebhookConfiguration
 		var m admissionregistrationv1.MutatingWebhookConfiguration
-		if err := env.Client.Get(ctx, client.ObjectKey{Name: validatingWebhookName}, &v); err != nil {
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: mesh.ValidatingWebhookName("osm")}, &v); err != nil {
 			t.Fatal(err)
 		}
-		if err := env.Client.Get(ctx, client.ObjectKey{Name: mutatingWebhookName}, &m); err != nil {
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: mesh.MutatingWebhookName("osm")}, &m); err != nil {
 			t.Fatal(err)
 		}
 		if string(v.Webhooks[0].ClientConfig.CABundle) != string(manager.Bundle()) || string(m.Webhooks[0].ClientConfig.CABundle) != string(manager.Bundle()) {

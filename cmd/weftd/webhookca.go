@@ -9,24 +9,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weft-mesh/weft/ca"
-)
-
-// Names of the webhook configurations in manifests/webhooks/, whose caBundle
-// weftd keeps equal to the mesh's roots: its webhook server presents a
-// certificate issued by the mesh CA.
-const (
-	validatingWebhookName = "weft-policy-validator"
-	mutatingWebhookName   = "weft-sidecar-injector"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // syncWebhookCABundles writes the mesh bundle into the webhook configurations
 // now and whenever the bundle changes, until ctx ends. A configuration that does
 // not exist (not installed yet, or that webhook is off) is skipped.
-func syncWebhookCABundles(ctx context.Context, c client.Client, manager *ca.Manager, log *slog.Logger) {
+func syncWebhookCABundles(ctx context.Context, c client.Client, meshName string, manager *ca.Manager, log *slog.Logger) {
 	sub := manager.Subscribe()
 	defer sub.Close()
 	for {
-		if err := patchWebhookCABundles(ctx, c, manager.Bundle()); err != nil {
+		if err := patchWebhookCABundles(ctx, c, meshName, manager.Bundle()); err != nil {
 			log.Error("updating the webhook configurations' caBundle", "error", err)
 		}
 		for {
@@ -42,9 +35,9 @@ func syncWebhookCABundles(ctx context.Context, c client.Client, manager *ca.Mana
 	}
 }
 
-func patchWebhookCABundles(ctx context.Context, c client.Client, bundle []byte) error {
+func patchWebhookCABundles(ctx context.Context, c client.Client, meshName string, bundle []byte) error {
 	var v admissionregistrationv1.ValidatingWebhookConfiguration
-	if err := patchCABundle(ctx, c, validatingWebhookName, &v, bundle, func() (out []*admissionregistrationv1.WebhookClientConfig) {
+	if err := patchCABundle(ctx, c, mesh.ValidatingWebhookName(meshName), &v, bundle, func() (out []*admissionregistrationv1.WebhookClientConfig) {
 		for i := range v.Webhooks {
 			out = append(out, &v.Webhooks[i].ClientConfig)
 		}
@@ -53,7 +46,7 @@ func patchWebhookCABundles(ctx context.Context, c client.Client, bundle []byte) 
 		return err
 	}
 	var m admissionregistrationv1.MutatingWebhookConfiguration
-	return patchCABundle(ctx, c, mutatingWebhookName, &m, bundle, func() (out []*admissionregistrationv1.WebhookClientConfig) {
+	return patchCABundle(ctx, c, mesh.MutatingWebhookName(meshName), &m, bundle, func() (out []*admissionregistrationv1.WebhookClientConfig) {
 		for i := range m.Webhooks {
 			out = append(out, &m.Webhooks[i].ClientConfig)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/weft-mesh/weft/injector"
+	"github.com/weft-mesh/weft/manifests"
 )
 
 // TestDockerfiles keeps build/*.Dockerfile, which CI cannot build (no engine),
@@ -44,16 +45,20 @@ func TestDockerfiles(t *testing.T) {
 }
 
 // TestImageNames: the images' names and `latest` tag are what the injector
-// and the weftd Deployment pull.
+// pulls by default, and the chart pulls images of these names from the same
+// registry.
 func TestImageNames(t *testing.T) {
 	if want := DefaultRepository + "/weft-init:latest"; injector.DefaultInitContainerImage != want {
 		t.Errorf("injector's init image %s, images build %s", injector.DefaultInitContainerImage, want)
 	}
-	data, err := os.ReadFile("../../manifests/weftd/weftd.yaml")
+	c, err := manifests.Chart()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "image: " + DefaultRepository + "/weftd:latest\n"; !strings.Contains(string(data), want) {
-		t.Errorf("manifests/weftd/weftd.yaml lacks %q", want)
+	image, _ := c.Values["image"].(map[string]any)
+	for key, want := range map[string]any{"registry": DefaultRepository, "repository": "weftd", "initRepository": "weft-init"} {
+		if image[key] != want {
+			t.Errorf("chart value image.%s = %v, images build %v", key, image[key], want)
+		}
 	}
 }

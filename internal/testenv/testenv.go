@@ -14,17 +14,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/weft-mesh/weft/internal/repo"
+	"github.com/weft-mesh/weft/manifests"
 	"github.com/weft-mesh/weft/pkg/k8s"
 )
 
@@ -48,17 +51,59 @@ type Env struct {
 }
 
 type options struct {
-	webhookPaths      []string
+	webhookKinds      []string
 	controllerManager bool
 }
 
 // Option changes what Start starts.
 type Option func(*options)
 
-// WithWebhooks installs the webhook configurations in these files (relative to the
-// repository root) pointed at a local server the test runs at env.Webhook.
-func WithWebhooks(paths ...string) Option {
-	return func(o *options) { o.webhookPaths = append(o.webhookPaths, paths...) }
+// The chart's webhook configurations a test can install with WithWebhooks.
+const (
+	ValidatingWebhooks = "ValidatingWebhookConfiguration"
+	MutatingWebhooks   = "MutatingWebhookConfiguration"
+)
+
+// WithWebhooks installs the chart's webhook configurations of these kinds, as
+// `weft install` makes them for the mesh osm in osm-system, pointed at a local
+// server the test runs at env.Webhook.
+func WithWebhooks(kinds ...string) Option {
+	return func(o *options) { o.webhookKinds = append(o.webhookKinds, kinds...) }
+}
+
+// chartWebhooks renders the chart with its defaults and returns the webhook
+// configurations of the kinds asked for.
+func chartWebhooks(kinds []string) (validating []*admissionregistrationv1.ValidatingWebhookConfiguration, mutating []*admissionregistrationv1.MutatingWebhookConfiguration, err error) {
+	if len(kinds) == 0 {
+		return nil, nil, nil
+	}
+	c, err := manifests.Chart()
+	if err != nil {
+		return nil, nil, err
+	}
+	objs, err := manifests.Render(c, nil, "osm-system")
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, obj := range objs {
+		if !slices.Contains(kinds, obj.GetKind()) {
+			continue
+		}
+		switch obj.GetKind() {
+		case ValidatingWebhooks:
+			v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+			err = runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, v)
+			validating = append(validating, v)
+		case MutatingWebhooks:
+			m := &admissionregistrationv1.MutatingWebhookConfiguration{}
+			err = runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, m)
+			mutating = append(mutating, m)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return validating, mutating, nil
 }
 
 // WithControllerManager also runs kube-controller-manager, for tests that need
@@ -94,9 +139,11 @@ func Start(t testing.TB, opts ...Option) *Env {
 		ErrorIfCRDPathMissing:    true,
 		AttachControlPlaneOutput: os.Getenv("WEFT_TEST_CONTROL_PLANE_OUTPUT") != "",
 	}
-	for _, p := range o.webhookPaths {
-		env.WebhookInstallOptions.Paths = append(env.WebhookInstallOptions.Paths, filepath.Join(root, p))
+	validating, mutating, err := chartWebhooks(o.webhookKinds)
+	if err != nil {
+		t.Fatal(err)
 	}
+	env.WebhookInstallOptions.ValidatingWebhooks, env.WebhookInstallOptions.MutatingWebhooks = validating, mutating
 	apiServer := env.ControlPlane.GetAPIServer()
 	apiServer.CertDir = certDir
 	args := apiServer.Configure()

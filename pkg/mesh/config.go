@@ -96,3 +96,17 @@ func ServiceDNSNames(name, namespace, clusterDomain string) [3]string {
 // LabelProxyUUID on an injected pod (and its bootstrap Secret) names the pod's
 // proxy: the <uuid> in its proxy certificate's CN. OSM's name.
 const LabelProxyUUID = "osm-proxy-uuid"
+
+// LabelMeshName on an object weftd writes outside the mesh namespace (a pod's
+// bootstrap Secret) names the mesh it belongs to, so that uninstalling one
+// mesh never touches another's.
+const LabelMeshName = "weft.io/mesh-name"
+
+// MutatingWebhookName and ValidatingWebhookName are the cluster-wide names of
+// a mesh's webhook configurations: the sidecar injector and the policy
+// validator. They carry the mesh's name so that two meshes never share one;
+// the chart writes them and weftd keeps their caBundle.
+func MutatingWebhookName(meshName string) string { return "weft-sidecar-injector-" + meshName }
+
+// ValidatingWebhookName: see MutatingWebhookName.
+func ValidatingWebhookName(meshName string) string { return "weft-policy-validator-" + meshName }

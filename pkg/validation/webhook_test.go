@@ -18,17 +18,21 @@ import (
 // server serving Weft's CRDs and policy webhook, and checks the exact error a
 // user sees from kubectl: schema errors from the CRDs, the rest from the webhook.
 func TestAPIServerRejectsInvalidPolicies(t *testing.T) {
-	env := testenv.Start(t, testenv.WithWebhooks("manifests/webhooks/validating.yaml"))
+	env := testenv.Start(t, testenv.WithWebhooks(testenv.ValidatingWebhooks))
 	env.ServeWebhooks(t, map[string]http.Handler{validation.Path: validation.NewWebhook(env.Client).HTTPHandler()})
 	ctx := context.Background()
 	create(t, env, `
 apiVersion: v1
 kind: Namespace
-metadata: {name: bookstore}
+metadata: {name: bookstore, labels: {openservicemesh.io/monitored-by: osm}}
 ---
 apiVersion: v1
 kind: Namespace
-metadata: {name: bookbuyer}
+metadata: {name: bookbuyer, labels: {openservicemesh.io/monitored-by: osm}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: osm-system}
 ---
 apiVersion: policy.openservicemesh.io/v1alpha1
 kind: UpstreamTrafficSetting
@@ -168,7 +172,7 @@ spec:
 			yaml: `
 apiVersion: config.openservicemesh.io/v1alpha2
 kind: MeshConfig
-metadata: {name: osm-mesh-config, namespace: bookstore}
+metadata: {name: osm-mesh-config, namespace: osm-system}
 spec:
   certificate: {serviceCertValidityDuration: one day}`,
 			wantErr: `admission webhook "meshconfig.validate.weft-mesh.io" denied the request: MeshConfig.config.openservicemesh.io "osm-mesh-config" is invalid: spec.certificate.serviceCertValidityDuration: Invalid value: "one day": must be a duration such as "24h" or "90s"`,

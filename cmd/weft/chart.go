@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/cli/values"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/weft-mesh/weft/manifests"
+	"github.com/weft-mesh/weft/pkg/k8s"
+)
+
+// chartFlags are the flags that choose the chart's values, as Helm's.
+type chartFlags struct {
+	set    []string
+	files  []string
+	dryRun bool
+}
+
+func (f *chartFlags) add(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&f.set, "set", nil, "set a chart value (key=value; repeat, or separate with commas); OSM's osm.* keys are translated")
+	fs.StringArrayVarP(&f.files, "values", "f", nil, "a YAML file of chart values (repeatable); --set wins over it")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the manifests, CRDs included, instead of applying them; the cluster is not contacted")
+}
+
+// userValues are the values the user gave, files first then --set, with
+// OSM's keys translated to the chart's.
+func (f *chartFlags) userValues() (map[string]any, error) {
+	vals, err := (&values.Options{ValueFiles: f.files, Values: f.set}).MergeValues(nil)
+	if err != nil {
+		return nil, fmt.Errorf("reading chart values: %w", err)
+	}
+	return translateOSMValues(vals)
+}
+
+// osmValueKeys map the keys of OSM's chart (under osm.) that mean something
+// here to the chart's; a key that maps to "" is refused with the reason.
+var osmValueKeys = map[string]string{
+	"enablePermissiveTrafficPolicy":                   "meshConfig.enablePermissiveTrafficPolicyMode",
+	"enableEgress":                                    "meshConfig.enableEgress",
+	"sidecarImage":                                    "meshConfig.sidecarImage",
+	"envoyLogLevel":                                   "meshConfig.envoyLogLevel",
+	"controllerLogLevel":                              "meshConfig.controllerLogLevel",
+	"maxDataPlaneConnections":                         "meshConfig.maxDataPlaneConnections",
+	"configResyncInterval":                            "meshConfig.configResyncInterval",
+	"enablePrivilegedInitContainer":                   "meshConfig.enablePrivilegedInitContainer",
+	"localProxyMode":                                  "meshConfig.localProxyMode",
+	"outboundIPRangeExclusionList":                    "meshConfig.outboundIPRangeExclusionList",
+	"outboundIPRangeInclusionList":                    "meshConfig.outboundIPRangeInclusionList",
+	"outboundPortExclusionList":                       "meshConfig.outboundPortExclusionList",
+	"inboundPortExclusionList":                        "meshConfig.inboundPortExclusionList",
+	"networkInterfaceExclusionList":                   "meshConfig.networkInterfaceExclusionList",
+	"enableDebugServer":                               "meshConfig.enableDebugServer",
+	"tracing.enable":                                  "meshConfig.tracing.enable",
+	"tracing.address":                                 "meshConfig.tracing.address",
+	"tracing.port":                                    "meshConfig.tracing.port",
+	"tracing.endpoint":                                "meshConfig.tracing.endpoint",
+	"featureFlags.enableWASMStats":                    "meshConfig.featureFlags.enableWASMStats",
+	"featureFlags.enableEgressPolicy":                 "meshConfig.featureFlags.enableEgressPolicy",
+	"featureFlags.enableIngressBackendPolicy":         "meshConfig.featureFlags.enableIngressBackendPolicy",
+	"featureFlags.enableRetryPolicy":                  "meshConfig.featureFlags.enableRetryPolicy",
+	"featureFlags.enableSnapshotCacheMode":            "meshConfig.featureFlags.enableSnapshotCacheMode",
+	"featureFlags.enableAsyncProxyServiceMapping":     "meshConfig.featureFlags.enableAsyncProxyServiceMapping",
+	"featureFlags.enableEnvoyActiveHealthChecks":      "meshConfig.featureFlags.enableEnvoyActiveHealthChecks",
+	"image.registry":                                  "image.registry",
+	"image.tag":                                       "image.tag",
+	"image.pullPolicy":                                "image.pullPolicy",
+	"imagePullSecrets":                                "imagePullSecrets",
+	"osmController.replicaCount":                      "replicaCount",
+	"osmController.resource":                          "resources",
+	"osmController.podDisruptionBudget.enabled":       "podDisruptionBudget.enabled",
+	"osmController.podDisruptionBudget.minAvailable":  "podDisruptionBudget.minAvailable",
+	"certificateProvider.kind":                        "certificateProvider.kind",
+	"certificateProvider.serviceCertValidityDuration": "certificateProvider.serviceCertValidityDuration",
+	"certificateProvider.certKeyBitSize":              "certificateProvider.certKeyBitSize",
+	"certmanager.issuerName":                          "certificateProvider.certmanager.issuerName",
+	"certmanager.issuerKind":                          "certificateProvider.certmanager.issuerKind",
+	"certmanager.issuerGroup":                         "certificateProvider.certmanager.issuerGroup",
+	"enforceSingleMesh":                               "enforceSingleMesh",
+	"webhookFailurePolicy":                            "webhook.failurePolicy",
+	"meshName":                                        "",
+}
+
+// translateOSMValues moves the osm.* values (OSM's chart) to the chart's
+// keys. A key the chart has no counterpart for is an error naming it: a value
+// the user set is never dropped.
+func translateOSMValues(vals map[string]any) (map[string]any, error) {
+	osm, ok := vals["osm"].(map[string]any)
+	if !ok {
+		if _, present := vals["osm"]; present {
+			return nil, fmt.Errorf("chart value osm: OSM's values are a map (osm.<key>=...)")
+		}
+		return vals, nil
+	}
+	delete(vals, "osm")
+	var refused []string
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			key := prefix + k
+			target, known := osmValueKeys[key]
+			if sub, isMap := m[k].(map[string]any); isMap && !known {
+				walk(key+".", sub)
+				continue
+			}
+			switch {
+			case key == "meshName":
+				refused = append(refused, "osm.meshName (use --mesh-name)")
+			case !known:
+				refused = append(refused, "osm."+key)
+			default:
+				setPath(vals, target, m[k])
+			}
+		}
+	}
+	walk("", osm)
+	if len(refused) > 0 {
+		return nil, fmt.Errorf("OSM chart values with no counterpart here: %s; `weft install --help` and the chart's values.yaml list what can be set",
+			strings.Join(refused, ", "))
+	}
+	return vals, nil
+}
+
+// setPath sets m[a][b]... = v for the dotted path "a.b...".
+func setPath(m map[string]any, path string, v any) {
+	keys := strings.Split(path, ".")
+	for _, k := range keys[:len(keys)-1] {
+		next, ok := m[k].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[k] = next
+		}
+		m = next
+	}
+	m[keys[len(keys)-1]] = v
+}
+
+// helmConfiguration is Helm's client for releases in namespace, which stores
+// them as Secrets there (as `helm` and OSM's CLI do).
+func helmConfiguration(k *kubeFlags, namespace string) (*action.Configuration, error) {
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig = &k.kubeconfig
+	if k.context != "" {
+		flags.Context = &k.context
+	}
+	flags.Namespace = &namespace
+	cfg := new(action.Configuration)
+	if err := cfg.Init(flags, namespace, "secret", func(string, ...any) {}); err != nil {
+		return nil, fmt.Errorf("connecting Helm to the cluster: %w", err)
+	}
+	return cfg, nil
+}
+
+// chartCRDs are the chart's CRDs. Helm installs a chart's crds/ once and
+// never upgrades them, so install and upgrade apply them first, server-side.
+func chartCRDs(c *chart.Chart) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	for _, crd := range c.CRDObjects() {
+		objs, err := k8s.DecodeYAML(strings.NewReader(string(crd.File.Data)))
+		if err != nil {
+			return nil, fmt.Errorf("chart CRD %s: %w", crd.Filename, err)
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
+}
+
+// applyCRDs applies the chart's CRDs and waits until the API server serves
+// them; it returns the names of those that did not exist before.
+func applyCRDs(ctx context.Context, c client.Client, ch *chart.Chart) ([]string, error) {
+	crds, err := chartCRDs(ch)
+	if err != nil {
+		return nil, err
+	}
+	var names, created []string
+	for _, crd := range crds {
+		var existing apiextensionsv1.CustomResourceDefinition
+		if err := c.Get(ctx, client.ObjectKey{Name: crd.GetName()}, &existing); client.IgnoreNotFound(err) != nil {
+			return nil, fmt.Errorf("reading CRD %s: %w", crd.GetName(), err)
+		} else if err != nil {
+			created = append(created, crd.GetName())
+		}
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(crd), client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+			return created, fmt.Errorf("applying CRD %s: %w", crd.GetName(), err)
+		}
+		names = append(names, crd.GetName())
+	}
+	return created, waitForCRDs(ctx, c, names)
+}
+
+// waitForCRDs waits until the API server serves every CRD named.
+func waitForCRDs(ctx context.Context, c client.Client, names []string) error {
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		for _, name := range names {
+			var crd apiextensionsv1.CustomResourceDefinition
+			if err := c.Get(ctx, client.ObjectKey{Name: name}, &crd); err != nil {
+				return false, nil
+			}
+			established := false
+			for _, cond := range crd.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+					established = true
+				}
+			}
+			if !established {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+}
+
+// loadChart is the embedded chart.
+func loadChart() (*chart.Chart, error) {
+	c, err := manifests.Chart()
+	if err != nil {
+		return nil, fmt.Errorf("loading the embedded chart: %w", err)
+	}
+	return c, nil
+}
