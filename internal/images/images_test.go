@@ -2,6 +2,7 @@ package images
 
 import (
 	"archive/tar"
+	"bytes"
 	"debug/elf"
 	"fmt"
 	"io"
@@ -10,7 +11,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -19,31 +22,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// TestBuild builds weftd and weft-init for the local architecture only (the
-// arm64 cross build is `make images`'), reads the archives back both as
-// docker-save tarballs and as OCI layouts, and runs each unpacked entrypoint.
+// TestBuild reads the archives of weftd and weft-init back both as
+// docker-save tarballs and as OCI layouts, and runs each unpacked entrypoint's
+// version command (run_test.go runs them for real).
 func TestBuild(t *testing.T) {
-	if testing.Short() {
-		t.Skip("compiles weftd")
-	}
-	if runtime.GOOS != "linux" {
-		t.Skip("runs linux binaries")
-	}
-	const version, revision = "v0.0.0-imagetest", "abc1234"
-	out := t.TempDir()
-	archives, err := Build(Options{
-		Out:       out,
-		ModuleDir: "../..",
-		Version:   version,
-		Revision:  revision,
-		LDFlags:   "-X github.com/weft-mesh/weft/pkg/version.Version=" + version + " -X github.com/weft-mesh/weft/pkg/version.GitCommit=" + revision,
-		Arches:    []string{runtime.GOARCH},
-		Images:    []string{"weftd", "weft-init"},
-		Log:       testWriter{t},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	archives := builtArchives(t)
 	if len(archives) != 4 {
 		t.Fatalf("archives: %+v", archives)
 	}
@@ -54,7 +37,7 @@ func TestBuild(t *testing.T) {
 		if a.Image != "ghcr.io/weft-mesh/"+bin {
 			t.Errorf("image name %s", a.Image)
 		}
-		if got := strings.Join(a.Tags, " "); got != a.Image+":"+version+" "+a.Image+":latest" {
+		if got := strings.Join(a.Tags, " "); got != a.Image+":"+testVersion+" "+a.Image+":latest" {
 			t.Errorf("%s: tags %s", a.Path, got)
 		}
 		layoutImg := layoutImage(t, a.Path)
@@ -75,8 +58,85 @@ func TestBuild(t *testing.T) {
 		if c1 != c2 {
 			t.Errorf("%s: manifest.json's config %s, index.json's %s", a.Path, c1, c2)
 		}
-		checkImage(t, img, bin, want[bin], version)
+		checkImage(t, img, bin, want[bin], testVersion)
 	}
+}
+
+const testVersion, testRevision = "v0.0.0-imagetest", "abc1234"
+
+// built holds the archives of weftd and weft-init, built once for the tests of
+// this package, for the local architecture only (the arm64 cross build is
+// `make images`'): compiling weftd is the expensive part.
+var built struct {
+	once     sync.Once
+	dir      string
+	archives []Archive
+	err      error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// builtArchives builds the archives on first use, skipping where they cannot
+// run.
+func builtArchives(t *testing.T) []Archive {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("compiles weftd")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("runs linux binaries")
+	}
+	built.once.Do(func() {
+		start := time.Now()
+		var logs bytes.Buffer
+		if built.dir, built.err = os.MkdirTemp("", "weft-images-test-"); built.err != nil {
+			return
+		}
+		built.archives, built.err = Build(Options{
+			Out:       built.dir,
+			ModuleDir: "../..",
+			Version:   testVersion,
+			Revision:  testRevision,
+			LDFlags:   "-X github.com/weft-mesh/weft/pkg/version.Version=" + testVersion + " -X github.com/weft-mesh/weft/pkg/version.GitCommit=" + testRevision,
+			Arches:    []string{runtime.GOARCH},
+			Images:    []string{"weftd", "weft-init"},
+			Log:       &logs,
+		})
+		if built.err != nil {
+			built.err = fmt.Errorf("%w\n%s", built.err, logs.String())
+		}
+		t.Logf("built the archives in %s", time.Since(start).Round(time.Millisecond))
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.archives
+}
+
+// archiveImage reads bin's per-architecture archive as a docker-save tarball.
+func archiveImage(t *testing.T, bin string) v1.Image {
+	t.Helper()
+	for _, a := range builtArchives(t) {
+		if strings.HasSuffix(a.Image, "/"+bin) && !strings.HasSuffix(a.Path, ".oci.tar") {
+			tag, err := name.NewTag(a.Tags[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := tarball.ImageFromPath(a.Path, &tag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return img
+		}
+	}
+	t.Fatalf("no archive of %s", bin)
+	return nil
 }
 
 func checkImage(t *testing.T, img v1.Image, bin string, uid int, version string) {
@@ -238,11 +298,4 @@ func layoutImage(t *testing.T, archive string) v1.Image {
 		t.Fatalf("%s: %v", archive, err)
 	}
 	return img
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
 }
