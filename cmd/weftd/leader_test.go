@@ -77,20 +77,7 @@ func TestReplicasElectOneWriter(t *testing.T) {
 	env := testenv.Start(t)
 	ctx := context.Background()
 	env.ApplyFiles(t, "examples/osm-system-namespace.yaml", "examples/meshconfig.yaml")
-	// A validating webhook configuration by weftd's name, whose caBundle the
-	// leader keeps; it matches nothing the test creates.
-	none := admissionregistrationv1.SideEffectClassNone
-	validator := &admissionregistrationv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: validatingWebhookName},
-		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name:                    "policies.weft.test",
-			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://127.0.0.1:1/validate")},
-			Rules:                   []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create}, Rule: admissionregistrationv1.Rule{APIGroups: []string{"weft.invalid"}, APIVersions: []string{"v1"}, Resources: []string{"nothings"}}}},
-			SideEffects:             &none,
-			AdmissionReviewVersions: []string{"v1"},
-			FailurePolicy:           ptr.To(admissionregistrationv1.Ignore),
-		}},
-	}
+	validator := inertValidatingWebhook()
 	if err := env.Client.Create(ctx, validator); err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +172,23 @@ func TestReplicasElectOneWriter(t *testing.T) {
 				retry.Status.CurrentStatus != ""
 		})
 	})
+}
+
+// inertValidatingWebhook is a validating webhook configuration by weftd's
+// name, whose caBundle the leader keeps; it matches nothing tests create.
+func inertValidatingWebhook() *admissionregistrationv1.ValidatingWebhookConfiguration {
+	none := admissionregistrationv1.SideEffectClassNone
+	return &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: validatingWebhookName},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name:                    "policies.weft.test",
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://127.0.0.1:1/validate")},
+			Rules:                   []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create}, Rule: admissionregistrationv1.Rule{APIGroups: []string{"weft.invalid"}, APIVersions: []string{"v1"}, Resources: []string{"nothings"}}}},
+			SideEffects:             &none,
+			AdmissionReviewVersions: []string{"v1"},
+			FailurePolicy:           ptr.To(admissionregistrationv1.Ignore),
+		}},
+	}
 }
 
 type countingStatuses struct{ writes int }
