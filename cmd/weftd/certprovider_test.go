@@ -20,6 +20,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/google/uuid"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -231,6 +232,124 @@ func TestWeftdSignsThroughCertManager(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCertManagerReplicasEachSign runs two weftd replicas with cert-manager
+// (cmtest.Sign standing in for it, as above): no step is the leader's, so
+// each replica signs its own serving certificate through a CertificateRequest
+// while only one holds the Lease, none creates a root Secret, and after the
+// leader stops the other still serves and writes the caBundle.
+func TestCertManagerReplicasEachSign(t *testing.T) {
+	env := testenv.Start(t)
+	cmtest.InstallCRDs(t, env)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env.ApplyFiles(t, "examples/osm-system-namespace.yaml", "examples/meshconfig.yaml", "manifests/weftd/rbac.yaml")
+	validator := inertValidatingWebhook()
+	if err := env.Client.Create(ctx, validator); err != nil {
+		t.Fatal(err)
+	}
+	cm, err := cmclient.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := &cmapi.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "mesh-ca"},
+		Spec: cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{CA: &cmapi.CAIssuer{SecretName: "mesh-ca"}}}}
+	if _, err := cm.CertmanagerV1().ClusterIssuers().Create(ctx, issuer, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testCA, err := internalca.NewRoot("cert-manager test CA", 365*24*time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make(chan *cmapi.CertificateRequest, 200)
+	cmtest.Sign(ctx, t, cm, "osm-system", testCA, seen)
+	testRoots := x509.NewCertPool()
+	testRoots.AddCert(testCA.Signing.Cert)
+
+	kubeconfig := impersonating(t, env.KubeconfigPath, "system:serviceaccount:osm-system:weftd")
+	replicas := map[string]*replica{}
+	for _, id := range []string{"weftd-a", "weftd-b"} {
+		replicas[id] = startReplica(t, kubeconfig, id, func(o *options) {
+			o.certProvider = providerCertManager
+			o.certManager = certManagerOptions{issuerName: "mesh-ca", issuerKind: "ClusterIssuer", issuerGroup: "cert-manager.io"}
+		})
+	}
+	serves := func(t *testing.T, r *replica) {
+		t.Helper()
+		for _, port := range []int{r.o.xdsPort, r.o.webhookPort} {
+			testenv.Eventually(t, r.o.leaderID+" serves on port "+strconv.Itoa(port)+" with a certificate of the test CA", func() bool {
+				conn, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), &tls.Config{
+					RootCAs: testRoots, ServerName: adstest.ServerName, MinVersion: tls.VersionTLS12,
+				})
+				if err != nil {
+					return false
+				}
+				conn.Close()
+				return true
+			})
+		}
+	}
+	for _, r := range replicas {
+		serves(t, r)
+	}
+
+	// Each replica's serving certificate came from a request of its own.
+	servingRequests := 0
+	testenv.Eventually(t, "a CertificateRequest for each replica's serving certificate", func() bool {
+		select {
+		case cr := <-seen:
+			if strings.HasPrefix(cr.Annotations["weft.io/common-name"], "weftd.") {
+				servingRequests++
+			}
+		default:
+		}
+		return servingRequests >= 2
+	})
+
+	var lease coordinationv1.Lease
+	holder := func() string {
+		if env.Client.Get(ctx, client.ObjectKey{Namespace: "osm-system", Name: leaseName}, &lease) != nil || lease.Spec.HolderIdentity == nil {
+			return ""
+		}
+		return *lease.Spec.HolderIdentity
+	}
+	testenv.Eventually(t, "one replica holds the Lease", func() bool { return replicas[holder()] != nil })
+	leader := holder()
+	follower := "weftd-a"
+	if leader == follower {
+		follower = "weftd-b"
+	}
+	want := string(ca.EncodeCertificatesPEM(testCA.Signing.Cert))
+	caBundle := func() string {
+		var v admissionregistrationv1.ValidatingWebhookConfiguration
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: validatingWebhookName}, &v); err != nil {
+			t.Fatal(err)
+		}
+		return string(v.Webhooks[0].ClientConfig.CABundle)
+	}
+	testenv.Eventually(t, "the leader writes the caBundle", func() bool { return caBundle() == want })
+
+	// Cleared, the caBundle stays so until the bundle changes or another
+	// replica starts leading.
+	if err := env.Client.Patch(ctx, validator, client.RawPatch("application/json-patch+json",
+		[]byte(`[{"op":"remove","path":"/webhooks/0/clientConfig/caBundle"}]`))); err != nil {
+		t.Fatal(err)
+	}
+	replicas[leader].stop(t)
+	testenv.Eventually(t, follower+" holds the Lease", func() bool { return holder() == follower })
+	testenv.Eventually(t, "the new leader writes the caBundle", func() bool { return caBundle() == want })
+	serves(t, replicas[follower])
+
+	var roots corev1.SecretList
+	if err := env.Client.List(ctx, &roots, client.InNamespace("osm-system")); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range roots.Items {
+		if s.Name == "osm-ca-bundle" || s.Labels["app.kubernetes.io/component"] == "ca-root" {
+			t.Errorf("a replica created the root Secret %s", s.Name)
+		}
+	}
 }
 
 // impersonating writes a copy of kubeconfig whose users act as user.

@@ -55,13 +55,17 @@ type replica struct {
 	logs   string // a file: os.File writes need no lock
 }
 
-func startReplica(t *testing.T, kubeconfig, id string) *replica {
+// startReplica runs weftd as replica id; configure changes its options.
+func startReplica(t *testing.T, kubeconfig, id string, configure ...func(*options)) *replica {
 	t.Helper()
 	// The webhook server's certificate comes from the mesh CA, so the leader
 	// writes the webhook configurations' caBundle.
 	o := clusterOptions(t, kubeconfig)
 	o.leaderElect, o.leaderID = true, id
 	o.leaseDuration, o.leaseRenewDeadline, o.leaseRetryPeriod = testLeaseDuration, testRenewDeadline, testRetryPeriod
+	for _, c := range configure {
+		c(&o)
+	}
 	logs, err := os.Create(filepath.Join(t.TempDir(), id+".log"))
 	if err != nil {
 		t.Fatal(err)
