@@ -245,9 +245,40 @@ func TestChartLeaderElectionOff(t *testing.T) {
 	}
 }
 
+// TestChartCertManager: certificateProvider.kind cert-manager passes the
+// issuer and the trust bundle to weftd, which may then make
+// CertificateRequests in the mesh namespace.
+func TestChartCertManager(t *testing.T) {
+	objs, err := renderChart(t, map[string]any{"certificateProvider": map[string]any{
+		"kind":        "cert-manager",
+		"certmanager": map[string]any{"issuerName": "mesh-ca", "issuerKind": "ClusterIssuer", "trustBundle": "Secret/osm-ca-bundle/ca.crt"},
+	}}, chartNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"--mesh-name=osm", "--mesh-namespace=osm-system", "--certificate-provider=cert-manager",
+		"--cert-manager-issuer-name=mesh-ca", "--cert-manager-issuer-kind=ClusterIssuer", "--cert-manager-issuer-group=cert-manager.io",
+		"--cert-manager-trust-bundle=Secret/osm-ca-bundle/ca.crt"}
+	if c := weftdContainer(t, objs); !slices.Equal(c.Args, want) {
+		t.Errorf("args %v, want %v", c.Args, want)
+	}
+	// What ca/certmanager does with a request: create, watch it by name, delete.
+	role := find(t, objs, "Role", "weftd")
+	found := false
+	for _, r := range field(t, role, "rules").([]any) {
+		rule := r.(map[string]any)
+		if fmt.Sprint(rule["apiGroups"]) == "[cert-manager.io]" && fmt.Sprint(rule["resources"]) == "[certificaterequests]" {
+			found = fmt.Sprint(rule["verbs"]) == "[create watch delete]"
+		}
+	}
+	if !found || role.GetNamespace() != chartNamespace {
+		t.Errorf("Role %v: want create, watch and delete of certificaterequests in %s", role.Object, chartNamespace)
+	}
+}
+
 // TestChartRefuses: the schema names a mistyped or unknown value, and
-// cert-manager, which weftd cannot select yet, fails rather than installing
-// the internal CA instead.
+// cert-manager without an issuer fails rather than installing a weftd that
+// exits at start.
 func TestChartRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		vals map[string]any
@@ -257,7 +288,9 @@ func TestChartRefuses(t *testing.T) {
 		{map[string]any{"meshConfig": map[string]any{"enableEgress": "yes"}}, []string{"meshConfig", "enableEgress", "boolean"}},
 		{map[string]any{"replicas": 2}, []string{"replicas"}},
 		{map[string]any{"webhook": map[string]any{"failurePolicy": "Sometimes"}}, []string{"failurePolicy"}},
-		{map[string]any{"certificateProvider": map[string]any{"kind": "cert-manager"}}, []string{"cert-manager", "tresor"}},
+		{map[string]any{"certificateProvider": map[string]any{"kind": "cert-manager", "certmanager": map[string]any{"issuerName": ""}}},
+			[]string{"cert-manager", "issuerName"}},
+		{map[string]any{"certificateProvider": map[string]any{"certmanager": map[string]any{"trustBundle": "osm-ca-bundle"}}}, []string{"trustBundle"}},
 	} {
 		_, err := renderChart(t, tc.vals, chartNamespace)
 		if err == nil {

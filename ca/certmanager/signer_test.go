@@ -2,13 +2,8 @@ package certmanager_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,24 +14,24 @@ import (
 	cmclient "github.com/cert-manager/cert-manager/pkg/client/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/ca/certmanager"
 	"github.com/weft-mesh/weft/ca/internalca"
+	"github.com/weft-mesh/weft/internal/cmtest"
 	"github.com/weft-mesh/weft/internal/testenv"
 	"github.com/weft-mesh/weft/pkg/identity"
 )
 
 // TestCertManagerSignerOnTheAPIServer runs against a real kube-apiserver with
 // cert-manager's CRDs installed from the cert-manager module (deploy/crds).
-// cert-manager's controller cannot be built here (its main module is not on
-// the module proxy), so the test plays its part: it approves each
-// CertificateRequest, signs it with a test CA and sets status.certificate,
-// status.ca and the Ready condition, as cert-manager's CA issuer would.
+// cert-manager's controller cannot be built here, so cmtest.Sign stands in for
+// it: it approves each CertificateRequest, signs it with a test CA and sets
+// status.certificate, status.ca and the Ready condition, as cert-manager's CA
+// issuer would.
 func TestCertManagerSignerOnTheAPIServer(t *testing.T) {
 	env := testenv.Start(t)
-	installCertManagerCRDs(t, env)
+	cmtest.InstallCRDs(t, env)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cm, err := cmclient.NewForConfig(env.Config)
@@ -59,7 +54,7 @@ func TestCertManagerSignerOnTheAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := make(chan *cmapi.CertificateRequest, 100)
-	go actAsCertManager(ctx, t, cm, ns, testCA, seen)
+	cmtest.Sign(ctx, t, cm, ns, testCA, seen)
 
 	t.Run("a service certificate comes from an Issuer and verifies against the CA cert-manager reports", func(t *testing.T) {
 		signer, err := certmanager.New(certmanager.Options{Client: cm, Namespace: ns, IssuerRef: cmmeta.IssuerReference{Name: "mesh-issuer", Kind: "Issuer"}})
@@ -131,86 +126,6 @@ func TestCertManagerSignerOnTheAPIServer(t *testing.T) {
 		}
 		<-seen
 	})
-}
-
-// actAsCertManager approves and signs every CertificateRequest in ns with
-// testCA, denying those for a CN starting with "denied.".
-func actAsCertManager(ctx context.Context, t *testing.T, cm cmclient.Interface, ns string, testCA *internalca.RootSet, seen chan<- *cmapi.CertificateRequest) {
-	crs := cm.CertmanagerV1().CertificateRequests(ns)
-	w, err := crs.Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer w.Stop()
-	for ev := range w.ResultChan() {
-		cr, ok := ev.Object.(*cmapi.CertificateRequest)
-		if !ok || len(cr.Status.Conditions) > 0 || ev.Type != "ADDED" {
-			continue
-		}
-		block, _ := pem.Decode(cr.Spec.Request)
-		csr, err := x509.ParseCertificateRequest(block.Bytes)
-		if err != nil || csr.CheckSignature() != nil {
-			t.Errorf("CertificateRequest %s: bad CSR: %v", cr.Name, err)
-			continue
-		}
-		now := metav1.Now()
-		if strings.HasPrefix(csr.Subject.CommonName, "denied.") {
-			cr.Status.Conditions = []cmapi.CertificateRequestCondition{{Type: cmapi.CertificateRequestConditionDenied, Status: cmmeta.ConditionTrue, Reason: "PolicyDenied", Message: "not allowed", LastTransitionTime: &now}}
-		} else {
-			tmpl := &x509.Certificate{
-				SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: csr.Subject, DNSNames: csr.DNSNames, URIs: csr.URIs,
-				NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(-time.Minute).Add(cr.Spec.Duration.Duration),
-				KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: extKeyUsages(cr.Spec.Usages),
-			}
-			der, err := x509.CreateCertificate(rand.Reader, tmpl, testCA.Signing.Cert, csr.PublicKey, testCA.Signing.Key)
-			if err != nil {
-				t.Error(err)
-				continue
-			}
-			cr.Status.Certificate = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-			cr.Status.CA = ca.EncodeCertificatesPEM(testCA.Signing.Cert)
-			cr.Status.Conditions = []cmapi.CertificateRequestCondition{
-				{Type: cmapi.CertificateRequestConditionApproved, Status: cmmeta.ConditionTrue, Reason: "test", Message: "approved by the test", LastTransitionTime: &now},
-				{Type: cmapi.CertificateRequestConditionReady, Status: cmmeta.ConditionTrue, Reason: cmapi.CertificateRequestReasonIssued, Message: "signed by the test", LastTransitionTime: &now},
-			}
-		}
-		if _, err := crs.UpdateStatus(ctx, cr, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
-			t.Errorf("updating CertificateRequest %s: %v", cr.Name, err)
-		}
-		seen <- cr
-	}
-}
-
-func extKeyUsages(usages []cmapi.KeyUsage) []x509.ExtKeyUsage {
-	var out []x509.ExtKeyUsage
-	for _, u := range usages {
-		switch u {
-		case cmapi.UsageServerAuth:
-			out = append(out, x509.ExtKeyUsageServerAuth)
-		case cmapi.UsageClientAuth:
-			out = append(out, x509.ExtKeyUsageClientAuth)
-		}
-	}
-	return out
-}
-
-// installCertManagerCRDs installs the cert-manager.io CRDs shipped in the
-// cert-manager module's deploy/crds.
-func installCertManagerCRDs(t *testing.T, env *testenv.Env) {
-	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/cert-manager/cert-manager").Output()
-	if err != nil {
-		t.Fatalf("locating the cert-manager module: %v", err)
-	}
-	dir := filepath.Join(strings.TrimSpace(string(out)), "deploy", "crds")
-	var paths []string
-	for _, kind := range []string{"certificaterequests", "certificates", "issuers", "clusterissuers"} {
-		paths = append(paths, filepath.Join(dir, "cert-manager.io_"+kind+".yaml"))
-	}
-	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: paths, ErrorIfPathMissing: true}); err != nil {
-		t.Fatalf("installing cert-manager CRDs from %s: %v", dir, err)
-	}
 }
 
 func verify(c *ca.Certificate, bundlePEM []byte, usage x509.ExtKeyUsage) error {

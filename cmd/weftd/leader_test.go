@@ -8,10 +8,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
 
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -20,12 +23,30 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weft-mesh/weft/ca/internalca"
+	"github.com/weft-mesh/weft/internal/adstest"
 	"github.com/weft-mesh/weft/internal/testenv"
+	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
 	"github.com/weft-mesh/weft/pkg/mesh"
 )
+
+// The replicas' lease settings: shorter than weftd's defaults (15 s, 10 s,
+// 2 s) so that a takeover after a crash fits in a test.
+const (
+	testLeaseDuration = 4 * time.Second
+	testRenewDeadline = 2 * time.Second
+	testRetryPeriod   = 500 * time.Millisecond
+)
+
+// failoverBound is the longest client-go's leader election lets a takeover
+// take with those settings; a protocol bound, not a performance target. A
+// follower takes a Lease once it has not seen it renewed for testLeaseDuration
+// (a leader that stops releases it, so usually at once), and tries every
+// testRetryPeriod stretched by up to 1.2 more (client-go's JitterFactor). The
+// last second is for the API server's answers on a busy 2-core machine.
+const failoverBound = testLeaseDuration + testRetryPeriod*22/10 + time.Second
 
 // replica is one weftd run in this process.
 type replica struct {
@@ -35,13 +56,17 @@ type replica struct {
 	logs   string // a file: os.File writes need no lock
 }
 
-func startReplica(t *testing.T, kubeconfig, id string) *replica {
+// startReplica runs weftd as replica id; configure changes its options.
+func startReplica(t *testing.T, kubeconfig, id string, configure ...func(*options)) *replica {
 	t.Helper()
 	// The webhook server's certificate comes from the mesh CA, so the leader
 	// writes the webhook configurations' caBundle.
 	o := clusterOptions(t, kubeconfig)
 	o.leaderElect, o.leaderID = true, id
-	o.leaseDuration, o.leaseRenewDeadline, o.leaseRetryPeriod = 4*time.Second, 2*time.Second, 500*time.Millisecond
+	o.leaseDuration, o.leaseRenewDeadline, o.leaseRetryPeriod = testLeaseDuration, testRenewDeadline, testRetryPeriod
+	for _, c := range configure {
+		c(&o)
+	}
 	logs, err := os.Create(filepath.Join(t.TempDir(), id+".log"))
 	if err != nil {
 		t.Fatal(err)
@@ -73,25 +98,14 @@ func (r *replica) stop(t *testing.T) {
 
 // TestReplicasElectOneWriter runs two weftd replicas against one API server:
 // both serve with the one mesh root, only the Lease holder writes, and when it
-// stops the other takes the Lease and writes.
+// stops the other takes the Lease within failoverBound and writes, with the
+// one root unchanged, while a proxy connected to it keeps its stream and its
+// configuration.
 func TestReplicasElectOneWriter(t *testing.T) {
 	env := testenv.Start(t)
 	ctx := context.Background()
-	env.ApplyFiles(t, "examples/osm-system-namespace.yaml", "examples/meshconfig.yaml")
-	// A validating webhook configuration by weftd's name, whose caBundle the
-	// leader keeps; it matches nothing the test creates.
-	none := admissionregistrationv1.SideEffectClassNone
-	validator := &admissionregistrationv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: mesh.ValidatingWebhookName("osm")},
-		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name:                    "policies.weft.test",
-			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://127.0.0.1:1/validate")},
-			Rules:                   []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create}, Rule: admissionregistrationv1.Rule{APIGroups: []string{"weft.invalid"}, APIVersions: []string{"v1"}, Resources: []string{"nothings"}}}},
-			SideEffects:             &none,
-			AdmissionReviewVersions: []string{"v1"},
-			FailurePolicy:           ptr.To(admissionregistrationv1.Ignore),
-		}},
-	}
+	env.ApplyFiles(t, "examples/osm-system-namespace.yaml", "examples/meshconfig.yaml", "examples/bookstore")
+	validator := inertValidatingWebhook()
 	if err := env.Client.Create(ctx, validator); err != nil {
 		t.Fatal(err)
 	}
@@ -164,21 +178,33 @@ func TestReplicasElectOneWriter(t *testing.T) {
 		t.Fatal("a replica rewrote the caBundle although the bundle did not change")
 	}
 
-	t.Run("when the leader stops, the follower takes the Lease and writes", func(t *testing.T) {
+	// A bookbuyer proxy on the follower, settled on its configuration
+	// before the leader stops.
+	f := replicas[follower]
+	testenv.Eventually(t, follower+" builds its first mesh model", func() bool {
+		_, err := httpGet("http://" + f.o.debugAddr + "/debug/problems")
+		return err == nil
+	})
+	_, buyer, buyerPair := proxyFromRoot(t, root.Data[internalca.KeyCert], root.Data[internalca.KeyKey], root.Data[internalca.KeyBundle],
+		identity.Identity{Namespace: "bookbuyer", ServiceAccount: "bookbuyer"})
+	stream := adstest.Dial(t, ctx, xdsAddr(f.o), buyerPair, manager.BundlePool(), buyer.CommonName(identity.DefaultTrustDomain))
+	stream.Await(t, resource.ClusterType, nil, func(*discovery.DiscoveryResponse) bool { return true })
+	settled := stream.Settle(t, time.Second)
+
+	t.Run("when the leader stops, the follower takes the Lease within the bound and writes", func(t *testing.T) {
 		stopped := time.Now()
 		replicas[leader].stop(t)
 		testenv.Eventually(t, follower+" holds the Lease", func() bool { return holder() == follower })
 		took := time.Since(stopped)
 		testenv.Eventually(t, "the new leader writes the webhook caBundle", func() bool { return bytes.Equal(caBundle(), manager.Bundle()) })
 		wrote := time.Since(stopped)
-		t.Logf("%s stopped; %s held the Lease %v later and had written the caBundle %v later (lease %v, retry %v)",
+		t.Logf("%s stopped; %s held the Lease %v later and had written the caBundle %v later (lease %v, renew deadline %v, retry %v; bound %v)",
 			leader, follower, took.Round(time.Millisecond), wrote.Round(time.Millisecond),
-			replicas[follower].o.leaseDuration, replicas[follower].o.leaseRetryPeriod)
-
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bookbuyer", Labels: map[string]string{"openservicemesh.io/monitored-by": "osm"}}}
-		if err := env.Client.Create(ctx, ns); err != nil {
-			t.Fatal(err)
+			testLeaseDuration, testRenewDeadline, testRetryPeriod, failoverBound)
+		if took > failoverBound {
+			t.Errorf("the takeover took %v, more than the lease settings allow (%v)", took.Round(time.Millisecond), failoverBound)
 		}
+
 		env.ApplyFiles(t, "examples/policies/retry.yaml")
 		testenv.Eventually(t, "the new leader writes a new policy's status", func() bool {
 			var retry policyv1alpha1.Retry
@@ -186,6 +212,53 @@ func TestReplicasElectOneWriter(t *testing.T) {
 				retry.Status.CurrentStatus != ""
 		})
 	})
+
+	t.Run("after the takeover there is one root Secret, unchanged", func(t *testing.T) {
+		var after corev1.SecretList
+		if err := env.Client.List(ctx, &after, client.InNamespace("osm-system"), client.MatchingLabels{"app.kubernetes.io/component": "ca-root"}); err != nil {
+			t.Fatal(err)
+		}
+		if len(after.Items) != 1 {
+			t.Fatalf("%d root Secrets, want 1", len(after.Items))
+		}
+		got := after.Items[0]
+		if got.Name != root.Name || got.UID != root.UID || got.ResourceVersion != root.ResourceVersion || !reflect.DeepEqual(got.Data, root.Data) {
+			t.Errorf("root Secret %s (uid %s, resourceVersion %s) changed from %s (uid %s, resourceVersion %s), or its data did",
+				got.Name, got.UID, got.ResourceVersion, root.Name, root.UID, root.ResourceVersion)
+		}
+	})
+
+	t.Run("the proxy on the follower keeps its stream and configuration across the takeover", func(t *testing.T) {
+		// Whatever came on the stream since it settled is still queued:
+		// nothing may have, the Retry included (a disabled feature).
+		stream.Quiet(t, time.Second)
+		// The same stream still takes a change, from the new leader.
+		patch := client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"traffic":{"enableEgress":false}}}`))
+		mc := &configv1alpha2.MeshConfig{ObjectMeta: metav1.ObjectMeta{Namespace: "osm-system", Name: "osm-mesh-config"}}
+		if err := env.Client.Patch(ctx, mc, patch); err != nil {
+			t.Fatal(err)
+		}
+		stream.Await(t, "", nil, func(resp *discovery.DiscoveryResponse) bool {
+			return resp.GetTypeUrl() == resource.ClusterType && resp.GetVersionInfo() != settled.GetVersionInfo()
+		})
+	})
+}
+
+// inertValidatingWebhook is a validating webhook configuration by weftd's
+// name, whose caBundle the leader keeps; it matches nothing tests create.
+func inertValidatingWebhook() *admissionregistrationv1.ValidatingWebhookConfiguration {
+	none := admissionregistrationv1.SideEffectClassNone
+	return &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: mesh.ValidatingWebhookName("osm")},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name:                    "policies.weft.test",
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://127.0.0.1:1/validate")},
+			Rules:                   []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create}, Rule: admissionregistrationv1.Rule{APIGroups: []string{"weft.invalid"}, APIVersions: []string{"v1"}, Resources: []string{"nothings"}}}},
+			SideEffects:             &none,
+			AdmissionReviewVersions: []string{"v1"},
+			FailurePolicy:           ptr.To(admissionregistrationv1.Ignore),
+		}},
+	}
 }
 
 type countingStatuses struct{ writes int }

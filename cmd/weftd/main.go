@@ -43,6 +43,7 @@ sidecar injector and policy statuses are off, since they need an API server:
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// MeshConfig observability.osmLogLevel moves the level (the loop
 			// sets it); -v is where it starts and what it returns to.
+			o.changed = cmd.Flags().Changed
 			o.level = new(slog.LevelVar)
 			o.level.Set(o.logLevel())
 			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: o.level}))

@@ -30,9 +30,16 @@ type options struct {
 	mesh    mesh.Config
 	verbose bool
 
-	caEnabled      bool
-	caSecretName   string
-	allowNewRoot   bool
+	caEnabled    bool
+	caSecretName string
+	allowNewRoot bool
+	// certProvider is --certificate-provider; certManager its cert-manager
+	// settings.
+	certProvider string
+	certManager  certManagerOptions
+	// changed says whether a flag was set on the command line (nil: none
+	// was, as when tests call run).
+	changed        func(name string) bool
 	xdsEnabled     bool
 	xdsPort        int
 	xdsServiceName string
@@ -70,9 +77,16 @@ func (o *options) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.mesh.ClusterDomain, "cluster-domain", defaults.ClusterDomain, "the DNS domain of the cluster's Services")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log at debug level")
 
-	f.BoolVar(&o.caEnabled, "enable-ca", true, "run the internal certificate authority (needed by the xDS server)")
-	f.StringVar(&o.caSecretName, "ca-secret", "osm-ca-bundle", "the Secret in the mesh namespace that keeps the mesh's root")
-	f.BoolVar(&o.allowNewRoot, internalca.AllowNewRootFlag, false, "when the root Secret is missing but proxies or webhooks still trust the old root, mint a new root anyway (every meshed workload must then be restarted)")
+	f.BoolVar(&o.caEnabled, "enable-ca", true, "run the certificate authority, internal or through cert-manager (--certificate-provider); needed by the xDS server")
+	f.StringVar(&o.certProvider, flagCertProvider, providerInternal, "who signs the mesh's certificates: "+providerInternal+" (or "+providerTresor+", OSM's name), weftd's own CA with its root in --ca-secret; "+
+		"or "+providerCertManager+", CertificateRequests against --cert-manager-issuer-name (weftd then keeps no root)")
+	f.StringVar(&o.caSecretName, flagCASecret, "osm-ca-bundle", "the Secret in the mesh namespace that keeps the mesh's root (internal CA only)")
+	f.BoolVar(&o.allowNewRoot, internalca.AllowNewRootFlag, false, "when the root Secret is missing but proxies or webhooks still trust the old root, mint a new root anyway (every meshed workload must then be restarted; internal CA only)")
+	f.StringVar(&o.certManager.issuerName, flagCMIssuerName, "", "with --certificate-provider=cert-manager: the Issuer (in the mesh namespace) or ClusterIssuer that signs")
+	f.StringVar(&o.certManager.issuerKind, flagCMIssuerKind, "Issuer", "with --certificate-provider=cert-manager: Issuer or ClusterIssuer (an external issuer's kind with its --cert-manager-issuer-group)")
+	f.StringVar(&o.certManager.issuerGroup, flagCMIssuerGroup, "cert-manager.io", "with --certificate-provider=cert-manager: the issuer's API group")
+	f.StringVar(&o.certManager.trustBundle, flagCMTrustBundle, "", "with --certificate-provider=cert-manager: the roots the issuer chains to, as Secret/<name>/<key> or ConfigMap/<name>/<key> in the mesh namespace, read at start "+
+		"(OSM v1.2 read Secret/osm-ca-bundle/ca.crt); empty: trust the CA cert-manager reports in each CertificateRequest's status.ca")
 	f.BoolVar(&o.xdsEnabled, "enable-xds", true, "serve configuration to the proxies over ADS")
 	f.IntVar(&o.xdsPort, "xds-port", 15128, "port of the ADS server (mTLS)")
 	f.StringVar(&o.xdsServiceName, "service-name", "weftd", "weftd's Service in the mesh namespace, which proxies and the API server reach (names its serving certificate)")

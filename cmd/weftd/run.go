@@ -39,7 +39,8 @@ import (
 
 // run starts every enabled part and returns when ctx ends or a part fails.
 //
-//  1. The CA loads (or creates) the mesh root from its Secret.
+//  1. The CA loads (or creates) the mesh root from its Secret, or signs
+//     through cert-manager (--certificate-provider).
 //  2. The cluster source watches the mesh's objects and announces coalesced
 //     snapshots; the control-plane loop (pkg/controlplane) takes each to the
 //     CA's settings, the catalog, the ADS server and the policy statuses.
@@ -50,6 +51,9 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 	// The mesh configuration is built here, once; every part is handed it.
 	o.mesh = o.mesh.WithDefaults()
 	if err := o.mesh.Validate(); err != nil {
+		return err
+	}
+	if err := o.checkCertificateProvider(); err != nil {
 		return err
 	}
 	logger.Info("starting weftd", "version", version.String(), "mesh", o.mesh.Name, "namespace", o.mesh.Namespace, "trustDomain", o.mesh.TrustDomain)
@@ -172,10 +176,31 @@ func serveHealthAndDebug(ctx context.Context, g *errgroup.Group, o options, regi
 	g.Go(func() error { return serveHTTP(ctx, o.debugAddr, debug) })
 }
 
-// startCA loads the mesh root and runs renewals and the ingress-gateway
-// certificate. Only the leader creates or restores the root Secret, and
-// writes the ingress gateway's; followers wait for the root.
+// startCA starts the certificate manager on the chosen provider, and the
+// ingress gateway's certificate, which only the leader writes.
 func startCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, c client.Client, cfg *rest.Config, reg prometheus.Registerer, lead *gate) (*ca.Manager, error) {
+	var (
+		manager *ca.Manager
+		err     error
+	)
+	if o.usesCertManager() {
+		manager, err = startCertManagerSigner(ctx, g, logger, o, c, cfg, reg)
+	} else {
+		manager, err = startInternalCA(ctx, g, logger, o, c, reg, lead)
+	}
+	if err != nil {
+		return nil, err
+	}
+	gateway := ingressgateway.NewReconciler(ingressgateway.APIStore{Client: c}, manager, o.mesh.Namespace, nil, logger.With("part", "ingress-gateway"))
+	g.Go(func() error {
+		return lead.Run(ctx, func(ctx context.Context) error { return gateway.Run(ctx, cfg, k8s.Scheme(), nil) })
+	})
+	return manager, nil
+}
+
+// startInternalCA loads the mesh root from its Secret and signs with it. Only
+// the leader creates or restores the Secret; followers wait for it.
+func startInternalCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, c client.Client, reg prometheus.Registerer, lead *gate) (*ca.Manager, error) {
 	store := &internalca.SecretStore{Client: c, Namespace: o.mesh.Namespace, Name: o.caSecretName, Logger: logger.With("part", "ca"),
 		TrustedElsewhere: rootTrustedElsewhere(c, o.mesh.Name, o.webhookEnabled && o.webhookCertDir == ""), AllowNewRoot: o.allowNewRoot,
 		Leading: lead.Leading}
@@ -189,17 +214,13 @@ func startCA(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opti
 		return nil, err
 	}
 	g.Go(func() error { store.Follow(ctx, authority, nil, 10*time.Second, logger.With("part", "ca")); return nil })
-	gateway := ingressgateway.NewReconciler(ingressgateway.APIStore{Client: c}, manager, o.mesh.Namespace, nil, logger.With("part", "ingress-gateway"))
-	g.Go(func() error {
-		return lead.Run(ctx, func(ctx context.Context) error { return gateway.Run(ctx, cfg, k8s.Scheme(), nil) })
-	})
 	return manager, nil
 }
 
-// startManager runs the certificate manager (issuance and renewals) over the
-// mesh root's authority.
-func startManager(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, authority *internalca.Authority, reg prometheus.Registerer) (*ca.Manager, error) {
-	manager, err := ca.NewManager(ca.Options{Signer: authority, TrustDomain: o.mesh.TrustDomain, Logger: logger.With("part", "ca"), Registerer: reg})
+// startManager runs the certificate manager (issuance and renewals) over
+// signer.
+func startManager(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, signer ca.Signer, reg prometheus.Registerer) (*ca.Manager, error) {
+	manager, err := ca.NewManager(ca.Options{Signer: signer, TrustDomain: o.mesh.TrustDomain, Logger: logger.With("part", "ca"), Registerer: reg})
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,14 @@ type Stream struct {
 	stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient
 	// names are the resource names subscribed per type, repeated in ACKs.
 	names map[string][]string
+	// in has what the stream received, read by one goroutine so that a
+	// test can wait for nothing (Quiet) without losing what comes later.
+	in chan received
+}
+
+type received struct {
+	resp *discovery.DiscoveryResponse
+	err  error
 }
 
 // Dial opens an ADS stream to addr with the proxy certificate pair, trusting
@@ -51,7 +59,72 @@ func Dial(t *testing.T, ctx context.Context, addr string, pair tls.Certificate, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Stream{nodeID: nodeID, stream: stream, names: map[string][]string{}}
+	s := &Stream{nodeID: nodeID, stream: stream, names: map[string][]string{}, in: make(chan received, 64)}
+	go func() {
+		for {
+			resp, err := stream.Recv()
+			s.in <- received{resp, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// next returns what the stream received next; a closed stream keeps
+// returning its error.
+func (s *Stream) next() (*discovery.DiscoveryResponse, error) {
+	r := <-s.in
+	if r.err != nil {
+		s.in <- r
+	}
+	return r.resp, r.err
+}
+
+// ack acknowledges resp, as Envoy does.
+func (s *Stream) ack(t *testing.T, resp *discovery.DiscoveryResponse) {
+	t.Helper()
+	ack := &discovery.DiscoveryRequest{TypeUrl: resp.GetTypeUrl(), VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce(),
+		ResourceNames: s.names[resp.GetTypeUrl()]}
+	if err := s.stream.Send(ack); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Settle reads and ACKs responses until none has come for quiet, and returns
+// the last one (nil if none came).
+func (s *Stream) Settle(t *testing.T, quiet time.Duration) *discovery.DiscoveryResponse {
+	t.Helper()
+	var last *discovery.DiscoveryResponse
+	for {
+		select {
+		case r := <-s.in:
+			if r.err != nil {
+				t.Fatalf("the ADS stream ended: %v", r.err)
+			}
+			s.ack(t, r.resp)
+			last = r.resp
+		case <-time.After(quiet):
+			return last
+		}
+	}
+}
+
+// Quiet fails the test if the stream has received anything since it was
+// last read, or receives anything within d, or has ended: the proxy keeps
+// the configuration it has, on the same stream.
+func (s *Stream) Quiet(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case r := <-s.in:
+		if r.err != nil {
+			t.Fatalf("the ADS stream ended: %v", r.err)
+		}
+		s.ack(t, r.resp)
+		t.Fatalf("weftd sent %s version %q with %d resources", r.resp.GetTypeUrl(), r.resp.GetVersionInfo(), len(r.resp.GetResources()))
+	case <-time.After(d):
+	}
 }
 
 // Await subscribes to typeURL (unless it is empty) with names and reads
@@ -66,15 +139,11 @@ func (s *Stream) Await(t *testing.T, typeURL string, names []string, accept func
 		}
 	}
 	for {
-		resp, err := s.stream.Recv()
+		resp, err := s.next()
 		if err != nil {
 			t.Fatal(err)
 		}
-		ack := &discovery.DiscoveryRequest{TypeUrl: resp.GetTypeUrl(), VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce(),
-			ResourceNames: s.names[resp.GetTypeUrl()]}
-		if err := s.stream.Send(ack); err != nil {
-			t.Fatal(err)
-		}
+		s.ack(t, resp)
 		if (typeURL == "" || resp.GetTypeUrl() == typeURL) && accept(resp) {
 			return
 		}

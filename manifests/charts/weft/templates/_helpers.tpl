@@ -18,9 +18,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{ printf "%s/%s:%s" .Values.image.registry .Values.image.initRepository (include "weft.tag" .) }}
 {{- end }}
 
-{{/* weftd selects its CA by flag only once it has one for cert-manager: refuse rather than install the internal CA silently. */}}
+{{/* cert-manager needs an issuer: refuse at render time rather than install a weftd that exits at start. */}}
 {{- define "weft.checkCertificateProvider" -}}
-{{- if eq .Values.certificateProvider.kind "cert-manager" }}
-{{- fail "certificateProvider.kind cert-manager: weftd has no option to sign through cert-manager yet; use tresor (the internal CA)" }}
+{{- if and (eq .Values.certificateProvider.kind "cert-manager") (not .Values.certificateProvider.certmanager.issuerName) }}
+{{- fail "certificateProvider.kind cert-manager needs certificateProvider.certmanager.issuerName" }}
 {{- end }}
 {{- end }}
