@@ -20,6 +20,7 @@ import (
 
 	"github.com/weft-mesh/weft/manifests"
 	"github.com/weft-mesh/weft/pkg/k8s"
+	"github.com/weft-mesh/weft/pkg/version"
 )
 
 // chartFlags are the flags that choose the chart's values, as Helm's.
@@ -131,6 +132,27 @@ func translateOSMValues(vals map[string]any) (map[string]any, error) {
 			strings.Join(refused, ", "))
 	}
 	return vals, nil
+}
+
+// imageTag is the tag of the images this CLI installs unless told
+// otherwise: its own version, which `make build images` gives the images it
+// builds beside it; "latest" for a development build.
+func imageTag() string {
+	if version.Version == "" || version.Version == "dev" {
+		return "latest"
+	}
+	return version.Version
+}
+
+// defaultImageTag sets image.tag to imageTag unless the user set it: an
+// install, or an upgrade, runs the images of the CLI's own version.
+func defaultImageTag(vals map[string]any) {
+	if image, ok := vals["image"].(map[string]any); ok {
+		if _, set := image["tag"]; set {
+			return
+		}
+	}
+	setPath(vals, "image.tag", imageTag())
 }
 
 // setPath sets m[a][b]... = v for the dotted path "a.b...".

@@ -53,7 +53,8 @@ func newInstallCommand() *cobra.Command {
 		Long: `install installs the embedded Helm chart as the release <mesh-name> in the mesh
 namespace: weftd's Deployment, Service and RBAC, the webhook configurations and the
 MeshConfig osm-mesh-config. The CRDs are applied first, server-side, so that they are
-current. Then it waits up to --timeout for weftd to be ready.
+current. Then it waits up to --timeout for weftd to be ready. The images are tagged with
+this CLI's version ("latest" for a development build) unless --set image.tag says otherwise.
 
 Running it again for the same mesh upgrades the release to the values given (flags, --set
 and --values; "weft mesh upgrade" keeps the release's values instead). A MeshConfig that
@@ -103,6 +104,7 @@ func (o *installOptions) values() (map[string]any, error) {
 		return nil, fmt.Errorf("chart value meshName=%v: the mesh's name is --mesh-name", name)
 	}
 	vals["meshName"] = o.kube.meshName
+	defaultImageTag(vals)
 	flags := []struct {
 		flag, key string
 		value     any

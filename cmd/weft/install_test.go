@@ -195,7 +195,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 
 	t.Run("mesh list shows both", func(t *testing.T) {
 		out := weft("mesh", "list")
-		for _, want := range []string{"blue-system", "green-system", "weft-0.1.0", "ghcr.io/weft-mesh/weftd:0.1.0"} {
+		for _, want := range []string{"blue-system", "green-system", "weft-0.1.0", "ghcr.io/weft-mesh/weftd:latest"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("mesh list lacks %q:\n%s", want, out)
 			}

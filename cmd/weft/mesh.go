@@ -80,7 +80,8 @@ func newMeshUpgradeCommand() *cobra.Command {
 		Short: "Upgrade a mesh's release to this CLI's chart, keeping its values",
 		Long: `upgrade applies the CRDs of this CLI's chart, server-side, then upgrades the mesh's
 Helm release to the chart, keeping the values it was installed with and applying --set and
---values over them, and waits up to --timeout for weftd to be ready.
+--values over them, and waits up to --timeout for weftd to be ready. The images become this
+CLI's version unless --set image.tag says otherwise.
 
 OSM's "mesh upgrade" reset the values; here they are kept, because the chart owns the
 MeshConfig: resetting them would turn off what the install turned on. The MeshConfig is
@@ -116,6 +117,7 @@ func (o *upgradeOptions) run(ctx context.Context, out io.Writer) error {
 	if name, ok := vals["meshName"]; ok && name != o.kube.meshName {
 		return fmt.Errorf("chart value meshName=%v: a mesh cannot be renamed by an upgrade", name)
 	}
+	defaultImageTag(vals)
 	cfg, err := helmConfiguration(&o.kube, o.meshNamespace)
 	if err != nil {
 		return err
