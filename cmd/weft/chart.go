@@ -14,6 +14,7 @@ import (
 	"helm.sh/helm/v3/pkg/cli/values"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -213,6 +214,8 @@ func applyCRDs(ctx context.Context, c client.Client, ch *chart.Chart) ([]string,
 			return nil, fmt.Errorf("reading CRD %s: %w", crd.GetName(), err)
 		} else if err != nil {
 			created = append(created, crd.GetName())
+		} else if err := dropConversionWebhook(ctx, c, &existing); err != nil {
+			return nil, err
 		}
 		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(crd), client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
 			return created, fmt.Errorf("applying CRD %s: %w", crd.GetName(), err)
@@ -220,6 +223,21 @@ func applyCRDs(ctx context.Context, c client.Client, ch *chart.Chart) ([]string,
 		names = append(names, crd.GetName())
 	}
 	return created, waitForCRDs(ctx, c, names)
+}
+
+// dropConversionWebhook removes a conversion webhook from a CRD. OSM's
+// bootstrap patched its CRDs to convert through osm-bootstrap, which is gone
+// once OSM is: left in place, every read of a policy in another version
+// fails. Weft's CRDs serve one version each and need no conversion.
+func dropConversionWebhook(ctx context.Context, c client.Client, crd *apiextensionsv1.CustomResourceDefinition) error {
+	if crd.Spec.Conversion == nil || crd.Spec.Conversion.Strategy != apiextensionsv1.WebhookConverter {
+		return nil
+	}
+	patch := []byte(`{"spec":{"conversion":{"strategy":"None","webhook":null}}}`)
+	if err := c.Patch(ctx, crd, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("removing the conversion webhook of CRD %s: %w", crd.Name, err)
+	}
+	return nil
 }
 
 // waitForCRDs waits until the API server serves every CRD named.

@@ -12,12 +12,14 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weft-mesh/weft/internal/testenv"
@@ -157,6 +159,21 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	})
 
 	kubelet.Store(true)
+	// As OSM's bootstrap left them: a CRD converting through osm-bootstrap.
+	crdClient, err := (&kubeFlags{kubeconfig: env.KubeconfigPath}).objectClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := crdClient.Get(ctx, client.ObjectKey{Name: "meshconfigs.config.openservicemesh.io"}, &crd); err != nil {
+		t.Fatal(err)
+	}
+	crd.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.WebhookConverter,
+		Webhook: &apiextensionsv1.WebhookConversion{ConversionReviewVersions: []string{"v1"},
+			ClientConfig: &apiextensionsv1.WebhookClientConfig{Service: &apiextensionsv1.ServiceReference{Namespace: "kube-system", Name: "osm-bootstrap", Path: ptr.To("/convert")}}}}
+	if err := crdClient.Update(ctx, &crd); err != nil {
+		t.Fatal(err)
+	}
 	t.Run("install, with the kubelet's stand-in marking weftd ready", func(t *testing.T) {
 		out := weft("install", "--mesh-name", "blue", "--osm-namespace", "blue-system", "--enforce-single-mesh=false", "--timeout=2m")
 		if !strings.Contains(out, "weftd is ready") {
@@ -173,6 +190,9 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		var mc configv1alpha2.MeshConfig
 		if !exists(&mc, "blue-system", "osm-mesh-config") || !mc.Spec.Traffic.EnablePermissiveTrafficPolicyMode {
 			t.Errorf("MeshConfig %+v, want OSM's chart preset (permissive)", mc.Spec.Traffic)
+		}
+		if err := crdClient.Get(ctx, client.ObjectKey{Name: crd.Name}, &crd); err != nil || crd.Spec.Conversion.Strategy != apiextensionsv1.NoneConverter {
+			t.Errorf("the CRD still converts through %+v", crd.Spec.Conversion)
 		}
 	})
 
