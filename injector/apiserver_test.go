@@ -37,7 +37,7 @@ import (
 	"github.com/weft-mesh/weft/pkg/xds"
 )
 
-// TestInjectionOnAPIServer installs manifests/webhooks/mutating.yaml on a real
+// TestInjectionOnAPIServer installs the chart's mutating webhook configuration on a real
 // API server (envtest points it at the test's webhook server) and creates pods:
 // the webhook configuration's selectors and the webhook's decisions together
 // give each pod its sidecar or leave it alone; BootstrapSecrets writes each

@@ -9,7 +9,7 @@
 //
 // The flow, for one pod creation:
 //
-//  1. The API server calls the webhook (manifests/webhooks/mutating.yaml) for
+//  1. The API server calls the webhook (the chart's mutating webhook configuration) for
 //     pods in monitored namespaces outside kube-system and the mesh namespace.
 //  2. Webhook.Handle reads the pod's namespace through the caller's (cached)
 //     getter and decides with Decide; a pod that is not meshed is allowed

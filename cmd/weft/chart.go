@@ -214,8 +214,13 @@ func applyCRDs(ctx context.Context, c client.Client, ch *chart.Chart) ([]string,
 			return nil, fmt.Errorf("reading CRD %s: %w", crd.GetName(), err)
 		} else if err != nil {
 			created = append(created, crd.GetName())
-		} else if err := dropConversionWebhook(ctx, c, &existing); err != nil {
-			return nil, err
+		} else {
+			if err := checkStoredVersions(&existing, crd); err != nil {
+				return nil, err
+			}
+			if err := dropConversionWebhook(ctx, c, &existing); err != nil {
+				return nil, err
+			}
 		}
 		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(crd), client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
 			return created, fmt.Errorf("applying CRD %s: %w", crd.GetName(), err)
@@ -223,6 +228,32 @@ func applyCRDs(ctx context.Context, c client.Client, ch *chart.Chart) ([]string,
 		names = append(names, crd.GetName())
 	}
 	return created, waitForCRDs(ctx, c, names)
+}
+
+// checkStoredVersions refuses to replace a CRD while etcd may still hold
+// objects in a version the new one does not serve (an older OSM's, such as
+// MeshConfig v1alpha1): the API server would refuse it too, less clearly.
+func checkStoredVersions(existing *apiextensionsv1.CustomResourceDefinition, crd *unstructured.Unstructured) error {
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	served := map[string]bool{}
+	var storage string
+	for _, v := range versions {
+		m, _ := v.(map[string]any)
+		name, _ := m["name"].(string)
+		served[name] = true
+		if m["storage"] == true {
+			storage = name
+		}
+	}
+	for _, stored := range existing.Status.StoredVersions {
+		if !served[stored] {
+			return fmt.Errorf("CRD %s: status.storedVersions lists %s, which this chart does not serve: objects may still be stored in it. "+
+				"Rewrite them in %s (kubectl get %s -A -o json | kubectl replace -f -), then drop it: "+
+				`kubectl patch crd %s --subresource=status --type=merge -p '{"status":{"storedVersions":["%s"]}}'`,
+				existing.Name, stored, storage, existing.Name, existing.Name, storage)
+		}
+	}
+	return nil
 }
 
 // dropConversionWebhook removes a conversion webhook from a CRD. OSM's

@@ -46,7 +46,7 @@ const (
 	// Source is the org.opencontainers.image.source label.
 	Source = "https://github.com/weft-mesh/weft"
 	// DefaultRepository prefixes image names; the injector's default init
-	// image and manifests/weftd name images there.
+	// image and the chart name images there.
 	DefaultRepository = "ghcr.io/weft-mesh"
 )
 
