@@ -133,7 +133,7 @@ func TestChartLint(t *testing.T) {
 func TestChartDefaults(t *testing.T) {
 	objs := mustRender(t, "", chartNamespace)
 	c := weftdContainer(t, objs)
-	if want := []string{"--mesh-name=osm", "--mesh-namespace=osm-system"}; !slices.Equal(c.Args, want) {
+	if want := []string{"--mesh-name=osm", "--mesh-namespace=osm-system", "--log-format=json"}; !slices.Equal(c.Args, want) {
 		t.Errorf("args %v, want %v", c.Args, want)
 	}
 	if c.Image != "ghcr.io/weft-mesh/weftd:0.1.0" || c.ImagePullPolicy != corev1.PullIfNotPresent {
@@ -166,7 +166,7 @@ func TestChartDefaults(t *testing.T) {
 func TestChartAllValues(t *testing.T) {
 	objs := mustRender(t, allValuesFile, "blue-system")
 	c := weftdContainer(t, objs)
-	if want := []string{"--mesh-name=blue", "--mesh-namespace=blue-system"}; !slices.Equal(c.Args, want) {
+	if want := []string{"--mesh-name=blue", "--mesh-namespace=blue-system", "--log-format=text"}; !slices.Equal(c.Args, want) {
 		t.Errorf("args %v, want %v", c.Args, want)
 	}
 	if c.Image != "registry.example.com/mesh/weftd-custom:v9.9.9" || c.ImagePullPolicy != corev1.PullAlways {
@@ -256,7 +256,7 @@ func TestChartCertManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"--mesh-name=osm", "--mesh-namespace=osm-system", "--certificate-provider=cert-manager",
+	want := []string{"--mesh-name=osm", "--mesh-namespace=osm-system", "--log-format=json", "--certificate-provider=cert-manager",
 		"--cert-manager-issuer-name=mesh-ca", "--cert-manager-issuer-kind=ClusterIssuer", "--cert-manager-issuer-group=cert-manager.io",
 		"--cert-manager-trust-bundle=Secret/osm-ca-bundle/ca.crt"}
 	if c := weftdContainer(t, objs); !slices.Equal(c.Args, want) {

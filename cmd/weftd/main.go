@@ -46,7 +46,10 @@ sidecar injector and policy statuses are off, since they need an API server:
 			o.changed = cmd.Flags().Changed
 			o.level = new(slog.LevelVar)
 			o.level.Set(o.logLevel())
-			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: o.level}))
+			logger, err := newLogger(os.Stderr, o.logFormat, o.level)
+			if err != nil {
+				return err
+			}
 			return run(cmd.Context(), logger, o)
 		},
 	}

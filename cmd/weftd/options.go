@@ -29,6 +29,8 @@ type options struct {
 	// defaults and validates it once.
 	mesh    mesh.Config
 	verbose bool
+	// logFormat: text or json.
+	logFormat string
 
 	caEnabled    bool
 	caSecretName string
@@ -76,6 +78,7 @@ func (o *options) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.mesh.TrustDomain, "trust-domain", defaults.TrustDomain, "the trust domain that ends every identity's certificate name")
 	f.StringVar(&o.mesh.ClusterDomain, "cluster-domain", defaults.ClusterDomain, "the DNS domain of the cluster's Services")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log at debug level")
+	f.StringVar(&o.logFormat, "log-format", logFormatText, "text or json (one JSON object a line); controller-runtime's and client-go's logs come out the same way")
 
 	f.BoolVar(&o.caEnabled, "enable-ca", true, "run the certificate authority, internal or through cert-manager (--certificate-provider); needed by the xDS server")
 	f.StringVar(&o.certProvider, flagCertProvider, providerInternal, "who signs the mesh's certificates: "+providerInternal+" (or "+providerTresor+", OSM's name), weftd's own CA with its root in --ca-secret; "+
