@@ -33,8 +33,8 @@ import (
 	"github.com/weft-mesh/weft/internal/cmtest"
 	"github.com/weft-mesh/weft/internal/testenv"
 	"github.com/weft-mesh/weft/manifests"
-	"github.com/weft-mesh/weft/pkg/mesh"
 	"github.com/weft-mesh/weft/pkg/identity"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
 // TestCertificateProviderFlagsRefuseContradictions: weftd fails at start,
