@@ -3,6 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -102,6 +109,13 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		}
 	}
 
+	t.Run("check --pre passes on an empty cluster", func(t *testing.T) {
+		out := weft("check", "--pre", "--mesh-name", "blue", "--osm-namespace", "blue-system")
+		if !strings.Contains(out, "√ can create customresourcedefinitions.apiextensions.k8s.io") || !strings.Contains(out, "Status check results are √") {
+			t.Errorf("output:\n%s", out)
+		}
+	})
+
 	t.Run("install --dry-run prints what the API server accepts", func(t *testing.T) {
 		out := weft("install", "--dry-run", "--mesh-name", "blue", "--osm-namespace", "blue-system", "--set", "osm.enablePermissiveTrafficPolicy=false")
 		objs, err := k8s.DecodeYAML(strings.NewReader(out))
@@ -196,6 +210,51 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		}
 	})
 
+	t.Run("check passes with weftd ready, and fails naming the check once it is not", func(t *testing.T) {
+		// What weftd writes once it runs: its root, and the webhooks' caBundle.
+		root := selfSignedCA(t)
+		if err := env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "osm-ca-bundle", Namespace: "blue-system",
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "weft", "app.kubernetes.io/component": "ca-root"}},
+			Data: map[string][]byte{"ca.crt": root}}); err != nil {
+			t.Fatal(err)
+		}
+		var m admissionregistrationv1.MutatingWebhookConfiguration
+		var v admissionregistrationv1.ValidatingWebhookConfiguration
+		exists(&m, "", mesh.MutatingWebhookName("blue"))
+		exists(&v, "", mesh.ValidatingWebhookName("blue"))
+		for i := range m.Webhooks {
+			m.Webhooks[i].ClientConfig.CABundle = root
+		}
+		for i := range v.Webhooks {
+			v.Webhooks[i].ClientConfig.CABundle = root
+		}
+		if err := env.Client.Update(ctx, &m); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Client.Update(ctx, &v); err != nil {
+			t.Fatal(err)
+		}
+		if out := weft("check", "--mesh-name", "blue", "--osm-namespace", "blue-system"); !strings.Contains(out, "Status check results are √") {
+			t.Errorf("output:\n%s", out)
+		}
+
+		// weftd stops: its pods are replaced by ones that never get ready.
+		kubelet.Store(false)
+		if err := env.Client.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace("blue-system")); err != nil {
+			t.Fatal(err)
+		}
+		var out string
+		var err error
+		testenv.Eventually(t, "check fails", func() bool {
+			out, err = run("", "check", "--mesh-name", "blue", "--osm-namespace", "blue-system")
+			return err != nil
+		})
+		if !strings.Contains(err.Error(), "weftd's replicas are ready") || !strings.Contains(out, "× weftd's replicas are ready") {
+			t.Errorf("check with weftd down: %v\n%s", err, out)
+		}
+		kubelet.Store(true)
+	})
+
 	t.Run("one mesh per cluster unless asked, and names never collide", func(t *testing.T) {
 		if _, err := run("", "install", "--mesh-name", "green", "--osm-namespace", "green-system", "--timeout=0"); err == nil ||
 			!strings.Contains(err.Error(), "mesh blue in namespace blue-system already installed") {
@@ -256,7 +315,6 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	for _, s := range []*corev1.Secret{
 		{ObjectMeta: metav1.ObjectMeta{Name: "envoy-bootstrap-config-b", Namespace: "blue-system", Labels: map[string]string{"app.kubernetes.io/managed-by": "weft", mesh.LabelMeshName: "blue"}}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "envoy-bootstrap-config-g", Namespace: "green-system", Labels: map[string]string{"app.kubernetes.io/managed-by": "weft", mesh.LabelMeshName: "green"}}},
-		{ObjectMeta: metav1.ObjectMeta{Name: "osm-ca-bundle", Namespace: "blue-system", Labels: map[string]string{"app.kubernetes.io/managed-by": "weft", "app.kubernetes.io/component": "ca-root"}}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "osm-ca-bundle", Namespace: "green-system", Labels: map[string]string{"app.kubernetes.io/managed-by": "weft", "app.kubernetes.io/component": "ca-root"}}},
 	} {
 		if err := env.Client.Create(ctx, s); err != nil {
@@ -376,4 +434,21 @@ func unstructuredBool(obj map[string]any, path ...string) (bool, bool, error) {
 	}
 	v, ok := m[path[len(path)-1]].(bool)
 	return v, ok, nil
+}
+
+// selfSignedCA is a root as weftd's would be, PEM encoded.
+func selfSignedCA(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test mesh root"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
