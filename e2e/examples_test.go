@@ -59,6 +59,9 @@ func TestManifestsAndExamplesApply(t *testing.T) {
 
 	t.Run("server-side dry run of every object", func(t *testing.T) {
 		for _, obj := range deploy {
+			if strings.HasSuffix(obj.GetKind(), "WebhookConfiguration") {
+				continue // installed by testenv, pointing at the test's server
+			}
 			err := env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("weft-e2e"), client.ForceOwnership, client.DryRunAll)
 			if err != nil {
 				t.Errorf("chart: %s %s/%s: %v", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
