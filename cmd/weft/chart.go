@@ -200,6 +200,15 @@ func chartCRDs(c *chart.Chart) ([]*unstructured.Unstructured, error) {
 	return out, nil
 }
 
+// embeddedCRDs are the CRDs of the embedded chart.
+func embeddedCRDs() ([]*unstructured.Unstructured, error) {
+	ch, err := loadChart()
+	if err != nil {
+		return nil, err
+	}
+	return chartCRDs(ch)
+}
+
 // applyCRDs applies the chart's CRDs and waits until the API server serves
 // them; it returns the names of those that did not exist before.
 func applyCRDs(ctx context.Context, c client.Client, ch *chart.Chart) ([]string, error) {

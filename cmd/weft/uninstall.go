@@ -203,11 +203,7 @@ func deleteSecrets(ctx context.Context, c client.Client, opts ...client.ListOpti
 // deleteCRDs deletes the chart's CRDs, and with them every policy and
 // MeshConfig.
 func deleteCRDs(ctx context.Context, c client.Client, out io.Writer) error {
-	ch, err := loadChart()
-	if err != nil {
-		return err
-	}
-	crds, err := chartCRDs(ch)
+	crds, err := embeddedCRDs()
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/google/uuid"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -311,19 +310,8 @@ func TestCertManagerReplicasEachSign(t *testing.T) {
 		return servingRequests >= 2
 	})
 
-	var lease coordinationv1.Lease
-	holder := func() string {
-		if env.Client.Get(ctx, client.ObjectKey{Namespace: "osm-system", Name: leaseName}, &lease) != nil || lease.Spec.HolderIdentity == nil {
-			return ""
-		}
-		return *lease.Spec.HolderIdentity
-	}
-	testenv.Eventually(t, "one replica holds the Lease", func() bool { return replicas[holder()] != nil })
-	leader := holder()
-	follower := "weftd-a"
-	if leader == follower {
-		follower = "weftd-b"
-	}
+	holder := leaseHolder(env)
+	leader, follower := electedLeader(t, holder, replicas)
 	want := string(ca.EncodeCertificatesPEM(testCA.Signing.Cert))
 	caBundle := func() string {
 		var v admissionregistrationv1.ValidatingWebhookConfiguration

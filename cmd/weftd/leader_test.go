@@ -115,19 +115,8 @@ func TestReplicasElectOneWriter(t *testing.T) {
 		replicas[id] = startReplica(t, env.KubeconfigPath, id)
 	}
 
-	var lease coordinationv1.Lease
-	holder := func() string {
-		if env.Client.Get(ctx, client.ObjectKey{Namespace: "osm-system", Name: leaseName}, &lease) != nil || lease.Spec.HolderIdentity == nil {
-			return ""
-		}
-		return *lease.Spec.HolderIdentity
-	}
-	testenv.Eventually(t, "one replica holds the Lease", func() bool { return replicas[holder()] != nil })
-	leader := holder()
-	follower := "weftd-a"
-	if leader == follower {
-		follower = "weftd-b"
-	}
+	holder := leaseHolder(env)
+	leader, follower := electedLeader(t, holder, replicas)
 	t.Logf("leader %s, follower %s", leader, follower)
 
 	var secrets corev1.SecretList
@@ -293,4 +282,27 @@ func TestFollowersHoldStatuses(t *testing.T) {
 	if w.writes != 2 {
 		t.Errorf("%d writes, want 2: the held one once, then the leader's", w.writes)
 	}
+}
+
+// leaseHolder reads who holds weftd's Lease in osm-system ("" when no one).
+func leaseHolder(env *testenv.Env) func() string {
+	return func() string {
+		var lease coordinationv1.Lease
+		if env.Client.Get(context.Background(), client.ObjectKey{Namespace: "osm-system", Name: leaseName}, &lease) != nil || lease.Spec.HolderIdentity == nil {
+			return ""
+		}
+		return *lease.Spec.HolderIdentity
+	}
+}
+
+// electedLeader waits until one of the two replicas weftd-a and weftd-b
+// holds the Lease, and names it and the other.
+func electedLeader(t *testing.T, holder func() string, replicas map[string]*replica) (leader, follower string) {
+	t.Helper()
+	testenv.Eventually(t, "one replica holds the Lease", func() bool { return replicas[holder()] != nil })
+	leader, follower = holder(), "weftd-a"
+	if leader == follower {
+		follower = "weftd-b"
+	}
+	return leader, follower
 }
