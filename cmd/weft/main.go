@@ -28,6 +28,7 @@ func newRootCommand() *cobra.Command {
 	cmd.AddCommand(newRenderCommand(), newNamespaceCommand(), newInstallCommand(), newUninstallCommand(),
 		newMetricsCommand(), newMeshCommand())
 	cmd.AddCommand(newPolicyCommand())
+	cmd.AddCommand(newAnalyzeCommand())
 	cmd.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print the CLI's version",
