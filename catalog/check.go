@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"maps"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -259,11 +260,13 @@ func (m HTTPMatch) Admits(r HTTPRequest) bool {
 	return true
 }
 
+// header finds a request header by its lower-case name; of names differing
+// only in case, the first in order wins, so that the answer does not vary.
 func header(hs map[string]string, name string) (string, bool) {
-	for k, v := range hs {
-		k = strings.ToLower(k)
-		if k == name || (name == "host" && k == ":authority") {
-			return v, true
+	keys := slices.Sorted(maps.Keys(hs))
+	for _, k := range keys {
+		if l := strings.ToLower(k); l == name || (name == "host" && l == ":authority") {
+			return hs[k], true
 		}
 	}
 	return "", false

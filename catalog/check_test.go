@@ -3,6 +3,7 @@ package catalog_test
 import (
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/weft-mesh/weft/catalog"
@@ -166,5 +167,80 @@ func TestHTTPMatchAdmits(t *testing.T) {
 	}
 	if !(catalog.HTTPMatch{}).Admits(catalog.HTTPRequest{Path: "/anything", Method: "PATCH"}) {
 		t.Error("an empty match admits every request")
+	}
+}
+
+// CheckAccess reads the model and changes nothing in it.
+func TestCheckAccessLeavesTheModelAlone(t *testing.T) {
+	src := &k8s.FilesSource{Paths: []string{filepath.Join("..", "examples")}, Options: k8s.DefaultOptions()}
+	s, err := src.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, fresh := catalog.Build(s, mesh.Defaults()), catalog.Build(s, mesh.Defaults())
+	for _, src := range []identity.Identity{id("bookbuyer", "bookbuyer"), id("bookthief", "bookthief"), {}} {
+		for _, svc := range m.Services {
+			m.CheckAccess(catalog.AccessRequest{Source: src, SourceIP: netip.MustParseAddr("10.0.0.1"), Service: svc.ServiceRef,
+				HTTP: &catalog.HTTPRequest{Path: "/buy-a-book/new", Method: "GET"}})
+			m.CheckAccess(catalog.AccessRequest{Source: src, Service: svc.ServiceRef})
+		}
+	}
+	if !reflect.DeepEqual(m, fresh) {
+		t.Fatal("CheckAccess changed the model")
+	}
+}
+
+// A split's backend without the root's port gets none of its traffic, and
+// does not decide.
+func TestCheckAccessSplitBackendWithoutThePort(t *testing.T) {
+	m := build(t, `
+apiVersion: v1
+kind: Service
+metadata: {name: root, namespace: ns}
+spec: {clusterIP: 10.0.0.1, selector: {app: b}, ports: [{name: http, port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b1, namespace: ns}
+spec: {clusterIP: 10.0.0.2, selector: {app: b}, ports: [{name: http, port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b2, namespace: ns}
+spec: {clusterIP: 10.0.0.3, selector: {app: b}, ports: [{name: web, port: 8080}]}
+---
+apiVersion: split.smi-spec.io/v1alpha2
+kind: TrafficSplit
+metadata: {name: s, namespace: ns}
+spec:
+  service: root
+  backends: [{service: b1, weight: 50}, {service: b2, weight: 50}]
+---
+apiVersion: access.smi-spec.io/v1alpha3
+kind: TrafficTarget
+metadata: {name: a-to-b, namespace: ns}
+spec:
+  destination: {kind: ServiceAccount, name: b, namespace: ns}
+  sources: [{kind: ServiceAccount, name: a, namespace: ns}]
+  rules: [{kind: HTTPRouteGroup, name: all}]
+---
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {name: all, namespace: ns}
+spec: {matches: [{name: any, pathRegex: ".*", methods: ["*"]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b-0, namespace: ns, labels: {app: b}}
+spec: {serviceAccountName: b, containers: [{name: b, image: b}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a-0, namespace: ns}
+spec: {serviceAccountName: a, containers: [{name: a, image: a}]}
+`)
+	res := m.CheckAccess(catalog.AccessRequest{Source: id("ns", "a"), Service: svc("ns", "root"), Port: 80})
+	if !res.Allowed() || len(res.Paths) != 2 || !res.Paths[1].NoPort || res.Paths[1].Service.Name != "b2" {
+		t.Fatalf("allowed %v: %+v", res.Allowed(), res.Paths)
 	}
 }

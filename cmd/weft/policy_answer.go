@@ -142,6 +142,9 @@ func (w *answer) ruleDetail(p catalog.AccessPath) string {
 		routes := w.tcpRoutes(p.Rule.Policy)
 		return fmt.Sprintf("rule %s: all traffic on port %d", strings.Join(routes, ", "), p.Port.Port)
 	}
+	if w.req == nil {
+		return "only requests its rule admits: " + describeMatches(p.Matches) + "; give --path and --method to check one"
+	}
 	return "rule " + describeMatches(p.Matches)
 }
 
