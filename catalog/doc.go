@@ -17,6 +17,10 @@
 //  6. a hash per identity of everything its proxies depend on, so that
 //     ChangedIdentities tells the generator which proxies a change touched.
 //
+// Model.CheckAccess answers, from the model alone, whether a source may reach
+// a Service port with a request, and which rule decides (`weft policy check`):
+// the same semantics the generator writes into Envoy, not a second rule set.
+//
 // The catalog owns the mesh's semantics and nothing else. It must not import
 // client-go's clients or informers, Envoy or go-control-plane types, and it
 // holds no clock, goroutine or global state: the same State always gives the same

@@ -49,7 +49,7 @@ func (b *builder) healthProbes() map[identity.Identity][]healthprobe.Probe {
 			}
 			if prev, ok := taken[id][s]; ok {
 				if prev.Original != probe.Original {
-					b.problems.add(obj, "metadata.annotations", "its %s probe on port %d goes to %s, another pod of %s sends it to %s; the other pod's wins",
+					b.problems.warn(obj, "metadata.annotations", "its %s probe on port %d goes to %s, another pod of %s sends it to %s; the other pod's wins",
 						probe.Kind, probe.Port, describe(probe.Original), id, describe(prev.Original))
 				}
 				continue

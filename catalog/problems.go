@@ -20,6 +20,18 @@ type Problem struct {
 	// Skipped says what the catalog left out for a rule's error, such as
 	// "source skipped" or "IngressBackend skipped".
 	Skipped string
+	// Warning marks a problem that leaves the input in force, as written or
+	// nearly (a setting not honoured, a part without effect); every other
+	// problem left input out.
+	Warning bool
+}
+
+// Severity is "warning" or "error", as `weft analyze` reports it.
+func (p Problem) Severity() string {
+	if p.Warning {
+		return "warning"
+	}
+	return "error"
 }
 
 // String is the problem as `weft render` and weftd's log show it: the object,
@@ -60,6 +72,11 @@ type problems []Problem
 
 func (ps *problems) add(obj ObjectRef, field, format string, args ...any) {
 	*ps = append(*ps, Problem{Object: obj, Field: field, Reason: fmt.Sprintf(format, args...)})
+}
+
+// warn adds a problem that leaves the input in force (Problem.Warning).
+func (ps *problems) warn(obj ObjectRef, field, format string, args ...any) {
+	*ps = append(*ps, Problem{Object: obj, Field: field, Reason: fmt.Sprintf(format, args...), Warning: true})
 }
 
 func (ps problems) sorted() []Problem {

@@ -35,7 +35,7 @@ func (b *builder) settingsFrom(cfg mesh.Config, mc *configv1alpha2.MeshConfig) (
 			}
 		}
 		if !spec.FeatureFlags.EnableIngressBackendPolicy {
-			b.problems.add(obj, "spec.featureFlags.enableIngressBackendPolicy",
+			b.problems.warn(obj, "spec.featureFlags.enableIngressBackendPolicy",
 				"false is not honoured: IngressBackends always apply, as in OSM v1.2, which never read this flag")
 		}
 		b.reportUnhonoured(obj, spec)
@@ -108,7 +108,7 @@ func (b *builder) reportUnhonoured(obj ObjectRef, spec configv1alpha2.MeshConfig
 		{spec.FeatureFlags.EnableAsyncProxyServiceMapping, "spec.featureFlags.enableAsyncProxyServiceMapping", "weftd has no such mapping to make asynchronous"},
 	} {
 		if u.set {
-			b.problems.add(obj, u.field, "not honoured: %s", u.cause)
+			b.problems.warn(obj, u.field, "not honoured: %s", u.cause)
 		}
 	}
 }

@@ -79,6 +79,9 @@ spec:
 	for _, p := range m.Problems {
 		if p.Object.Kind == "MeshConfig" {
 			fields = append(fields, p.Field)
+			if p.Severity() != "warning" {
+				t.Errorf("%s: an unhonoured setting is a %s, want a warning: nothing is left out", p.Field, p.Severity())
+			}
 		}
 	}
 	want := []string{"spec.sidecar.envoyWindowsImage", "spec.sidecar.configResyncInterval", "spec.observability.enableDebugServer",

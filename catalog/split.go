@@ -40,7 +40,7 @@ func (b *builder) attachSplits() {
 			continue
 		}
 		if len(ts.Spec.Matches) > 0 {
-			b.problems.add(obj, "spec.matches", "route matches in a TrafficSplit are not supported; the split applies to all traffic")
+			b.problems.warn(obj, "spec.matches", "route matches in a TrafficSplit are not supported; the split applies to all traffic")
 		}
 		split := &Split{Policy: obj}
 		var total uint64
@@ -71,4 +71,20 @@ func (b *builder) attachSplits() {
 		owner[rootRef] = obj
 		root.Split = split
 	}
+}
+
+// SplitBackendPort is the port of a split's backend s that traffic to the
+// root's port goes to: the port of the same number, else of the same name.
+func (s *Service) SplitBackendPort(root ServicePort) (ServicePort, bool) {
+	for _, p := range s.Ports {
+		if p.Port == root.Port {
+			return p, true
+		}
+	}
+	for _, p := range s.Ports {
+		if p.Name == root.Name {
+			return p, true
+		}
+	}
+	return ServicePort{}, false
 }

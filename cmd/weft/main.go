@@ -26,7 +26,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	cmd.AddCommand(newRenderCommand(), newNamespaceCommand(), newInstallCommand(), newUninstallCommand(),
-		newMetricsCommand(), newMeshCommand(), newCheckCommand())
+		newMetricsCommand(), newMeshCommand(), newCheckCommand(), newPolicyCommand(), newAnalyzeCommand())
 	cmd.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print the CLI's version",

@@ -193,7 +193,7 @@ func backendTargets(o catalog.Outbound, port catalog.ServicePort) []backendTarge
 		if be.Service == nil || be.Weight == 0 {
 			continue
 		}
-		bp, ok := backendPort(be.Service, port)
+		bp, ok := be.Service.SplitBackendPort(port)
 		if !ok {
 			continue
 		}
@@ -204,20 +204,6 @@ func backendTargets(o catalog.Outbound, port catalog.ServicePort) []backendTarge
 		ts = append(ts, backendTarget{svc: be.Service, port: bp, weight: be.Weight})
 	}
 	return ts
-}
-
-func backendPort(svc *catalog.Service, root catalog.ServicePort) (catalog.ServicePort, bool) {
-	for _, p := range svc.Ports {
-		if p.Port == root.Port {
-			return p, true
-		}
-	}
-	for _, p := range svc.Ports {
-		if p.Name == root.Name {
-			return p, true
-		}
-	}
-	return catalog.ServicePort{}, false
 }
 
 func addWeights(a, b uint32) uint32 {

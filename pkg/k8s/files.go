@@ -52,23 +52,34 @@ type FilesSource struct {
 
 // Load reads the files once.
 func (f *FilesSource) Load() (*State, error) {
-	paths, err := f.files()
+	objs, rejected, err := f.Objects()
 	if err != nil {
 		return nil, err
+	}
+	return NewState(objs, f.Options, rejected), nil
+}
+
+// Objects reads the files once into every object they hold, of any
+// namespace, with the Pods and EndpointSlices Load derives; Load keeps those
+// the mesh reads. `weft policy check` looks up pods outside the mesh in them.
+func (f *FilesSource) Objects() ([]runtime.Object, []Rejected, error) {
+	paths, err := f.files()
+	if err != nil {
+		return nil, nil, err
 	}
 	var objs []runtime.Object
 	var rejected []Rejected
 	for _, p := range paths {
 		o, r, err := readObjects(p)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		objs = append(objs, o...)
 		rejected = append(rejected, r...)
 	}
 	objs = append(objs, PodsFromWorkloads(objs)...)
 	objs = append(objs, EndpointSlicesFromPods(objs)...)
-	return NewState(objs, f.Options, rejected), nil
+	return objs, rejected, nil
 }
 
 // Run announces the files' state, then a new one after each burst of changes
