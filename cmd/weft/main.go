@@ -7,8 +7,6 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-
-	"github.com/weft-mesh/weft/pkg/version"
 )
 
 func main() {
@@ -24,16 +22,11 @@ func newRootCommand() *cobra.Command {
 		Short:         "Install and operate the Weft service mesh",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Example: `  weft install
+  weft namespace add bookstore
+  weft mesh list -o wide`,
 	}
 	cmd.AddCommand(newRenderCommand(), newNamespaceCommand(), newInstallCommand(), newUninstallCommand(),
-		newMetricsCommand(), newMeshCommand())
-	cmd.AddCommand(&cobra.Command{
-		Use:   "version",
-		Short: "Print the CLI's version",
-		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), "weft", version.String())
-		},
-	})
+		newMetricsCommand(), newMeshCommand(), newVersionCommand())
 	return cmd
 }
