@@ -47,7 +47,7 @@ func runMain(t *testing.T, args ...string) (int, string) {
 }
 
 func TestUnknownSubcommandsFail(t *testing.T) {
-	for _, args := range [][]string{{"foo"}, {"mesh", "foo"}, {"namespace", "foo"}, {"metrics", "foo"}, {"uninstall", "foo"}} {
+	for _, args := range [][]string{{"foo"}, {"mesh", "foo"}, {"namespace", "foo"}, {"proxy", "foo"}, {"metrics", "foo"}, {"uninstall", "foo"}} {
 		t.Run(strings.Join(args, " ")+" exits non-zero", func(t *testing.T) {
 			code, out := runMain(t, args...)
 			if code == 0 || !strings.Contains(out, `unknown command "foo"`) {

@@ -24,9 +24,9 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 		Example: `  weft install
   weft namespace add bookstore
-  weft mesh list -o wide`,
+  weft proxy get config_dump bookstore-5ccf77f46d-rc5mg -n bookstore`,
 	}
 	cmd.AddCommand(newRenderCommand(), newNamespaceCommand(), newInstallCommand(), newUninstallCommand(),
-		newMetricsCommand(), newMeshCommand(), newVersionCommand())
+		newMetricsCommand(), newMeshCommand(), newProxyCommand(), newVersionCommand())
 	return cmd
 }
