@@ -62,8 +62,11 @@ func newProxyGetCommand() *cobra.Command {
 		Short: "Ask a pod's Envoy sidecar for its configuration, stats or state (its admin interface)",
 		Long: fmt.Sprintf(`get sends GET /<query> to the Envoy admin interface (port %d) of the pod's sidecar,
 through the API server's port-forward to the pod (the RBAC permission create pods/portforward),
-and prints the answer. Common queries: %s; a query may carry parameters, as
-"stats?format=json". See https://www.envoyproxy.io/docs/envoy/latest/operations/admin.
+and prints the answer. A query may carry parameters, as "stats?format=json". Common ones:
+
+  %s
+
+See https://www.envoyproxy.io/docs/envoy/latest/operations/admin.
 
 The pod must be meshed: it carries the %s label and an %q container.`,
 			envoy.AdminPort, strings.Join(adminQueries, ", "), injector.LabelProxyUUID, injector.EnvoyContainerName),
