@@ -14,7 +14,7 @@ STATICCHECK            := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 # Generated from Go types; the SMI CRDs (manifests/crds/smi-*.yaml) are hand-written.
 API_PATHS := paths=./pkg/apis/config/... paths=./pkg/apis/policy/...
 
-.PHONY: all build images test demo demo-cluster bench fuzz kube-assets test-deps lint manifests verify-generated clean
+.PHONY: all build images test demo demo-cluster bench fuzz kube-assets kwok test-deps lint manifests verify-generated clean
 
 all: build
 
@@ -33,9 +33,10 @@ images:
 	  --ldflags '$(LDFLAGS)' --arch '$(IMAGE_ARCHES)'
 
 # Every unit and integration test. Integration tests run a real kube-apiserver
-# and etcd, built once from the Go module proxy and cached (hack/kube-assets.sh).
-test: kube-assets test-deps
-	KUBEBUILDER_ASSETS="$$(hack/kube-assets.sh)" $(GO) test -count=1 ./...
+# and etcd, built once from the Go module proxy and cached (hack/kube-assets.sh);
+# some run kwok as the kubelet (hack/kwok.sh).
+test: kube-assets kwok test-deps
+	KUBEBUILDER_ASSETS="$$(hack/kube-assets.sh)" KWOK="$$(hack/kwok.sh)" $(GO) test -count=1 ./...
 
 # The bookstore story with real gRPC traffic and no cluster: weftd on the YAML
 # of demo/mesh, the pods as local proxyless gRPC processes (demo/main.go).
@@ -66,6 +67,9 @@ fuzz:
 
 kube-assets:
 	@hack/kube-assets.sh >/dev/null
+
+kwok:
+	@hack/kwok.sh >/dev/null
 
 # iptables, iproute2 and nftables for the redirection tests (installed when root, else advised).
 test-deps:

@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weft-mesh/weft/manifests"
@@ -173,14 +172,8 @@ func setPath(m map[string]any, path string, v any) {
 // helmConfiguration is Helm's client for releases in namespace, which stores
 // them as Secrets there (as `helm` and OSM's CLI do).
 func helmConfiguration(k *kubeFlags, namespace string) (*action.Configuration, error) {
-	flags := genericclioptions.NewConfigFlags(false)
-	flags.KubeConfig = &k.kubeconfig
-	if k.context != "" {
-		flags.Context = &k.context
-	}
-	flags.Namespace = &namespace
 	cfg := new(action.Configuration)
-	if err := cfg.Init(flags, namespace, "secret", func(string, ...any) {}); err != nil {
+	if err := cfg.Init(k.inNamespace(namespace), namespace, "secret", func(string, ...any) {}); err != nil {
 		return nil, fmt.Errorf("connecting Helm to the cluster: %w", err)
 	}
 	return cfg, nil

@@ -23,6 +23,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -174,7 +175,9 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 
 	kubelet.Store(true)
 	// As OSM's bootstrap left them: a CRD converting through osm-bootstrap.
-	crdClient, err := (&kubeFlags{kubeconfig: env.KubeconfigPath}).objectClient()
+	kf := kubeFlags{config: genericclioptions.NewConfigFlags(true)}
+	kf.config.KubeConfig = &env.KubeconfigPath
+	crdClient, err := kf.objectClient()
 	if err != nil {
 		t.Fatal(err)
 	}

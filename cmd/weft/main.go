@@ -7,8 +7,6 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-
-	"github.com/weft-mesh/weft/pkg/version"
 )
 
 func main() {
@@ -24,16 +22,12 @@ func newRootCommand() *cobra.Command {
 		Short:         "Install and operate the Weft service mesh",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Example: `  weft install
+  weft namespace add bookstore
+  weft proxy get config_dump bookstore-5ccf77f46d-rc5mg -n bookstore`,
 	}
 	cmd.AddCommand(newRenderCommand(), newNamespaceCommand(), newInstallCommand(), newUninstallCommand(),
-		newMetricsCommand(), newMeshCommand(), newCheckCommand(), newPolicyCommand(), newAnalyzeCommand())
-	cmd.AddCommand(&cobra.Command{
-		Use:   "version",
-		Short: "Print the CLI's version",
-		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), "weft", version.String())
-		},
-	})
+		newMetricsCommand(), newMeshCommand(), newCheckCommand(), newPolicyCommand(), newAnalyzeCommand(),
+		newProxyCommand(), newVersionCommand())
 	return cmd
 }

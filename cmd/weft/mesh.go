@@ -6,28 +6,42 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/duration"
 )
 
 func newMeshCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "mesh", Short: "List and upgrade the meshes installed in the cluster"}
-	cmd.AddCommand(newMeshListCommand(), newMeshUpgradeCommand())
-	return cmd
+	return parent(&cobra.Command{
+		Use:   "mesh",
+		Short: "List and upgrade the meshes installed in the cluster",
+		Example: `  weft mesh list
+  weft mesh upgrade --mesh-name blue --osm-namespace blue-system`,
+	}, newMeshListCommand(), newMeshUpgradeCommand())
 }
 
 func newMeshListCommand() *cobra.Command {
 	var k kubeFlags
+	var o outputFlags
 	cmd := &cobra.Command{
-		Use:     "list",
-		Short:   "List the installed control planes: mesh name, namespace, chart version, image and readiness",
-		Example: "  weft mesh list",
-		Args:    cobra.NoArgs,
+		Use:   "list",
+		Short: "List the installed control planes: mesh name, namespace, chart version, image and readiness",
+		Long: `list finds the control planes in every namespace: weftd Deployments, and OSM controllers
+(which a Weft mesh must not run beside). -o json|yaml prints those Deployments, as kubectl
+would, with the mesh's name in the label weft.io/mesh-name and its chart in helm.sh/chart.`,
+		Example: `  weft mesh list
+
+  # With the Deployment of each control plane
+  weft mesh list -o wide
+
+  # The control planes' Deployments, for scripts
+  weft mesh list -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := k.objectClient()
 			if err != nil {
@@ -37,25 +51,54 @@ func newMeshListCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(meshes) == 0 {
+			if len(meshes) == 0 && o.isTable() {
 				fmt.Fprintln(cmd.OutOrStdout(), "No mesh control planes found")
 				return nil
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
-			fmt.Fprintln(w, "MESH NAME\tNAMESPACE\tCHART\tIMAGE\tREADY\tSINGLE MESH")
+			list := &appsv1.DeploymentList{}
 			for _, m := range meshes {
-				chart := m.deployment.Labels["helm.sh/chart"]
-				if m.osm {
-					chart = "OSM"
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d/%d\t%t\n", m.name, m.namespace, chart, imageOf(m.deployment),
-					m.deployment.Status.ReadyReplicas, ptrOr(m.deployment.Spec.Replicas, 1), m.enforceSingle)
+				list.Items = append(list.Items, m.deployment)
 			}
-			return w.Flush()
+			return o.printList(cmd.OutOrStdout(), meshTable(meshes), list)
 		},
 	}
 	k.addCluster(cmd)
+	o.add(cmd)
 	return cmd
+}
+
+// meshTable is mesh list's table; -o wide adds the columns of priority 1.
+func meshTable(meshes []installedMesh) *metav1.Table {
+	t := &metav1.Table{ColumnDefinitions: []metav1.TableColumnDefinition{
+		{Name: "Mesh Name", Type: "string"},
+		{Name: "Namespace", Type: "string"},
+		{Name: "Chart", Type: "string"},
+		{Name: "Image", Type: "string"},
+		{Name: "Ready", Type: "string"},
+		{Name: "Single Mesh", Type: "boolean"},
+		{Name: "Deployment", Type: "string", Priority: 1},
+		{Name: "Age", Type: "string", Priority: 1},
+	}}
+	for _, m := range meshes {
+		chart := m.deployment.Labels["helm.sh/chart"]
+		if m.osm {
+			chart = "OSM"
+		}
+		t.Rows = append(t.Rows, metav1.TableRow{Cells: []any{
+			m.name, m.namespace, chart, imageOf(m.deployment),
+			fmt.Sprintf("%d/%d", m.deployment.Status.ReadyReplicas, ptrOr(m.deployment.Spec.Replicas, 1)),
+			m.enforceSingle, m.deployment.Name, translateTimestampSince(m.deployment.CreationTimestamp),
+		}})
+	}
+	return t
+}
+
+// translateTimestampSince is an object's age as kubectl prints it.
+func translateTimestampSince(ts metav1.Time) string {
+	if ts.IsZero() {
+		return "<unknown>"
+	}
+	return duration.HumanDuration(time.Since(ts.Time))
 }
 
 func imageOf(d appsv1.Deployment) string {

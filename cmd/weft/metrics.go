@@ -14,12 +14,11 @@ import (
 )
 
 func newMetricsCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "metrics",
-		Short: "Let Prometheus scrape the sidecars of mesh namespaces, or stop it",
-	}
-	cmd.AddCommand(newMetricsToggleCommand("enable", "enabled"), newMetricsToggleCommand("disable", "disabled"))
-	return cmd
+	return parent(&cobra.Command{
+		Use:     "metrics",
+		Short:   "Let Prometheus scrape the sidecars of mesh namespaces, or stop it",
+		Example: "  weft metrics enable --namespace bookstore,bookbuyer",
+	}, newMetricsToggleCommand("enable", "enabled"), newMetricsToggleCommand("disable", "disabled"))
 }
 
 // newMetricsToggleCommand sets the namespaces' openservicemesh.io/metrics
@@ -33,7 +32,9 @@ func newMetricsToggleCommand(verb, value string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   verb + " --namespace <namespace>[,<namespace>...]",
 		Short: fmt.Sprintf("Set %s: %s on mesh namespaces, and %s Prometheus scraping of their meshed pods", injector.AnnotationMetrics, value, verb),
-		Args:  cobra.NoArgs,
+		Example: fmt.Sprintf(`  weft metrics %[1]s --namespace bookstore,bookbuyer
+  weft metrics %[1]s --namespace bookstore --namespace bookbuyer --mesh-name blue`, verb),
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(namespaces) == 0 {
 				return fmt.Errorf("name the namespaces with --namespace")

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
-	"text/tabwriter"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,13 +24,13 @@ const (
 )
 
 func newNamespaceCommand() *cobra.Command {
-	cmd := &cobra.Command{
+	return parent(&cobra.Command{
 		Use:     "namespace",
 		Aliases: []string{"ns"},
 		Short:   "Add namespaces to the mesh, remove them, list them",
-	}
-	cmd.AddCommand(newNamespaceAddCommand(), newNamespaceRemoveCommand(), newNamespaceListCommand())
-	return cmd
+		Example: `  weft namespace add bookstore bookbuyer
+  weft namespace list`,
+	}, newNamespaceAddCommand(), newNamespaceRemoveCommand(), newNamespaceListCommand())
 }
 
 func newNamespaceAddCommand() *cobra.Command {
@@ -41,7 +39,12 @@ func newNamespaceAddCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "add <namespace>...",
 		Short: "Add namespaces to the mesh: label them monitored-by the mesh and enable sidecar injection",
-		Args:  cobra.MinimumNArgs(1),
+		Example: `  # Add two namespaces to the mesh osm
+  weft namespace add bookstore bookbuyer
+
+  # Add a namespace to the mesh blue, without injecting sidecars into its pods
+  weft namespace add legacy --mesh-name blue --disable-sidecar-injection`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := k.client()
 			if err != nil {
@@ -84,7 +87,9 @@ func newNamespaceRemoveCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "remove <namespace>...",
 		Short: "Remove namespaces from the mesh (existing pods keep their sidecars until restarted)",
-		Args:  cobra.MinimumNArgs(1),
+		Example: `  weft namespace remove bookstore
+  weft namespace remove legacy --mesh-name blue`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := k.client()
 			if err != nil {
@@ -116,10 +121,13 @@ func newNamespaceRemoveCommand() *cobra.Command {
 
 func newNamespaceListCommand() *cobra.Command {
 	var k kubeFlags
+	var o outputFlags
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the mesh's namespaces and whether sidecars are injected in them",
-		Args:  cobra.NoArgs,
+		Example: `  weft namespace list
+  weft namespace list --mesh-name blue -o yaml`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := k.client()
 			if err != nil {
@@ -129,21 +137,29 @@ func newNamespaceListCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printNamespaces(cmd.OutOrStdout(), list.Items)
+			if len(list.Items) == 0 && o.isTable() {
+				_, err := fmt.Fprintln(cmd.OutOrStdout(), "No namespaces in the mesh")
+				return err
+			}
+			sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+			return o.printList(cmd.OutOrStdout(), namespaceTable(list.Items), list)
 		},
 	}
 	k.add(cmd)
+	o.add(cmd)
 	return cmd
 }
 
-func printNamespaces(out io.Writer, items []corev1.Namespace) error {
-	if len(items) == 0 {
-		_, err := fmt.Fprintln(out, "No namespaces in the mesh")
-		return err
-	}
-	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
-	w := tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(w, "NAMESPACE\tMESH\tSIDECAR-INJECTION")
+// namespaceTable is namespace list's table; -o wide adds the columns of
+// priority 1.
+func namespaceTable(items []corev1.Namespace) *metav1.Table {
+	t := &metav1.Table{ColumnDefinitions: []metav1.TableColumnDefinition{
+		{Name: "Namespace", Type: "string"},
+		{Name: "Mesh", Type: "string"},
+		{Name: "Sidecar-Injection", Type: "string"},
+		{Name: "Metrics", Type: "string", Priority: 1},
+		{Name: "Status", Type: "string", Priority: 1},
+	}}
 	for _, ns := range items {
 		injection := ns.Annotations[injectionAnnotation]
 		if injection == "" {
@@ -152,9 +168,13 @@ func printNamespaces(out io.Writer, items []corev1.Namespace) error {
 		if injection == "" {
 			injection = "disabled"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", ns.Name, ns.Labels[monitoredByLabel], injection)
+		metrics := ns.Annotations[injector.AnnotationMetrics]
+		if metrics == "" {
+			metrics = "disabled"
+		}
+		t.Rows = append(t.Rows, metav1.TableRow{Cells: []any{ns.Name, ns.Labels[monitoredByLabel], injection, metrics, string(ns.Status.Phase)}})
 	}
-	return w.Flush()
+	return t
 }
 
 func patchNamespace(ctx context.Context, c kubernetes.Interface, name string, metadata map[string]any) error {

@@ -28,7 +28,7 @@ type uninstallOptions struct {
 }
 
 func newUninstallCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "uninstall", Short: "Uninstall parts of the mesh"}
+	cmd := &cobra.Command{Use: "uninstall", Short: "Uninstall parts of the mesh", Example: "  weft uninstall mesh"}
 	var o uninstallOptions
 	meshCmd := &cobra.Command{
 		Use:   "mesh",
@@ -64,8 +64,7 @@ namespace.`,
 	f.BoolVarP(&o.force, "force", "f", false, "uninstall without asking for confirmation")
 	f.BoolVarP(&o.deleteClusterWide, "delete-cluster-wide-resources", "a", false, "also delete the mesh's root CA Secret and, once no mesh is left, the CRDs with every mesh policy")
 	f.BoolVar(&o.deleteNamespace, "delete-namespace", false, "also delete the mesh namespace")
-	cmd.AddCommand(meshCmd)
-	return cmd
+	return parent(cmd, meshCmd)
 }
 
 func (o *uninstallOptions) run(ctx context.Context, in io.Reader, out io.Writer) error {
