@@ -2,6 +2,7 @@ package xds_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -159,15 +160,22 @@ func TestOSMProxyMetrics(t *testing.T) {
 	p.request(s, resource.ClusterType, nil, cds, "")
 	series := map[string]string{"proxy_uuid": p.proxy.ID, "identity": "bookstore.bookstore.cluster.local", "type": resource.ClusterType}
 
-	t.Run("a connected proxy's stream produces OSM's series", func(t *testing.T) {
-		waitFor(t, func() bool {
-			return counterValue(t, m, "osm_proxy_xds_request_count", series) == 2
-		})
-		if got := metricSum(t, m.registry, "osm_proxy_connect_count"); got != 1 {
-			t.Errorf("osm_proxy_connect_count = %v, want 1", got)
-		}
-		if got := counterValue(t, m, "osm_proxy_response_send_success_count", series); got != 1 {
-			t.Errorf("osm_proxy_response_send_success_count = %v, want 1", got)
+	t.Run("a connected proxy's stream produces OSM's series, with OSM's types and labels", func(t *testing.T) {
+		waitFor(t, func() bool { return counterValue(t, m, "osm_proxy_xds_request_count", series) == 2 })
+		labels := fmt.Sprintf(`identity="bookstore.bookstore.cluster.local",proxy_uuid=%q,type=%q`, p.proxy.ID, resource.ClusterType)
+		want := `# HELP osm_proxy_connect_count Proxies with an open xDS stream (OSM's name).
+# TYPE osm_proxy_connect_count gauge
+osm_proxy_connect_count 1
+# HELP osm_proxy_response_send_success_count xDS responses sent to connected proxies (OSM's name).
+# TYPE osm_proxy_response_send_success_count counter
+osm_proxy_response_send_success_count{` + labels + `} 1
+# HELP osm_proxy_xds_request_count xDS requests of connected proxies (OSM's name).
+# TYPE osm_proxy_xds_request_count counter
+osm_proxy_xds_request_count{` + labels + `} 2
+`
+		if err := testutil.GatherAndCompare(m.registry, strings.NewReader(want),
+			"osm_proxy_connect_count", "osm_proxy_response_send_success_count", "osm_proxy_xds_request_count"); err != nil {
+			t.Error(err)
 		}
 		if n := histogramCount(t, m, "osm_proxy_config_update_time", map[string]string{"resource_type": resource.ClusterType, "success": "true"}); n < 1 {
 			t.Errorf("osm_proxy_config_update_time{resource_type=CDS,success=true} observed %d times, want at least 1", n)
@@ -191,8 +199,12 @@ func TestOSMProxyMetrics(t *testing.T) {
 		if _, err := recvErr(o); err == nil || !strings.Contains(err.Error(), "at most 1 proxies") {
 			t.Fatalf("error = %v, want the cap's refusal", err)
 		}
-		if got := metricSum(t, m.registry, "osm_proxy_max_connections_rejected"); got != 1 {
-			t.Errorf("osm_proxy_max_connections_rejected = %v, want 1", got)
+		want := `# HELP osm_proxy_max_connections_rejected Proxies refused for MeshConfig sidecar.maxDataPlaneConnections (OSM's name).
+# TYPE osm_proxy_max_connections_rejected counter
+osm_proxy_max_connections_rejected 1
+`
+		if err := testutil.GatherAndCompare(m.registry, strings.NewReader(want), "osm_proxy_max_connections_rejected"); err != nil {
+			t.Error(err)
 		}
 	})
 
