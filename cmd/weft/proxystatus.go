@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"github.com/weft-mesh/weft/pkg/mesh"
@@ -77,7 +78,13 @@ pods/proxy (or services/proxy) in the mesh namespace decides who may read it.`,
 			params := map[string]string{}
 			switch {
 			case len(args) == 1:
-				params["pod"] = orDefault(namespace, "default") + "/" + args[0]
+				if namespace == "" {
+					var err error
+					if namespace, err = k.contextNamespace(); err != nil {
+						return err
+					}
+				}
+				params["pod"] = namespace + "/" + args[0]
 			case namespace != "":
 				params["namespace"] = namespace
 			}
@@ -99,7 +106,7 @@ pods/proxy (or services/proxy) in the mesh namespace decides who may read it.`,
 	f := cmd.Flags()
 	f.StringVar(&meshNamespace, "mesh-namespace", mesh.Defaults().Namespace, "the namespace weftd runs in")
 	f.StringVar(&meshNamespace, "osm-namespace", mesh.Defaults().Namespace, "the same as --mesh-namespace, OSM's name for it")
-	f.StringVarP(&namespace, "namespace", "n", "", "the pod's namespace (default \"default\"); without a pod, show only this namespace's proxies")
+	f.StringVarP(&namespace, "namespace", "n", "", "the pod's namespace (default: the kubeconfig context's); without a pod, show only this namespace's proxies (default: every namespace's)")
 	f.StringVarP(&output, "output", "o", "", "wide (proxy IDs, replicas and NACK messages in columns), json or yaml")
 	return cmd
 }
@@ -109,6 +116,18 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// contextNamespace is the kubeconfig context's namespace, as kubectl uses
+// it: "default" when it names none.
+func (k *kubeFlags) contextNamespace() (string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = k.kubeconfig
+	ns, _, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: k.context}).Namespace()
+	if err != nil {
+		return "", fmt.Errorf("loading the kubeconfig: %w", err)
+	}
+	return ns, nil
 }
 
 // replicaStatus is a proxy's status and the weftd replica that holds its

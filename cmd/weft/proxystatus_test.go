@@ -202,6 +202,10 @@ func TestProxyStatusThroughTheAPIServer(t *testing.T) {
 		if _, _, err := proxyCmd("bookbuyer-2", "-n", "bookbuyer"); err == nil || !strings.Contains(err.Error(), "bookbuyer/bookbuyer-2 has no proxy") {
 			t.Errorf("error = %v", err)
 		}
+		// Without -n, the kubeconfig context's namespace, here none: default.
+		if _, _, err := proxyCmd("bookbuyer-1"); err == nil || !strings.Contains(err.Error(), "pod default/bookbuyer-1 has no proxy") {
+			t.Errorf("error = %v", err)
+		}
 	})
 
 	t.Run("with no weftd pod listed, the Service is read", func(t *testing.T) {
