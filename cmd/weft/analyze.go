@@ -82,15 +82,11 @@ func (o *analyzeOptions) run(ctx context.Context, out io.Writer) error {
 	a := &analysis{Objects: []objectFindings{}}
 	a.addProblems(snap.model.Problems)
 	if snap.kube != nil {
-		status, err := fetchProxyStatus(ctx, snap)
+		statuses, err := fetchProxyStatus(ctx, snap.kube, snap.cfg.Namespace, nil, io.Discard)
 		if err == nil {
-			var fs []runtimeFinding
-			if fs, err = runtimeFindings(status, time.Now()); err == nil {
-				a.addRuntime(fs)
-				a.Runtime = "read from weftd's /debug/proxy-status"
-			}
-		}
-		if err != nil {
+			a.addRuntime(runtimeFindings(statuses, time.Now()))
+			a.Runtime = "read from weftd's /debug/proxy-status"
+		} else {
 			a.Runtime = "not read: " + err.Error()
 		}
 	}

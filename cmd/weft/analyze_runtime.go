@@ -1,52 +1,17 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"strings"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/weft-mesh/weft/catalog"
 )
 
-// weftd's runtime status, which analyze adds when reading a cluster: weftd's
-// Service, its port serving /healthz and /metrics, and the path.
-const (
-	weftdService     = "weftd"
-	weftdStatusPort  = "9091"
-	proxyStatusPath  = "/debug/proxy-status"
-	certificateAhead = 24 * time.Hour
-)
-
-// fetchProxyStatus reads weftd's proxy status through the API server's
-// service proxy.
-func fetchProxyStatus(ctx context.Context, snap *meshSnapshot) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	b, err := snap.kube.CoreV1().Services(snap.cfg.Namespace).
-		ProxyGet("http", weftdService, weftdStatusPort, proxyStatusPath, nil).DoRaw(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("service %s/%s port %s %s: %w", snap.cfg.Namespace, weftdService, weftdStatusPort, proxyStatusPath, err)
-	}
-	return b, nil
-}
-
-// proxyStatus is what analyze reads of weftd's /debug/proxy-status: each
-// connected proxy, the last configuration it refused (NACK) and when its
-// certificate expires. Fields it does not know are ignored.
-type proxyStatus struct {
-	Proxies []struct {
-		ID       string `json:"id"`
-		Pod      string `json:"pod"` // <namespace>/<name>
-		Identity string `json:"identity"`
-		NACKs    []struct {
-			TypeURL string `json:"typeUrl"`
-			Error   string `json:"error"`
-		} `json:"nacks"`
-		CertificateNotAfter *time.Time `json:"certificateNotAfter"`
-	} `json:"proxies"`
-}
+// staleAfter: a configuration sent and neither acknowledged nor rejected for
+// this long is reported; a proxy answers within a second when it is well.
+const staleAfter = time.Minute
 
 // runtimeFinding is a problem weftd reports about one proxy.
 type runtimeFinding struct {
@@ -54,38 +19,31 @@ type runtimeFinding struct {
 	finding
 }
 
-// runtimeFindings turns a fetched proxy status into problems: each NACK is an
-// error, a certificate expired an error and one expiring within
-// certificateAhead of now a warning (weftd renews well before, so either
-// means renewal is failing). It is kept apart from fetching, so that it can be
-// tested and fed from any copy of the status.
-func runtimeFindings(status []byte, now time.Time) ([]runtimeFinding, error) {
-	var s proxyStatus
-	if err := json.Unmarshal(status, &s); err != nil {
-		return nil, fmt.Errorf("%s is not the proxy status analyze reads: %w", proxyStatusPath, err)
-	}
+// runtimeFindings turns weftd's proxy status (as `weft proxy status` reads
+// it) into problems: each configuration a proxy rejected (NACK) is an error,
+// and one left unanswered for staleAfter a warning. It is kept apart from
+// fetching, so that it can be tested and fed from any copy of the status.
+func runtimeFindings(statuses []replicaStatus, now time.Time) []runtimeFinding {
 	var out []runtimeFinding
-	for _, p := range s.Proxies {
-		obj := catalog.ObjectRef{Kind: "Proxy", Name: p.ID}
-		if ns, name, ok := strings.Cut(p.Pod, "/"); ok {
-			obj = catalog.ObjectRef{Kind: "Pod", Namespace: ns, Name: name}
+	for _, s := range statuses {
+		obj := catalog.ObjectRef{Kind: "Proxy", Namespace: s.Identity.Namespace, Name: s.ID}
+		if s.PodName != "" {
+			obj = catalog.ObjectRef{Kind: "Pod", Namespace: s.PodNamespace, Name: s.PodName}
 		}
-		for _, n := range p.NACKs {
-			out = append(out, runtimeFinding{obj, finding{Field: "proxy " + p.ID, Severity: "error",
-				Reason: fmt.Sprintf("the proxy refused (NACK) %s: %s", n.TypeURL, n.Error)}})
-		}
-		if na := p.CertificateNotAfter; na != nil {
-			switch left := na.Sub(now); {
-			case left <= 0:
-				out = append(out, runtimeFinding{obj, finding{Field: "proxy " + p.ID, Severity: "error",
-					Reason: fmt.Sprintf("its certificate expired at %s", na.UTC().Format(time.RFC3339))}})
-			case left < certificateAhead:
-				out = append(out, runtimeFinding{obj, finding{Field: "proxy " + p.ID, Severity: "warning",
-					Reason: fmt.Sprintf("its certificate expires at %s, in %s", na.UTC().Format(time.RFC3339), left.Round(time.Minute))}})
+		field := "proxy " + s.ID
+		for _, typ := range slices.Sorted(maps.Keys(s.Types)) {
+			t := s.Types[typ]
+			switch {
+			case t.Nack != nil:
+				out = append(out, runtimeFinding{obj, finding{Field: field, Severity: "error",
+					Reason: fmt.Sprintf("the proxy rejected (NACK) %s version %s: %s", typ, t.Nack.Version, oneLine(t.Nack.Message))}})
+			case t.Sent != "" && t.Sent != t.Acked && now.Sub(t.SentAt) > staleAfter:
+				out = append(out, runtimeFinding{obj, finding{Field: field, Severity: "warning",
+					Reason: fmt.Sprintf("%s version %s sent at %s is not acknowledged", typ, t.Sent, t.SentAt.UTC().Format(time.RFC3339))}})
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 func (a *analysis) addRuntime(fs []runtimeFinding) {

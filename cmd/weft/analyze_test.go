@@ -38,31 +38,28 @@ func TestAnalyzeGolden(t *testing.T) {
 
 func TestRuntimeFindings(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	status := `{"proxies": [
-  {"id": "a1", "pod": "bookstore/bookstore-v1-0", "identity": "bookstore/bookstore",
-   "nacks": [{"typeUrl": "type.googleapis.com/envoy.config.listener.v3.Listener", "error": "duplicate listener"}],
-   "certificateNotAfter": "2026-12-01T14:00:00Z"},
-  {"id": "b2", "pod": "bookbuyer/bookbuyer-0", "certificateNotAfter": "2026-12-01T11:00:00Z"},
-  {"id": "c3", "certificateNotAfter": "2026-12-09T00:00:00Z", "unknown": true}
-]}`
-	fs, err := runtimeFindings([]byte(status), now)
+	status := `[
+  {"ID": "a1", "PodNamespace": "bookstore", "PodName": "bookstore-v1-0", "Identity": {"Namespace": "bookstore", "ServiceAccount": "bookstore"},
+   "types": {"LDS": {"sent": "v2", "acked": "v1", "nack": {"version": "v2", "message": "duplicate listener", "at": "2026-12-01T11:59:00Z"}},
+             "CDS": {"sent": "v1", "acked": "v1"}}},
+  {"ID": "b2", "Identity": {"Namespace": "bookbuyer", "ServiceAccount": "bookbuyer"},
+   "types": {"EDS": {"sent": "v3", "sentAt": "2026-12-01T11:00:00Z", "acked": "v2"},
+             "RDS": {"sent": "v3", "sentAt": "2026-12-01T11:59:50Z", "acked": "v2"}}}
+]`
+	statuses, err := decodeStatus([]byte(status), "weftd-0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, f := range fs {
+	for _, f := range runtimeFindings(statuses, now) {
 		got = append(got, f.Object.String()+" "+f.Severity+" "+f.Reason)
 	}
 	want := []string{
-		"Pod bookstore/bookstore-v1-0 error the proxy refused (NACK) type.googleapis.com/envoy.config.listener.v3.Listener: duplicate listener",
-		"Pod bookstore/bookstore-v1-0 warning its certificate expires at 2026-12-01T14:00:00Z, in 2h0m0s",
-		"Pod bookbuyer/bookbuyer-0 error its certificate expired at 2026-12-01T11:00:00Z",
+		"Pod bookstore/bookstore-v1-0 error the proxy rejected (NACK) LDS version v2: duplicate listener",
+		"Proxy bookbuyer/b2 warning EDS version v3 sent at 2026-12-01T11:00:00Z is not acknowledged",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	if _, err := runtimeFindings([]byte("<html>"), now); err == nil {
-		t.Error("a status that is not JSON gives no error")
 	}
 }
 
@@ -78,7 +75,7 @@ func TestAnalyzeCluster(t *testing.T) {
 	}
 	for _, want := range []string{
 		"TrafficTarget bookstore/bookthief-access-bookstore\n  error    spec.rules[0].name: HTTPRouteGroup bookstore/stolen-routes does not exist; rule skipped",
-		"weftd's runtime status: not read: service osm-system/weftd port 9091 /debug/proxy-status",
+		"weftd's runtime status: not read: cannot read the proxies' status from weftd in namespace osm-system",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the output lacks %q:\n%s", want, out)

@@ -145,8 +145,9 @@ func (o *installOptions) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rerun, err := checkMeshes(meshes, o.kube.meshName, o.meshNamespace, o.enforceSingle)
-	if err != nil {
+	// Whether this is a rerun is the release's to say (below): a failed
+	// install leaves a release without a Deployment.
+	if _, err := checkMeshes(meshes, o.kube.meshName, o.meshNamespace, o.enforceSingle); err != nil {
 		return err
 	}
 	if err := keepForeignMeshConfig(ctx, c, o.meshNamespace, o.kube.meshName, vals, out); err != nil {
@@ -164,12 +165,10 @@ func (o *installOptions) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := action.NewGet(cfg).Run(o.kube.meshName); errors.Is(err, driver.ErrReleaseNotFound) {
-		rerun = false
-	} else if err != nil {
+	_, err = action.NewGet(cfg).Run(o.kube.meshName)
+	rerun := err == nil
+	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
 		return fmt.Errorf("reading release %s in namespace %s: %w", o.kube.meshName, o.meshNamespace, err)
-	} else {
-		rerun = true
 	}
 
 	var rel *release.Release

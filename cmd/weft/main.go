@@ -6,8 +6,14 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
+
+// The controller-runtime clients and caches the CLI uses log nothing a user
+// needs; without a logger, controller-runtime prints a stack trace instead.
+func init() { ctrllog.SetLogger(logr.Discard()) }
 
 func main() {
 	if err := newRootCommand().Execute(); err != nil {

@@ -31,10 +31,10 @@ func newProxyCommand() *cobra.Command {
 	return parent(&cobra.Command{
 		Use:     "proxy",
 		Short:   "Interact with the mesh's proxies",
-		Example: "  weft proxy get config_dump bookbuyer-5ccf77f46d-rc5mg -n bookbuyer",
+		Example: "  weft proxy get config_dump bookbuyer-5ccf77f46d-rc5mg -n bookbuyer\n  weft proxy status -n bookbuyer",
 	},
 		newProxyGetCommand(),
-		// weft proxy status is added by newProxyStatusCommand (proxystatus.go)
+		newProxyStatusCommand(),
 	)
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -38,18 +37,21 @@ func runFiles(ctx context.Context, logger *slog.Logger, o options) error {
 	}
 	logger.Info("running without a cluster on files; the webhooks, the sidecar injector and policy statuses are off",
 		"files", o.files, "stateDir", o.stateDir)
-	registry, debug := newRegistry(), http.NewServeMux()
+	web := newEndpoints()
 	g, ctx := errgroup.WithContext(ctx)
+	web.serve(ctx, g, o)
+	caReady := web.ready.flag(readyCA)
 	store := &internalca.FileStore{Dir: o.stateDir}
 	roots, err := store.LoadOrCreate()
 	if err != nil {
 		return fmt.Errorf("loading the mesh root: %w", err)
 	}
 	authority := internalca.New(roots, nil)
-	manager, err := startManager(ctx, g, logger, o, authority, registry)
+	manager, err := startManager(ctx, g, logger, o, authority, web.registry)
 	if err != nil {
 		return err
 	}
+	caReady.Store(true)
 	g.Go(func() error { store.Follow(ctx, authority, nil, 10*time.Second, logger.With("part", "ca")); return nil })
 	if o.xdsAddress == "" {
 		o.xdsAddress = net.JoinHostPort("localhost", strconv.Itoa(o.xdsPort))
@@ -78,9 +80,8 @@ func runFiles(ctx context.Context, logger *slog.Logger, o options) error {
 		QuietWindow: o.quietWindow, MaxDelay: o.maxDelay,
 		Logger: logger.With("part", "source"),
 	}
-	if err := startADS(ctx, g, logger, o, manager, serving, registry, debug, loop, source); err != nil {
+	if err := startADS(ctx, g, logger, o, manager, serving, web, loop, source); err != nil {
 		return err
 	}
-	serveHealthAndDebug(ctx, g, o, registry, debug)
 	return g.Wait()
 }

@@ -100,7 +100,7 @@ func (o *options) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.injectorEnabled, "enable-injector", true, "inject sidecars into pods of meshed namespaces (a webhook; needs the CA)")
 	f.IntVar(&o.webhookPort, "webhook-port", 9443, "port of the admission webhook server (TLS)")
 	f.StringVar(&o.webhookCertDir, "webhook-cert-dir", "", "folder holding the webhook server's tls.crt and tls.key; empty: a certificate from the mesh CA, whose roots weftd writes into the webhook configurations' caBundle")
-	f.StringVar(&o.healthAddr, "health-addr", ":9091", "address serving /healthz, /readyz and /metrics")
+	f.StringVar(&o.healthAddr, "health-addr", ":9091", "address serving /healthz, /readyz, /metrics and /debug/proxy-status (read by weft proxy status through the API server's pod proxy)")
 	f.BoolVar(&o.leaderElect, "leader-elect", true, "elect a leader among weftd's replicas with the Lease "+leaseName+" in the mesh namespace: "+
 		"every replica serves ADS and the webhooks, only the leader writes (the mesh root Secret, bootstrap Secrets, the ingress gateway's Secret, webhook caBundles, policy statuses and events)")
 	f.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long followers wait before taking a Lease its leader stopped renewing")

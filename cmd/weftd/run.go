@@ -57,6 +57,10 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 		return err
 	}
 	logger.Info("starting weftd", "version", version.String(), "mesh", o.mesh.Name, "namespace", o.mesh.Namespace, "trustDomain", o.mesh.TrustDomain)
+	// A part that fails to start returns at once: this stops the parts
+	// already started, the HTTP servers among them.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if len(o.files) > 0 {
 		return runFiles(ctx, logger, o)
 	}
@@ -72,9 +76,10 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 	if err != nil {
 		return fmt.Errorf("creating a Kubernetes client: %w", err)
 	}
-	registry, debug := newRegistry(), http.NewServeMux()
+	web := newEndpoints()
 
 	g, ctx := errgroup.WithContext(ctx)
+	web.serve(ctx, g, o)
 	// Every replica serves; only the leader writes (lead.Run, lead.Leading).
 	lead, err := startLeaderElection(ctx, g, logger, o, cfg)
 	if err != nil {
@@ -85,12 +90,14 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 		serving *servingCertificate
 	)
 	if o.caEnabled {
-		if manager, err = startCA(ctx, g, logger, o, direct, cfg, registry, lead); err != nil {
+		caReady := web.ready.flag(readyCA)
+		if manager, err = startCA(ctx, g, logger, o, direct, cfg, web.registry, lead); err != nil {
 			if errors.Is(err, context.Canceled) {
 				return ignoreCanceled(g.Wait())
 			}
 			return err
 		}
+		caReady.Store(true)
 		// One certificate from the mesh CA serves both ADS and the webhooks.
 		xds, err := o.xdsEndpoint()
 		if err != nil {
@@ -122,7 +129,7 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 			QuietWindow: o.quietWindow, MaxDelay: o.maxDelay,
 			Logger: logger.With("part", "source"),
 		}
-		if err := startADS(ctx, g, logger, o, manager, serving, registry, debug, loop, source); err != nil {
+		if err := startADS(ctx, g, logger, o, manager, serving, web, loop, source); err != nil {
 			return err
 		}
 	}
@@ -152,7 +159,6 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 		}
 		g.Go(func() error { return server.Start(ctx) })
 	}
-	serveHealthAndDebug(ctx, g, o, registry, debug)
 	return g.Wait()
 }
 
@@ -162,18 +168,31 @@ func newRegistry() *prometheus.Registry {
 	return registry
 }
 
-// serveHealthAndDebug serves /healthz, /readyz and /metrics on --health-addr
-// and debug on --debug-addr.
-func serveHealthAndDebug(ctx context.Context, g *errgroup.Group, o options, registry *prometheus.Registry, debug *http.ServeMux) {
-	health := http.NewServeMux()
-	ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }
-	health.HandleFunc("/healthz", ok)
-	health.HandleFunc("/readyz", ok)
-	health.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
-	g.Go(func() error { return serveHTTP(ctx, o.healthAddr, health) })
+// endpoints are weftd's metrics registry and HTTP handlers, which the parts
+// fill as they start.
+type endpoints struct {
+	registry *prometheus.Registry
+	// health serves /healthz, /readyz, /metrics and the proxies' status on
+	// --health-addr; debug the rest of /debug/ on --debug-addr.
+	health, debug *http.ServeMux
+	ready         *readiness
+}
+
+func newEndpoints() *endpoints {
+	e := &endpoints{registry: newRegistry(), health: http.NewServeMux(), debug: http.NewServeMux(), ready: &readiness{}}
+	e.health.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	e.health.Handle("/readyz", e.ready)
+	e.health.Handle("/metrics", promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{}))
+	return e
+}
+
+// serve starts both servers before the parts, so that /healthz answers and
+// /readyz says what weftd waits for (the mesh root, the first model).
+func (e *endpoints) serve(ctx context.Context, g *errgroup.Group, o options) {
+	g.Go(func() error { return serveHTTP(ctx, o.healthAddr, e.health) })
 	// /debug shows every identity's access rules and endpoints: on loopback
 	// by default, reached with kubectl port-forward (docs/security.md).
-	g.Go(func() error { return serveHTTP(ctx, o.debugAddr, debug) })
+	g.Go(func() error { return serveHTTP(ctx, o.debugAddr, e.debug) })
 }
 
 // startCA starts the certificate manager on the chosen provider, and the
@@ -228,14 +247,14 @@ func startManager(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o
 	return manager, nil
 }
 
-// startADS runs the ADS server, its debug endpoints and the control-plane
-// loop on source.
+// startADS runs the ADS server, its debug and status endpoints and the
+// control-plane loop on source.
 func startADS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, serving *servingCertificate,
-	reg prometheus.Registerer, debug *http.ServeMux, loop *controlplane.Loop, source k8s.Source) error {
+	web *endpoints, loop *controlplane.Loop, source k8s.Source) error {
 	mesh := xds.NewMesh(manager)
 	server, err := xds.NewServer(ctx, xds.Options{
 		Config: mesh.Config, Authenticate: manager.VerifyProxyCertificate, TrustDomain: o.mesh.TrustDomain,
-		Logger: logger.With("part", "xds"), Registerer: reg,
+		Logger: logger.With("part", "xds"), Registerer: web.registry,
 	})
 	if err != nil {
 		return err
@@ -243,6 +262,13 @@ func startADS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 	g.Go(func() error { server.FollowRenewals(ctx, manager.Subscribe()); return nil })
 
 	loop.Model, loop.Server = mesh, server
+	pods := &podIndex{}
+	if loop.Workloads != nil {
+		loop.Workloads = podReceivers{loop.Workloads, pods}
+	} else {
+		loop.Workloads = pods
+	}
+	web.ready.add(readyInformers, loop.Applied)
 	g.Go(func() error { return ignoreCanceled(loop.Run(ctx, source)) })
 
 	grpcServer := server.NewGRPCServer(xds.TLSConfig(serving.Certificate, manager.BundlePool))
@@ -250,9 +276,12 @@ func startADS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 	if err != nil {
 		return fmt.Errorf("ADS server: %w", err)
 	}
+	// The listener accepts from here on; Serve answers what it queues.
+	web.ready.flag(readyADS).Store(true)
 	g.Go(func() error { return grpcServer.Serve(lis) })
 	g.Go(func() error { <-ctx.Done(); grpcServer.GracefulStop(); return nil })
-	registerDebug(debug, server, mesh)
+	registerDebug(web.debug, server, mesh)
+	web.health.Handle(proxyStatusPath, proxyStatusHandler(server, pods))
 	return nil
 }
 

@@ -18,7 +18,9 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 )
 
@@ -147,6 +149,34 @@ func (s *Stream) Await(t *testing.T, typeURL string, names []string, accept func
 		if (typeURL == "" || resp.GetTypeUrl() == typeURL) && accept(resp) {
 			return
 		}
+	}
+}
+
+// Reject subscribes to typeURL with names and answers the first response of
+// that type with a NACK carrying message, as Envoy does when it rejects a
+// configuration (the version it names is the last accepted, none here).
+// Responses of other types are ACKed. It returns the rejected response.
+func (s *Stream) Reject(t *testing.T, typeURL string, names []string, message string) *discovery.DiscoveryResponse {
+	t.Helper()
+	s.names[typeURL] = names
+	if err := s.stream.Send(&discovery.DiscoveryRequest{Node: &core.Node{Id: s.nodeID}, TypeUrl: typeURL, ResourceNames: names}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		resp, err := s.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetTypeUrl() != typeURL {
+			s.ack(t, resp)
+			continue
+		}
+		nack := &discovery.DiscoveryRequest{TypeUrl: typeURL, ResponseNonce: resp.GetNonce(), ResourceNames: names,
+			ErrorDetail: &status.Status{Code: int32(codes.InvalidArgument), Message: message}}
+		if err := s.stream.Send(nack); err != nil {
+			t.Fatal(err)
+		}
+		return resp
 	}
 }
 

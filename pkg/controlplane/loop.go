@@ -111,7 +111,13 @@ type Loop struct {
 
 	meshConfig atomic.Pointer[configv1alpha2.MeshConfig]
 	reported   map[string]bool // problems already logged, so each is logged once
+	applied    atomic.Bool
 }
+
+// Applied reports whether a State has gone through every stage: the source
+// had synced its informers (or read its files) and the first model was
+// pushed. weftd's /readyz waits for it.
+func (l *Loop) Applied() bool { return l.applied.Load() }
 
 // MeshConfig returns the last State's MeshConfig, or nil (none yet, or none in
 // the State). It is safe to call from any goroutine: the injector reads it.
@@ -172,6 +178,7 @@ func (l *Loop) apply(ctx context.Context, s *k8s.State) {
 		log.Info("mesh model updated", "services", len(model.Services), "identities", len(model.Identities),
 			"recomputed", result.Recomputed, "updated", result.Updated, "failed", result.Failed)
 	}
+	l.applied.Store(true)
 	if l.Statuses != nil {
 		if err := l.Statuses.Write(ctx, s, problemsOf(model)); err != nil {
 			log.Warn("writing policy statuses", "error", err)

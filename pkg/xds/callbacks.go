@@ -32,9 +32,13 @@ type streamKey struct {
 // stream is one open xDS stream of an authenticated proxy.
 type stream struct {
 	proxy *proxyState
-	// lastSent is the version last sent per type, which a NACK is taken to have
-	// seen (see nack).
-	lastSent map[string]string
+	// lastSent is the response last sent per type: its version is what a
+	// NACK is taken to have seen (see OnStreamRequest), its nonce what an
+	// answer must carry to count in the proxy's status.
+	lastSent map[string]sentResponse
+	// reconnected is set once the stream's first answer shows the proxy had
+	// configuration from an earlier stream (osm_proxy_reconnect_count).
+	reconnected bool
 }
 
 // OnStreamOpen authenticates the stream by its client certificate and makes
@@ -65,17 +69,23 @@ func (s *Server) open(ctx context.Context, id streamKey) error {
 	}
 	if limit := s.maxProxies.Load(); !ok && limit > 0 && int64(len(s.proxies)) >= limit {
 		s.mu.Unlock()
+		s.metrics.osmMaxConnectionsRejected.Inc()
 		return s.refuse(nodeID, "too_many_proxies",
 			status.Errorf(codes.ResourceExhausted, "the control plane serves at most %d proxies (MeshConfig sidecar.maxDataPlaneConnections)", limit),
 			"refused an xDS stream: as many proxies are connected as MeshConfig sidecar.maxDataPlaneConnections allows", "proxy", proxy.String(), "max", limit)
 	}
 	if !ok {
-		p = &proxyState{proxy: proxy, nodeID: nodeID, pushedAt: map[resource.Type]pushed{}}
+		p = &proxyState{proxy: proxy, nodeID: nodeID, pushedAt: map[resource.Type]pushed{},
+			connectedSince: s.clock.Now(), status: map[string]TypeStatus{}}
 		s.proxies[nodeID] = p
 		s.metrics.connected.Inc()
+		s.metrics.osmConnected.Inc()
 	}
 	p.streams++
-	s.streams[id] = &stream{proxy: p, lastSent: map[string]string{}}
+	s.streams[id] = &stream{proxy: p, lastSent: map[string]sentResponse{}}
+	if sp, ok := ctx.Value(streamProxyKey{}).(*streamProxy); ok {
+		sp.set(proxy)
+	}
 	needsConfig := p.current == nil
 	s.mu.Unlock()
 	s.logs.Log(slog.LevelInfo, nodeID, "proxy connected", "proxy", proxy.String(), "stream", id.id, "delta", id.delta)
@@ -143,6 +153,8 @@ func (s *Server) closed(id streamKey) {
 		st.proxy.cacheMu.Unlock()
 		s.clearRejection(st.proxy)
 		s.metrics.connected.Dec()
+		s.metrics.osmConnected.Dec()
+		s.metrics.forget(st.proxy.proxy)
 	}
 	s.mu.Unlock()
 	if last {
@@ -157,18 +169,21 @@ func (s *Server) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) erro
 	if err != nil {
 		return err
 	}
+	s.requested(st, req.GetTypeUrl(), req.GetResponseNonce() != "" || req.GetVersionInfo() != "")
 	if req.GetErrorDetail() != nil {
 		s.nack(st, req.GetTypeUrl(), req.GetErrorDetail().GetMessage())
+		s.recordAnswer(st, req.GetTypeUrl(), req.GetResponseNonce(), true, req.GetErrorDetail().GetMessage())
 		// go-control-plane compares a request's version with the snapshot's and
 		// resends on a difference. A NACK carries the previous version, so the
 		// same rejected configuration would be resent at once, forever. Taking
 		// the NACK as having seen what was sent stops that loop; the next
 		// change is sent as usual.
 		s.mu.Lock()
-		req.VersionInfo = st.lastSent[req.GetTypeUrl()]
+		req.VersionInfo = st.lastSent[req.GetTypeUrl()].version
 		s.mu.Unlock()
 		return nil
 	}
+	s.recordAnswer(st, req.GetTypeUrl(), req.GetResponseNonce(), false, "")
 	s.acked(st, req.GetTypeUrl(), req.GetVersionInfo())
 	return nil
 }
@@ -181,6 +196,7 @@ func (s *Server) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryReq
 	if err != nil {
 		return err
 	}
+	s.requested(st, req.GetTypeUrl(), len(req.GetInitialResourceVersions()) > 0)
 	if req.GetNode() == nil {
 		// The delta server keys its watches by the request's node, or the
 		// first request's; a stream that never names one would watch the node
@@ -189,9 +205,11 @@ func (s *Server) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryReq
 	}
 	if req.GetErrorDetail() != nil {
 		s.nack(st, req.GetTypeUrl(), req.GetErrorDetail().GetMessage())
+		s.recordAnswer(st, req.GetTypeUrl(), req.GetResponseNonce(), true, req.GetErrorDetail().GetMessage())
 		return nil
 	}
 	if req.GetResponseNonce() != "" {
+		s.recordAnswer(st, req.GetTypeUrl(), req.GetResponseNonce(), false, "")
 		s.acked(st, req.GetTypeUrl(), "")
 	}
 	return nil
@@ -271,19 +289,45 @@ func (s *Server) acked(st *stream, typeURL, version string) {
 	s.metrics.convergenceSeconds.Observe(s.clock.Since(p.at).Seconds())
 }
 
-// OnStreamResponse records what was sent, for NACK handling and metrics.
+// OnStreamResponse records what is about to be sent, for NACK handling, the
+// proxy's status and metrics.
 func (s *Server) OnStreamResponse(_ context.Context, id int64, _ *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
-	s.mu.Lock()
-	if st, ok := s.streams[streamKey{id: id}]; ok {
-		st.lastSent[resp.GetTypeUrl()] = resp.GetVersionInfo()
-	}
-	s.mu.Unlock()
-	s.metrics.responses.WithLabelValues(typeLabel(resp.GetTypeUrl())).Inc()
+	s.sent(streamKey{id: id}, resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce())
 }
 
-// OnStreamDeltaResponse counts what was sent.
-func (s *Server) OnStreamDeltaResponse(_ int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
-	s.metrics.responses.WithLabelValues(typeLabel(resp.GetTypeUrl())).Inc()
+// OnStreamDeltaResponse is OnStreamResponse for incremental xDS; the version
+// is the snapshot's version of the type, which go-control-plane puts in
+// system_version_info.
+func (s *Server) OnStreamDeltaResponse(id int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
+	s.sent(streamKey{id: id, delta: true}, resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce())
+}
+
+func (s *Server) sent(id streamKey, typeURL, version, nonce string) {
+	s.mu.Lock()
+	if st, ok := s.streams[id]; ok {
+		s.recordSent(st, typeURL, version, nonce)
+	}
+	s.mu.Unlock()
+	s.metrics.responses.WithLabelValues(typeLabel(typeURL)).Inc()
+}
+
+// requested counts a proxy's request, and a reconnect: a stream whose first
+// answer (answered says the request carries a nonce, or for delta the
+// versions it holds) shows the proxy kept configuration from an earlier
+// stream, to this or another replica, as OSM counted it.
+func (s *Server) requested(st *stream, typeURL string, answered bool) {
+	s.mu.Lock()
+	_, sentHere := st.lastSent[typeURL]
+	reconnect := answered && !sentHere && !st.reconnected
+	if reconnect {
+		st.reconnected = true
+	}
+	s.mu.Unlock()
+	p := st.proxy.proxy
+	s.metrics.osmRequests.WithLabelValues(p.ID, p.Identity.CommonName(s.trustDomain), typeLabel(typeURL)).Inc()
+	if reconnect {
+		s.metrics.osmReconnects.Inc()
+	}
 }
 
 // OnFetchRequest refuses REST fetches: every proxy must use an authenticated stream.

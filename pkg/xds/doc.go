@@ -40,6 +40,12 @@
 //     the next saying how many were suppressed, and the values a proxy chooses
 //     (node IDs, names, type URLs, NACK details) cut to a few hundred bytes.
 //
+// ProxyStatuses reports, for every connected proxy and each of CDS, EDS, LDS,
+// RDS and SDS, the version last sent, the version last acknowledged and the
+// NACK of the latest response (callbacks match answers to responses by
+// nonce); it is forgotten with the proxy's last stream. metrics.go lists the
+// metrics, Weft's own and OSM's.
+//
 // Refusals are counted in weft_xds_refused_requests_total by reason:
 // unauthenticated, node_mismatch, unknown_type, too_many_names, foreign_secret,
 // too_many_streams.

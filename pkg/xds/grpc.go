@@ -1,14 +1,18 @@
 package xds
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"sync"
 	"time"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
+
+	"github.com/weft-mesh/weft/ca"
 )
 
 // TLSConfig requires every client to present a certificate that chains to the
@@ -43,7 +47,71 @@ func (s *Server) NewGRPCServer(tlsConfig *tls.Config) *grpc.Server {
 		grpc.MaxRecvMsgSize(s.maxMessageBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.StreamInterceptor(s.countSends),
 	)
 	discovery.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
 	return g
+}
+
+// streamProxy carries a stream's authenticated proxy from OnStreamOpen, which
+// authenticates it, to the stream's sends, which count per proxy.
+type streamProxy struct {
+	mu    sync.Mutex
+	proxy ca.Proxy
+	ok    bool
+}
+
+type streamProxyKey struct{}
+
+func (sp *streamProxy) set(p ca.Proxy) {
+	sp.mu.Lock()
+	sp.proxy, sp.ok = p, true
+	sp.mu.Unlock()
+}
+
+func (sp *streamProxy) get() (ca.Proxy, bool) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.proxy, sp.ok
+}
+
+// countSends counts each response as sent or failed
+// (osm_proxy_response_send_{success,error}_count): go-control-plane calls
+// the response callbacks before it sends, so only the stream knows whether
+// a send failed.
+func (s *Server) countSends(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	sp := &streamProxy{}
+	return handler(srv, &countingStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), streamProxyKey{}, sp), sp: sp, s: s})
+}
+
+type countingStream struct {
+	grpc.ServerStream
+	ctx context.Context
+	sp  *streamProxy
+	s   *Server
+}
+
+func (c *countingStream) Context() context.Context { return c.ctx }
+
+func (c *countingStream) SendMsg(m any) error {
+	err := c.ServerStream.SendMsg(m)
+	var typeURL string
+	switch r := m.(type) {
+	case *discovery.DiscoveryResponse:
+		typeURL = r.GetTypeUrl()
+	case *discovery.DeltaDiscoveryResponse:
+		typeURL = r.GetTypeUrl()
+	default:
+		return err
+	}
+	p, ok := c.sp.get()
+	if !ok {
+		return err
+	}
+	counter := c.s.metrics.osmSendSuccess
+	if err != nil {
+		counter = c.s.metrics.osmSendErrors
+	}
+	counter.WithLabelValues(p.ID, p.Identity.CommonName(c.s.trustDomain), typeLabel(typeURL)).Inc()
+	return err
 }

@@ -1,7 +1,37 @@
 package xds
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weft-mesh/weft/ca"
+)
+
+// The server's metrics are Weft's own (weft_xds_*) and, so that OSM's
+// dashboards and alerts keep working, OSM v1.2's control-plane proxy metrics
+// under OSM's names, types and labels:
+//
+//	osm_proxy_connect_count                gauge: proxies with an open xDS stream (OSM counted
+//	                                       streams; a proxy here may hold several)
+//	osm_proxy_reconnect_count              counter: streams whose first requests carry a version
+//	                                       or nonce from an earlier stream (a proxy reconnecting,
+//	                                       to this or another replica, with its configuration)
+//	osm_proxy_xds_request_count            counter {proxy_uuid, identity, type}: requests that
+//	                                       passed the checks (ACKs, NACKs, subscriptions)
+//	osm_proxy_response_send_success_count  counter {proxy_uuid, identity, type}: responses
+//	osm_proxy_response_send_error_count    sent, or whose send failed (the stream broke)
+//	osm_proxy_config_update_time           histogram {resource_type, success}: seconds to compute,
+//	                                       validate and publish one proxy's configuration, observed
+//	                                       for each type it holds (all are computed together);
+//	                                       success is "false" when it failed validation
+//	osm_proxy_max_connections_rejected     counter: proxies refused by MeshConfig
+//	                                       sidecar.maxDataPlaneConnections
+//
+// identity is OSM's form, <serviceaccount>.<namespace>.<trust domain>; type
+// and resource_type are type URLs, or "unknown". OSM kept a proxy's series
+// forever; here they are deleted when the proxy's last stream closes, so the
+// series are bounded by the connected proxies (times the five types) and a
+// proxy that reconnects starts from zero. OSM's osm_proxy_broadcast_event_count
+// has no counterpart: pushes go to the affected proxies only.
 type metrics struct {
 	connected          prometheus.Gauge
 	responses          *prometheus.CounterVec
@@ -12,7 +42,18 @@ type metrics struct {
 	pushSeconds        prometheus.Histogram
 	convergenceSeconds prometheus.Histogram
 	configBytes        prometheus.Histogram
+
+	osmConnected              prometheus.Gauge
+	osmReconnects             prometheus.Counter
+	osmRequests               *prometheus.CounterVec
+	osmSendSuccess            *prometheus.CounterVec
+	osmSendErrors             *prometheus.CounterVec
+	osmConfigUpdate           *prometheus.HistogramVec
+	osmMaxConnectionsRejected prometheus.Counter
 }
+
+// OSM's labels of its per-proxy counters.
+var osmProxyLabels = []string{"proxy_uuid", "identity", "type"}
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
@@ -47,14 +88,48 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "weft_xds_config_bytes", Help: "Size of one proxy's published configuration.",
 			Buckets: prometheus.ExponentialBuckets(1024, 4, 10),
 		}),
+
+		osmConnected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "osm_proxy_connect_count", Help: "Proxies with an open xDS stream (OSM's name).",
+		}),
+		osmReconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "osm_proxy_reconnect_count", Help: "Streams of proxies that came back with configuration from an earlier stream (OSM's name).",
+		}),
+		osmRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "osm_proxy_xds_request_count", Help: "xDS requests of connected proxies (OSM's name).",
+		}, osmProxyLabels),
+		osmSendSuccess: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "osm_proxy_response_send_success_count", Help: "xDS responses sent to connected proxies (OSM's name).",
+		}, osmProxyLabels),
+		osmSendErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "osm_proxy_response_send_error_count", Help: "xDS responses that could not be sent to connected proxies (OSM's name).",
+		}, osmProxyLabels),
+		// OSM's buckets.
+		osmConfigUpdate: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "osm_proxy_config_update_time", Help: "Seconds to compute a proxy's configuration, by type and success (OSM's name).",
+			Buckets: []float64{.1, .25, .5, 1, 2.5, 5, 10, 20, 40, 90},
+		}, []string{"resource_type", "success"}),
+		osmMaxConnectionsRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "osm_proxy_max_connections_rejected", Help: "Proxies refused for MeshConfig sidecar.maxDataPlaneConnections (OSM's name).",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.connected, m.responses, m.nacks, m.refusals, m.configErrors, m.invalidConfigs, m.pushSeconds, m.convergenceSeconds, m.configBytes} {
+	for _, c := range []prometheus.Collector{m.connected, m.responses, m.nacks, m.refusals, m.configErrors, m.invalidConfigs, m.pushSeconds, m.convergenceSeconds, m.configBytes,
+		m.osmConnected, m.osmReconnects, m.osmRequests, m.osmSendSuccess, m.osmSendErrors, m.osmConfigUpdate, m.osmMaxConnectionsRejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// forget deletes a disconnected proxy's per-proxy series, which bounds them
+// by the connected proxies.
+func (m *metrics) forget(p ca.Proxy) {
+	match := prometheus.Labels{"proxy_uuid": p.ID}
+	m.osmRequests.DeletePartialMatch(match)
+	m.osmSendSuccess.DeletePartialMatch(match)
+	m.osmSendErrors.DeletePartialMatch(match)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,6 +138,11 @@ type proxyState struct {
 	proxy   ca.Proxy
 	nodeID  string
 	streams int
+	// connectedSince is when the first of its open streams opened.
+	connectedSince time.Time
+	// status is what each type's streams last sent and were answered, by
+	// short type name; guarded by Server.mu.
+	status map[string]TypeStatus
 
 	// publish serializes computing and publishing this proxy's configuration,
 	// so an older computation never overwrites a newer one.
@@ -304,7 +310,11 @@ func (s *Server) recompute(ctx context.Context, p *proxyState, memo *versionMemo
 		if v, err = version(res, memo); err == nil {
 			var out outcome
 			out, err = s.publish(ctx, p, v, start, memo)
-			s.metrics.pushSeconds.Observe(s.clock.Since(start).Seconds())
+			elapsed := s.clock.Since(start).Seconds()
+			s.metrics.pushSeconds.Observe(elapsed)
+			for typ := range v.versions {
+				s.metrics.osmConfigUpdate.WithLabelValues(typeLabel(typ), strconv.FormatBool(err == nil && out != invalid)).Observe(elapsed)
+			}
 			if err == nil {
 				return out, nil
 			}
