@@ -8,7 +8,7 @@ import (
 )
 
 // eventCounter counts the informers' events as OSM's osm_k8s_api_event_count
-// did: by type (<kind>-added, -updated or -deleted, in OSM's words) and
+// did, and the mesh's namespaces as its osm_resource_namespace_count: by type (<kind>-added, -updated or -deleted, in OSM's words) and
 // namespace, for the mesh's namespaces and the mesh namespace only, which
 // keeps the namespace label as bounded as the mesh.
 type eventCounter struct {
@@ -25,10 +25,26 @@ func newEventCounter(reg prometheus.Registerer, opts Options, namespaces cache.S
 		Name: "osm_k8s_api_event_count",
 		Help: "Events the informers received for the mesh's namespaces, by type (<kind>-added, -updated, -deleted) and namespace (OSM's name).",
 	}, []string{"type", "namespace"})}
-	if err := reg.Register(c.count); err != nil {
-		return nil, err
+	meshed := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "osm_resource_namespace_count",
+		Help: "Namespaces in the mesh: labelled openservicemesh.io/monitored-by=<mesh name> (OSM's name).",
+	}, c.meshedNamespaces)
+	for _, col := range []prometheus.Collector{c.count, meshed} {
+		if err := reg.Register(col); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
+}
+
+func (c *eventCounter) meshedNamespaces() float64 {
+	n := 0
+	for _, item := range c.namespaces.List() {
+		if ns, ok := item.(*corev1.Namespace); ok && c.opts.MeshName != "" && ns.Labels[MonitoredByLabel] == c.opts.MeshName {
+			n++
+		}
+	}
+	return float64(n)
 }
 
 // handler counts kind's events; a nil counter counts nothing.

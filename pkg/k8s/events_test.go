@@ -12,7 +12,8 @@ import (
 )
 
 // TestEventCounterCountsTheMeshsNamespaces: events of meshed namespaces and
-// the mesh namespace count under OSM's types; other namespaces' do not.
+// the mesh namespace count under OSM's types; other namespaces' do not; the
+// meshed namespaces are counted.
 func TestEventCounterCountsTheMeshsNamespaces(t *testing.T) {
 	meshed := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bookstore", Labels: map[string]string{MonitoredByLabel: "osm"}}}
 	other := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}}
@@ -49,7 +50,12 @@ osm_k8s_api_event_count{namespace="bookstore",type="pod-deleted"} 1
 osm_k8s_api_event_count{namespace="bookstore",type="pod-updated"} 1
 osm_k8s_api_event_count{namespace="osm-system",type="pod-added"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "osm_k8s_api_event_count"); err != nil {
+	want += `
+# HELP osm_resource_namespace_count Namespaces in the mesh: labelled openservicemesh.io/monitored-by=<mesh name> (OSM's name).
+# TYPE osm_resource_namespace_count gauge
+osm_resource_namespace_count 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "osm_k8s_api_event_count", "osm_resource_namespace_count"); err != nil {
 		t.Error(err)
 	}
 
