@@ -10,7 +10,9 @@ import (
 // eventCounter counts the informers' events as OSM's osm_k8s_api_event_count
 // did, and the mesh's namespaces as its osm_resource_namespace_count: by type (<kind>-added, -updated or -deleted, in OSM's words) and
 // namespace, for the mesh's namespaces and the mesh namespace only, which
-// keeps the namespace label as bounded as the mesh.
+// keeps the namespace label as bounded as the mesh. An event that comes
+// before its namespace is in the namespace informer's cache (during the
+// first sync) is not counted.
 type eventCounter struct {
 	count      *prometheus.CounterVec
 	opts       Options
