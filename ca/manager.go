@@ -379,6 +379,7 @@ func (m *Manager) issueProxy(ctx context.Context, p Proxy) (*Certificate, error)
 // result: the leaf holds that key, is valid now, and verifies against the
 // trust bundle.
 func (m *Manager) issue(ctx context.Context, req LeafRequest) (c *Certificate, err error) {
+	start := time.Now()
 	defer func() {
 		if err != nil {
 			m.metrics.failures.WithLabelValues(string(req.Kind)).Inc()
@@ -422,7 +423,7 @@ func (m *Manager) issue(ctx context.Context, req LeafRequest) (c *Certificate, e
 	if err != nil {
 		return nil, err
 	}
-	m.metrics.issued.WithLabelValues(string(req.Kind)).Inc()
+	m.metrics.issuedOne(req.Kind, time.Since(start).Seconds())
 	return &Certificate{
 		Kind:           req.Kind,
 		CertChainPEM:   signed.CertChainPEM,

@@ -117,7 +117,6 @@ func orDefault(s, def string) string {
 	return s
 }
 
-
 // replicaStatus is a proxy's status and the weftd replica that holds its
 // stream.
 type replicaStatus struct {

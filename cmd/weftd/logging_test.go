@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -13,7 +15,18 @@ import (
 
 // TestLibraryLogsShareWeftdsLogger: controller-runtime's and client-go's
 // (klog's) lines come out of weftd's logger, in its format and at its level.
+//
+// controller-runtime takes its logger once per process, so the test runs in a
+// process of its own: another test of this package may have set it first.
 func TestLibraryLogsShareWeftdsLogger(t *testing.T) {
+	if os.Getenv("WEFT_LOGGING_TEST_CHILD") == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestLibraryLogsShareWeftdsLogger$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "WEFT_LOGGING_TEST_CHILD=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return
+	}
 	var out bytes.Buffer
 	level := new(slog.LevelVar)
 	logger, err := newLogger(&out, logFormatJSON, level)

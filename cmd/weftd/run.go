@@ -34,6 +34,7 @@ import (
 	"github.com/weft-mesh/weft/pkg/k8s"
 	"github.com/weft-mesh/weft/pkg/validation"
 	"github.com/weft-mesh/weft/pkg/version"
+	"github.com/weft-mesh/weft/pkg/webhookmetrics"
 	"github.com/weft-mesh/weft/pkg/xds"
 )
 
@@ -127,7 +128,7 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 			Config:      cfg,
 			Options:     k8s.OptionsFrom(o.mesh),
 			QuietWindow: o.quietWindow, MaxDelay: o.maxDelay,
-			Logger: logger.With("part", "source"),
+			Logger: logger.With("part", "source"), Registerer: web.registry,
 		}
 		if err := startADS(ctx, g, logger, o, manager, serving, web, loop, source); err != nil {
 			return err
@@ -151,9 +152,13 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 			return errors.New("the webhooks need a certificate: set --webhook-cert-dir, or run the CA")
 		}
 		server := webhook.NewServer(opts)
-		server.Register(validation.Path, validation.NewWebhook(direct).HTTPHandler())
+		hooks, err := webhookmetrics.New(web.registry)
+		if err != nil {
+			return err
+		}
+		server.Register(validation.Path, hooks.Handler(validation.Path, validation.NewWebhook(direct)))
 		if o.injectorEnabled {
-			if err := startInjector(ctx, g, logger, o, manager, direct, cfg, scheme, server, loop.MeshConfig, lead); err != nil {
+			if err := startInjector(ctx, g, logger, o, manager, direct, cfg, scheme, server, hooks, loop.MeshConfig, lead); err != nil {
 				return err
 			}
 		}
@@ -165,6 +170,7 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 func newRegistry() *prometheus.Registry {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registry.MustRegister(version.Collectors()...)
 	return registry
 }
 
@@ -288,7 +294,7 @@ func startADS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 // startInjector registers the sidecar injection webhook on server and writes
 // and renews the bootstrap Secret of every injected pod that exists.
 func startInjector(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o options, manager *ca.Manager, direct client.Client,
-	cfg *rest.Config, scheme *runtime.Scheme, server webhook.Server, meshConfig func() *configv1alpha2.MeshConfig, lead *gate) error {
+	cfg *rest.Config, scheme *runtime.Scheme, server webhook.Server, hooks *webhookmetrics.Metrics, meshConfig func() *configv1alpha2.MeshConfig, lead *gate) error {
 	if manager == nil {
 		return errors.New("sidecar injection needs the CA: drop --enable-ca=false or add --enable-injector=false")
 	}
@@ -318,7 +324,7 @@ func startInjector(ctx context.Context, g *errgroup.Group, logger *slog.Logger, 
 	if err != nil {
 		return err
 	}
-	server.Register(injector.Path, inject.HTTPHandler())
+	server.Register(injector.Path, hooks.Handler(injector.Path, inject))
 	xds, err := o.xdsEndpoint()
 	if err != nil {
 		return err

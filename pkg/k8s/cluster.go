@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -60,16 +61,22 @@ type ClusterSource struct {
 	Clock clock.Clock
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Registerer receives osm_k8s_api_event_count; nil counts nothing.
+	Registerer prometheus.Registerer
 }
 
-// Dynamic resources read into Weft's own types.
-var dynamicKinds = []schema.GroupVersionResource{
-	splitv1alpha2.GroupVersion.WithResource("trafficsplits"),
-	policyv1alpha1.GroupVersion.WithResource("ingressbackends"),
-	policyv1alpha1.GroupVersion.WithResource("egresses"),
-	policyv1alpha1.GroupVersion.WithResource("upstreamtrafficsettings"),
-	policyv1alpha1.GroupVersion.WithResource("retries"),
-	configv1alpha2.GroupVersion.WithResource("meshconfigs"),
+// Dynamic resources read into Weft's own types, with their names in
+// osm_k8s_api_event_count (OSM's words).
+var dynamicKinds = []struct {
+	gvr  schema.GroupVersionResource
+	name string
+}{
+	{splitv1alpha2.GroupVersion.WithResource("trafficsplits"), "trafficsplit"},
+	{policyv1alpha1.GroupVersion.WithResource("ingressbackends"), "ingressbackend"},
+	{policyv1alpha1.GroupVersion.WithResource("egresses"), "egress"},
+	{policyv1alpha1.GroupVersion.WithResource("upstreamtrafficsettings"), "upstreamtrafficsetting"},
+	{policyv1alpha1.GroupVersion.WithResource("retries"), "retry"},
+	{configv1alpha2.GroupVersion.WithResource("meshconfigs"), "meshconfig"},
 }
 
 // Run implements Source.
@@ -104,26 +111,41 @@ func (c *ClusterSource) Run(ctx context.Context, announce func(*State)) error {
 	specsFactory := smispecsinformers.NewSharedInformerFactory(specs, 0)
 	dynFactory := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
 
-	typed := []cache.SharedIndexInformer{
-		kubeFactory.Core().V1().Namespaces().Informer(),
-		kubeFactory.Core().V1().Pods().Informer(),
-		kubeFactory.Core().V1().Services().Informer(),
-		kubeFactory.Discovery().V1().EndpointSlices().Informer(),
-		kubeFactory.Core().V1().ServiceAccounts().Informer(),
-		accessFactory.Access().V1alpha3().TrafficTargets().Informer(),
-		specsFactory.Specs().V1alpha4().HTTPRouteGroups().Informer(),
-		specsFactory.Specs().V1alpha4().TCPRoutes().Informer(),
+	namespaces := kubeFactory.Core().V1().Namespaces().Informer()
+	events, err := newEventCounter(c.Registerer, c.Options, namespaces.GetStore())
+	if err != nil {
+		return err
+	}
+	// Kinds as OSM named them in osm_k8s_api_event_count.
+	typed := []struct {
+		inf  cache.SharedIndexInformer
+		name string
+	}{
+		{namespaces, "namespace"},
+		{kubeFactory.Core().V1().Pods().Informer(), "pod"},
+		{kubeFactory.Core().V1().Services().Informer(), "service"},
+		{kubeFactory.Discovery().V1().EndpointSlices().Informer(), "endpointslice"},
+		{kubeFactory.Core().V1().ServiceAccounts().Informer(), "serviceaccount"},
+		{accessFactory.Access().V1alpha3().TrafficTargets().Informer(), "traffictarget"},
+		{specsFactory.Specs().V1alpha4().HTTPRouteGroups().Informer(), "routegroup"},
+		{specsFactory.Specs().V1alpha4().TCPRoutes().Informer(), "tcproute"},
 	}
 	var all []cache.SharedIndexInformer
-	for _, inf := range typed {
-		if err := inf.SetTransform(dropManagedFields); err != nil {
+	for _, t := range typed {
+		if err := t.inf.SetTransform(dropManagedFields); err != nil {
 			return err
 		}
-		all = append(all, inf)
+		if _, err := t.inf.AddEventHandler(events.handler(t.name)); err != nil {
+			return err
+		}
+		all = append(all, t.inf)
 	}
-	for _, gvr := range dynamicKinds {
-		inf := dynFactory.ForResource(gvr).Informer()
+	for _, d := range dynamicKinds {
+		inf := dynFactory.ForResource(d.gvr).Informer()
 		if err := inf.SetTransform(toTyped); err != nil {
+			return err
+		}
+		if _, err := inf.AddEventHandler(events.handler(d.name)); err != nil {
 			return err
 		}
 		all = append(all, inf)
