@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/weft-mesh/weft/pkg/k8s"
 )
@@ -28,6 +30,9 @@ type cluster struct {
 // startCluster runs envtest outside a test (internal/testenv needs a
 // testing.TB). The service range is a /16: a /24 holds 254 ClusterIPs.
 func startCluster(root, dir string) (*cluster, error) {
+	// envtest logs through controller-runtime, which warns with a stack when
+	// no logger is set; its output is not the benchmark's.
+	ctrllog.SetLogger(logr.Discard())
 	assets, err := kubeAssets(root)
 	if err != nil {
 		return nil, err
