@@ -59,7 +59,7 @@ func main() {
 	flag.Var(&c.weftdArgs, "weftd-arg", "an extra weftd flag (repeatable)")
 	flag.IntVar(&c.workers, "workers", 32, "concurrent API writers while creating the mesh")
 	flag.BoolVar(&c.keep, "keep", false, "keep the run's folder (weftd's log, kubeconfig)")
-	flag.DurationVar(&c.timeout, "timeout", 2*time.Minute, "the longest any one wait may take")
+	flag.DurationVar(&c.timeout, "timeout", 10*time.Minute, "the longest any one wait may take")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -41,6 +41,8 @@ func run(ctx context.Context, c config, out io.Writer) (summary, error) {
 		return summary{}, err
 	}
 	s := summary{proxies: c.proxies, services: c.services}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	root, err := repo.Root()
 	if err != nil {
 		return s, err
@@ -85,6 +87,8 @@ func run(ctx context.Context, c config, out io.Writer) (summary, error) {
 		return s, err
 	}
 	defer w.stop()
+	// Ends every proxy's stream before weftd stops, also when a phase fails.
+	defer cancel()
 	manager, err := rootManager(ctx, cl.client, w)
 	if err != nil {
 		return s, err
