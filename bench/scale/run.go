@@ -124,7 +124,7 @@ func run(ctx context.Context, c config, out io.Writer) (summary, error) {
 		if e := f.firstErr.Load(); e != nil {
 			first = *e
 		}
-		progress(out, "%d ADS streams ended and were opened again (the probe's first try, before weftd's first model, is one), the first: %s", n, first)
+		progress(out, "%d ADS streams ended and were opened again (the probe's tries before weftd's first model count), the first: %s", n, first)
 	}
 	for _, p := range f.proxies {
 		p.stop()
