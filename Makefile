@@ -54,8 +54,9 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 20x -timeout 30m ./bench/
 
 # The scale benchmark (bench/scale, BENCHMARKS.md): a real kube-apiserver and
-# etcd, a generated mesh, weftd as a process and PROXIES simulated Envoys. At
-# the default size it takes minutes and both cores: run it on a quiet machine.
+# etcd, a generated mesh, weftd as a process and PROXIES simulated Envoys
+# (SCALE_FLAGS=-delta for delta ADS). At the default size it takes minutes and
+# both cores: run it on a quiet machine.
 PROXIES  ?= 5000
 SERVICES ?= 1000
 bench-scale: kube-assets
