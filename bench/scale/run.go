@@ -119,6 +119,9 @@ func run(ctx context.Context, c config, out io.Writer) (summary, error) {
 		}
 	}
 	s.nacks = f.nacks.Load()
+	if cpu, err := cpuSeconds(w.pid()); err == nil {
+		progress(out, "weftd used %.1f CPU s in all, the fleet and harness %.1f", cpu, must(cpuSeconds(0)))
+	}
 	if n := f.reconnects.Load(); n > 0 {
 		first := "closed by weftd"
 		if e := f.firstErr.Load(); e != nil {
@@ -175,3 +178,6 @@ type bench struct {
 	// baselineRSS is weftd's RSS with the mesh loaded and no proxy.
 	baselineRSS float64
 }
+
+// must drops an error where a figure is only informative.
+func must(v float64, _ error) float64 { return v }
