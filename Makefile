@@ -14,7 +14,7 @@ STATICCHECK            := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 # Generated from Go types; the SMI CRDs (manifests/crds/smi-*.yaml) are hand-written.
 API_PATHS := paths=./pkg/apis/config/... paths=./pkg/apis/policy/...
 
-.PHONY: all build images test demo demo-cluster bench fuzz kube-assets kwok test-deps lint manifests verify-generated clean
+.PHONY: all build images test demo demo-cluster bench bench-scale bench-scale-smoke fuzz kube-assets kwok test-deps lint manifests verify-generated clean
 
 all: build
 
@@ -53,6 +53,20 @@ demo-cluster: kube-assets
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./ca/ ./catalog/
 	$(GO) test -run '^$$' -bench . -benchtime 20x -timeout 30m ./bench/
+
+# The scale benchmark (bench/scale, BENCHMARKS.md): a real kube-apiserver and
+# etcd, a generated mesh, weftd as a process and PROXIES simulated Envoys
+# (SCALE_FLAGS=-delta for delta ADS). At the default size it takes minutes and
+# both cores: run it on a quiet machine.
+PROXIES  ?= 5000
+SERVICES ?= 1000
+bench-scale: kube-assets
+	KUBEBUILDER_ASSETS="$$(hack/kube-assets.sh)" $(GO) run ./bench/scale -proxies $(PROXIES) -services $(SERVICES) $(SCALE_FLAGS)
+
+# The same harness at 20 proxies and 10 services, SotW and delta, checking the
+# summary line and that no proxy NACKed (about a minute; not in `make test`).
+bench-scale-smoke: kube-assets
+	WEFT_SCALE_SMOKE=1 KUBEBUILDER_ASSETS="$$(hack/kube-assets.sh)" $(GO) test -count=1 -run '^TestSmoke$$' -v -timeout 10m ./bench/scale/
 
 # Each fuzz target for FUZZTIME (default 10m); crashers land in testdata/fuzz.
 FUZZTIME ?= 10m
