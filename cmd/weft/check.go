@@ -55,7 +55,7 @@ type checkOptions struct {
 }
 
 func newCheckCommand() *cobra.Command {
-	o := checkOptions{now: time.Now, rootWarning: 30 * 24 * time.Hour}
+	o := checkOptions{now: time.Now, rootWarning: 30 * 24 * time.Hour, proxies: checkProxies}
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Check that the cluster can run the mesh (--pre) or that the mesh is healthy",
@@ -226,6 +226,34 @@ func (o *checkOptions) meshChecks(c client.Client, cs kubernetes.Interface) []ch
 		}})
 	}
 	return groups
+}
+
+// checkProxies reads weftd's proxy status, as `weft proxy status` does:
+// weftd must answer, and no proxy may hold a rejected configuration. A
+// configuration left unanswered, or no proxy at all, is a warning.
+func checkProxies(ctx context.Context, cs kubernetes.Interface, namespace string) error {
+	statuses, err := fetchProxyStatus(ctx, cs, namespace, nil, io.Discard)
+	if err != nil {
+		return err
+	}
+	var errs, warnings []string
+	for _, f := range runtimeFindings(statuses, time.Now()) {
+		line := f.Object.String() + ": " + f.Reason
+		if f.Severity == "error" {
+			errs = append(errs, line)
+		} else {
+			warnings = append(warnings, line)
+		}
+	}
+	switch {
+	case len(errs) > 0:
+		return fmt.Errorf("%s (weft proxy status shows every proxy)", strings.Join(errs, "; "))
+	case len(warnings) > 0:
+		return warn("%s", strings.Join(warnings, "; "))
+	case len(statuses) == 0:
+		return warn("no proxy is connected to weftd")
+	}
+	return nil
 }
 
 // checkCRDs: every CRD of the chart exists, is established, and serves the

@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -75,7 +79,8 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		return err == nil
 	}
 	var kubelet atomic.Bool
-	go standInKubelet(ctx, env.Client, &kubelet)
+	podIP := nonLoopbackIPv4(t)
+	go standInKubelet(ctx, env.Client, &kubelet, podIP)
 
 	// What kube-controller-manager makes on its own in the cluster's
 	// namespaces is there before the snapshot.
@@ -237,6 +242,26 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		if err := env.Client.Update(ctx, &v); err != nil {
 			t.Fatal(err)
 		}
+		// weftd's /debug/proxy-status, reached through the API server's pod
+		// proxy at the address the kubelet's stand-in gives weftd's pods:
+		// one proxy, in sync.
+		status := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprint(w, `[{"ID":"p1","Kind":"sidecar","Identity":{"Namespace":"bookstore","ServiceAccount":"bookstore"},"types":{"CDS":{"sent":"v1","acked":"v1"}}}]`)
+		}))
+		l, err := net.Listen("tcp", net.JoinHostPort(podIP, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		status.Listener = l
+		status.Start()
+		defer status.Close()
+		_, port, _ := net.SplitHostPort(l.Addr().String())
+		defer func(port string) { weftdHealthPort = port }(weftdHealthPort)
+		weftdHealthPort = port
+		testenv.Eventually(t, "weftd's pod has its address", func() bool {
+			var pods corev1.PodList
+			return env.Client.List(ctx, &pods, client.InNamespace("blue-system")) == nil && len(pods.Items) > 0 && pods.Items[0].Status.PodIP == podIP
+		})
 		if out := weft("check", "--mesh-name", "blue", "--osm-namespace", "blue-system"); !strings.Contains(out, "Status check results are √") {
 			t.Errorf("output:\n%s", out)
 		}
@@ -247,7 +272,6 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out string
-		var err error
 		testenv.Eventually(t, "check fails", func() bool {
 			out, err = run("", "check", "--mesh-name", "blue", "--osm-namespace", "blue-system")
 			return err != nil
@@ -359,8 +383,9 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	})
 }
 
-// standInKubelet marks weftd's pods running and ready, while on is true.
-func standInKubelet(ctx context.Context, c client.Client, on *atomic.Bool) {
+// standInKubelet marks weftd's pods running and ready at podIP, while on is
+// true.
+func standInKubelet(ctx context.Context, c client.Client, on *atomic.Bool, podIP string) {
 	for ctx.Err() == nil {
 		time.Sleep(200 * time.Millisecond)
 		if !on.Load() {
@@ -377,6 +402,7 @@ func standInKubelet(ctx context.Context, c client.Client, on *atomic.Bool) {
 			}
 			now := metav1.Now()
 			p.Status.Phase = corev1.PodRunning
+			p.Status.PodIP, p.Status.PodIPs = podIP, []corev1.PodIP{{IP: podIP}}
 			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}
 			_ = c.Status().Update(ctx, p)
 		}
