@@ -351,7 +351,7 @@ func (o *checkOptions) checkRoot(ctx context.Context, c client.Client) error {
 	for _, s := range secrets.Items {
 		certs, err := parseCertificates(s.Data["ca.crt"])
 		if err != nil {
-			return fmt.Errorf("Secret %s/%s ca.crt: %w", s.Namespace, s.Name, err)
+			return fmt.Errorf("root Secret %s/%s, ca.crt: %w", s.Namespace, s.Name, err)
 		}
 		for _, cert := range certs {
 			left := cert.NotAfter.Sub(o.now())

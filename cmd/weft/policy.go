@@ -32,14 +32,13 @@ func newPolicyCommand() *cobra.Command {
 
 // policyCheckOptions are `weft policy check`'s flags.
 type policyCheckOptions struct {
-	src           meshSource
-	namespace     string
-	path, method  string
-	headers       []string
-	out           io.Writer
-	sourceArg     string
-	destination   string
-	destinationNS string
+	src          meshSource
+	namespace    string
+	path, method string
+	headers      []string
+	out          io.Writer
+	sourceArg    string
+	destination  string
 }
 
 // errDenied makes a denial exit non-zero once the answer is printed.

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the API server's service proxy reads Endpoints, not EndpointSlices
+
 package main
 
 import (
@@ -225,11 +227,11 @@ func TestProxyStatusThroughTheAPIServer(t *testing.T) {
 		if err := env.Client.Create(ctx, svc); err != nil {
 			t.Fatal(err)
 		}
-		endpoints := &corev1.Endpoints{ //nolint:staticcheck // what the service proxy reads
+		endpoints := &corev1.Endpoints{
 			ObjectMeta: metav1.ObjectMeta{Name: "weftd", Namespace: "osm-system"},
-			Subsets: []corev1.EndpointSubset{{ //nolint:staticcheck
-				Addresses: []corev1.EndpointAddress{{IP: hostIP, TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "osm-system", Name: pod.Name}}}, //nolint:staticcheck
-				Ports:     []corev1.EndpointPort{{Name: "http-metrics", Port: port}},                                                                        //nolint:staticcheck
+			Subsets: []corev1.EndpointSubset{{
+				Addresses: []corev1.EndpointAddress{{IP: hostIP, TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "osm-system", Name: pod.Name}}},
+				Ports:     []corev1.EndpointPort{{Name: "http-metrics", Port: port}},
 			}},
 		}
 		if err := env.Client.Create(ctx, endpoints); err != nil {
