@@ -39,7 +39,14 @@ func TestWeftdServesFilesWithoutACluster(t *testing.T) {
 	}
 	stateDir := filepath.Join(t.TempDir(), "state")
 	o := filesOptions(t, files, stateDir)
+	o.pprof = true
 	stop := startWeftd(t, o)
+	if heap, err := httpGet("http://" + o.debugAddr + "/debug/pprof/heap?debug=1"); err != nil || !strings.Contains(heap, "heap profile") {
+		t.Errorf("--enable-pprof: /debug/pprof/heap: %v", err)
+	}
+	if _, err := httpGet("http://" + o.healthAddr + "/debug/pprof/heap?debug=1"); err == nil {
+		t.Error("profiles are served on the health listener, which the Service exposes")
+	}
 
 	var rootPEM []byte
 	waitFor(t, "weftd writes the mesh root in its state folder", func() bool {

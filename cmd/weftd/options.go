@@ -54,6 +54,7 @@ type options struct {
 	webhookCertDir  string
 	healthAddr      string
 	debugAddr       string
+	pprof           bool
 
 	leaderElect        bool
 	leaseDuration      time.Duration
@@ -106,6 +107,7 @@ func (o *options) addFlags(cmd *cobra.Command) {
 	f.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long followers wait before taking a Lease its leader stopped renewing")
 	f.DurationVar(&o.leaseRenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader retries renewing its Lease before giving it up (and exiting)")
 	f.DurationVar(&o.leaseRetryPeriod, "leader-elect-retry-period", 2*time.Second, "how often replicas try to take or renew the Lease")
+	f.BoolVar(&o.pprof, "enable-pprof", false, "serve Go's profiles at /debug/pprof/ on --debug-addr (go tool pprof http://127.0.0.1:9092/debug/pprof/heap)")
 	f.StringVar(&o.debugAddr, "debug-addr", "127.0.0.1:9092", "address serving /debug/ (every identity's configuration): loopback by default, reached with kubectl port-forward")
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -198,7 +199,20 @@ func (e *endpoints) serve(ctx context.Context, g *errgroup.Group, o options) {
 	g.Go(func() error { return serveHTTP(ctx, o.healthAddr, e.health) })
 	// /debug shows every identity's access rules and endpoints: on loopback
 	// by default, reached with kubectl port-forward (docs/security.md).
+	if o.pprof {
+		registerPprof(e.debug)
+	}
 	g.Go(func() error { return serveHTTP(ctx, o.debugAddr, e.debug) })
+}
+
+// registerPprof serves Go's profiles under /debug/pprof/ (--enable-pprof),
+// on the debug listener only: a profile shows what weftd holds in memory.
+func registerPprof(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
 // startCA starts the certificate manager on the chosen provider, and the
