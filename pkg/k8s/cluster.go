@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -26,6 +28,8 @@ import (
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
+
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // Defaults of ClusterSource's coalescing window.
@@ -42,7 +46,9 @@ const (
 // TCPRoutes (smi-sdk-go informers); and, through dynamic informers converted to
 // Weft's types, TrafficSplits (Weft's split/v1alpha2, whose weights may be
 // "500m"), IngressBackends, Egresses, UpstreamTrafficSettings, Retries and
-// MeshConfigs. Informers are cluster-wide: namespaces join and leave the mesh by
+// MeshConfigs; and Gateway API's HTTPRoutes, GRPCRoutes and ReferenceGrants
+// (v1) when the API server serves them at start (their CRDs are optional:
+// weftd must restart to see them installed later). Informers are cluster-wide: namespaces join and leave the mesh by
 // label at any time, and IngressBackends name Services outside the mesh (such as
 // ingress-nginx's), so NewState, not the informers, keeps what the mesh needs.
 // Managed fields are dropped from cached objects to save memory.
@@ -70,6 +76,32 @@ var dynamicKinds = []schema.GroupVersionResource{
 	policyv1alpha1.GroupVersion.WithResource("upstreamtrafficsettings"),
 	policyv1alpha1.GroupVersion.WithResource("retries"),
 	configv1alpha2.GroupVersion.WithResource("meshconfigs"),
+}
+
+// Gateway API resources, watched when the API server serves them.
+var gatewayKinds = []schema.GroupVersionResource{
+	gatewayv1.SchemeGroupVersion.WithResource("httproutes"),
+	gatewayv1.SchemeGroupVersion.WithResource("grpcroutes"),
+	gatewayv1.SchemeGroupVersion.WithResource("referencegrants"),
+}
+
+// servedGatewayKinds are those of gatewayKinds the API server serves; an
+// informer on a resource without its CRD would never sync.
+func servedGatewayKinds(kube kubernetes.Interface) ([]schema.GroupVersionResource, error) {
+	list, err := kube.Discovery().ServerResourcesForGroupVersion(gatewayv1.SchemeGroupVersion.String())
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []schema.GroupVersionResource
+	for _, gvr := range gatewayKinds {
+		if slices.ContainsFunc(list.APIResources, func(r metav1.APIResource) bool { return r.Name == gvr.Resource }) {
+			out = append(out, gvr)
+		}
+	}
+	return out, nil
 }
 
 // Run implements Source.
@@ -121,7 +153,14 @@ func (c *ClusterSource) Run(ctx context.Context, announce func(*State)) error {
 		}
 		all = append(all, inf)
 	}
-	for _, gvr := range dynamicKinds {
+	gateway, err := servedGatewayKinds(kube)
+	if err != nil {
+		return fmt.Errorf("discovering Gateway API resources: %w", err)
+	}
+	if len(gateway) < len(gatewayKinds) {
+		log.Info("Gateway API resources not all served; GAMMA routes unseen until weftd restarts", "served", len(gateway))
+	}
+	for _, gvr := range append(slices.Clone(dynamicKinds), gateway...) {
 		inf := dynFactory.ForResource(gvr).Informer()
 		if err := inf.SetTransform(toTyped); err != nil {
 			return err
