@@ -1,0 +1,142 @@
+package catalog_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+// httpRoute is an HTTPRoute in namespace b whose parent is Service web.
+func httpRoute(name, rules string) string {
+	return fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: %s, namespace: b}
+spec:
+  parentRefs: [{group: "", kind: Service, name: web, port: 80}]
+  rules:
+%s`, name, rules)
+}
+
+const grantFromB = `apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: from-b, namespace: c}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: b}]
+  to: [{group: "", kind: Service}]`
+
+func TestGAMMARoutes(t *testing.T) {
+	apps := app("a", "client", "[{name: http, port: 80}]") + "---" + app("b", "web", "[{name: http, port: 80}, {name: tcp-db, port: 5432}]") + "---" +
+		app("b", "web-v1", "[{name: http, port: 80}]") + "---" + app("b", "web-v2", "[{name: http, port: 80}]") + "---" +
+		app("c", "far", "[{name: http, port: 80}]") + "\n---\n" + permissive
+	client := id("a", "client")
+	type backend struct {
+		name   string
+		weight uint32
+	}
+	for _, tc := range []struct {
+		name     string
+		docs     []string
+		backends [][]backend // per route rule entry, in order
+		problems []string
+	}{
+		{"weights in thousandths, as a split's",
+			[]string{httpRoute("r", "  - backendRefs: [{name: web-v1, port: 80, weight: 50}, {name: web-v2, port: 80, weight: 50}]")},
+			[][]backend{{{"web-v1", 50000}, {"web-v2", 50000}}}, nil},
+		{"a missing backend is BackendNotFound, the rest stays",
+			[]string{httpRoute("r", "  - backendRefs: [{name: web-v1, port: 80}, {name: nope, port: 80}]")},
+			[][]backend{{{"web-v1", 1000}}},
+			[]string{"HTTPRoute b/r: spec.rules[0].backendRefs[1]: BackendNotFound: service b/nope does not exist; backend skipped"}},
+		{"another namespace's backend needs a ReferenceGrant",
+			[]string{httpRoute("r", "  - backendRefs: [{name: far, namespace: c, port: 80}]")},
+			[][]backend{nil},
+			[]string{"spec.rules[0].backendRefs[0]: RefNotPermitted: no ReferenceGrant in namespace c"}},
+		{"a ReferenceGrant lets it",
+			[]string{httpRoute("r", "  - backendRefs: [{name: far, namespace: c, port: 80}]"), grantFromB},
+			[][]backend{{{"far", 1000}}}, nil},
+		{"a backend of another kind is InvalidKind",
+			[]string{httpRoute("r", "  - backendRefs: [{group: example.com, kind: Bucket, name: web-v1, port: 80}]")},
+			[][]backend{nil},
+			[]string{`spec.rules[0].backendRefs[0]: InvalidKind: backend kind "Bucket"`}},
+		{"a missing parent is NoMatchingParent",
+			[]string{strings.Replace(httpRoute("r", "  - backendRefs: [{name: web-v1, port: 80}]"), "name: web,", "name: gone,", 1)},
+			nil, []string{"spec.parentRefs[0]: NoMatchingParent: service b/gone does not exist"}},
+		{"a TCP port as parent is NotAllowedByListeners",
+			[]string{strings.Replace(httpRoute("r", "  - backendRefs: [{name: web-v1, port: 80}]"), "port: 80}]\n  rules", "port: 5432}]\n  rules", 1)},
+			nil, []string{"spec.parentRefs[0]: NotAllowedByListeners: port 5432 of service b/web speaks tcp"}},
+		{"an unsupported filter skips its rule",
+			[]string{httpRoute("r", "  - filters: [{type: RequestRedirect, requestRedirect: {statusCode: 301}}]\n    backendRefs: [{name: web-v1, port: 80}]\n  - backendRefs: [{name: web-v2, port: 80}]")},
+			[][]backend{{{"web-v2", 1000}}},
+			[]string{"spec.rules[0].filters[0]: UnsupportedValue: filter RequestRedirect is not supported; rule skipped"}},
+		{"the route wins over a TrafficSplit, reported on both",
+			[]string{httpRoute("r", "  - backendRefs: [{name: web-v2, port: 80}]"), split("s", "web", "web-v1", "1")},
+			[][]backend{{{"web-v2", 1000}}},
+			[]string{"TrafficSplit b/s: spec.service: service b/web has GAMMA routes (HTTPRoute b/r), which take precedence; TrafficSplit skipped",
+				"HTTPRoute b/r: spec.parentRefs: TrafficSplit b/s also splits service b/web; this route takes precedence"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := build(t, append([]string{apps}, tc.docs...)...)
+			web := m.Service(svc("b", "web"))
+			var got [][]backend
+			for _, r := range web.Routes {
+				var bs []backend
+				for _, be := range r.Backends {
+					bs = append(bs, backend{be.Service.Name, be.Weight})
+				}
+				got = append(got, bs)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.backends) {
+				t.Errorf("route backends %v, want %v", got, tc.backends)
+			}
+			if web.Split != nil {
+				t.Errorf("the TrafficSplit still splits b/web")
+			}
+			if len(tc.backends) > 0 && outbound(m, client, svc("b", "web")) == nil {
+				t.Errorf("client does not reach b/web")
+			}
+			checkProblems(t, m, tc.problems)
+		})
+	}
+}
+
+func TestGAMMAMatchesAndFilters(t *testing.T) {
+	apps := app("b", "web", "[{name: http, port: 80}]") + "---" + app("b", "web-v1", "[{name: http, port: 80}]") + "\n---\n" + permissive
+	route := httpRoute("r", `  - matches:
+    - path: {type: PathPrefix, value: /api/}
+    - path: {type: Exact, value: /login}
+      method: POST
+      headers: [{name: x-user, value: "a.*", type: RegularExpression}]
+      queryParams: [{name: debug, value: "1"}]
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier: {set: [{name: x-a, value: "1"}], add: [{name: x-b, value: "2"}], remove: [x-c]}
+    - type: ResponseHeaderModifier
+      responseHeaderModifier: {remove: [server]}
+    timeouts: {request: 10s, backendRequest: 2s}
+    backendRefs: [{name: web-v1, port: 80}]`)
+	m := build(t, apps, route)
+	checkProblems(t, m, nil)
+	rs := m.Service(svc("b", "web")).Routes
+	if len(rs) != 2 {
+		t.Fatalf("%d route entries, want 2", len(rs))
+	}
+	// The exact path comes first, then the prefix, its trailing slash dropped.
+	want := []catalog.RouteMatch{
+		{PathType: catalog.PathExact, Path: "/login", Method: "POST",
+			Headers: []catalog.ValueMatch{{Name: "x-user", Value: "a.*", Regex: true}}, QueryParams: []catalog.ValueMatch{{Name: "debug", Value: "1"}}},
+		{PathType: catalog.PathPrefix, Path: "/api"},
+	}
+	for i, r := range rs {
+		if fmt.Sprint(r.Match) != fmt.Sprint(want[i]) {
+			t.Errorf("match %d: %+v, want %+v", i, r.Match, want[i])
+		}
+		if r.Timeout != 10*time.Second || r.BackendTimeout != 2*time.Second {
+			t.Errorf("timeouts %v %v", r.Timeout, r.BackendTimeout)
+		}
+		if fmt.Sprint(r.RequestHeaders) != "&{[{x-a 1}] [{x-b 2}] [x-c]}" || fmt.Sprint(r.ResponseHeaders) != "&{[] [] [server]}" {
+			t.Errorf("header modifiers %v %v", r.RequestHeaders, r.ResponseHeaders)
+		}
+	}
+}
