@@ -85,7 +85,7 @@ type builder struct {
 	uts     map[ObjectRef]*UpstreamTrafficSetting
 	// routeOwners are the GAMMA routes attached to each Service.
 	routeOwners map[ServiceRef][]ObjectRef
-	groups  *routeGroups
+	groups      *routeGroups
 }
 
 type podKey struct{ namespace, name string }
