@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/weft-mesh/weft/pkg/k8s/state"
 	"github.com/weft-mesh/weft/pkg/validation/rules"
 )
 
@@ -44,12 +45,6 @@ type gammaFilter struct {
 type gammaBackend struct {
 	ref     gatewayv1.BackendRef
 	filters int
-}
-
-// IsServiceParent reports whether a parentRef names a Service (group "" and
-// kind Service; Gateway API's defaults name a Gateway).
-func IsServiceParent(p gatewayv1.ParentReference) bool {
-	return p.Group != nil && *p.Group == "" && p.Kind != nil && *p.Kind == "Service"
 }
 
 func (b *builder) gammaRoutes() []gammaRoute {
@@ -207,12 +202,12 @@ func (b *builder) attachRoutes() {
 	})
 	b.routeOwners = map[ServiceRef][]ObjectRef{}
 	for _, r := range routes {
-		if !slices.ContainsFunc(r.parents, IsServiceParent) {
+		if !slices.ContainsFunc(r.parents, state.IsServiceParent) {
 			continue // a Gateway's route, not a mesh one
 		}
 		rules := b.routeRules(r)
 		for i, p := range r.parents {
-			if !IsServiceParent(p) {
+			if !state.IsServiceParent(p) {
 				continue // a Gateway's, or another kind: not Weft's to program
 			}
 			field := fieldIndex("spec.parentRefs", i, "")

@@ -161,4 +161,3 @@ func buildTolerant(t *testing.T, files ...string) *catalog.Model {
 	cfg := mesh.Defaults()
 	return catalog.Build(k8s.NewState(objs, k8s.OptionsFrom(cfg), nil), cfg)
 }
-

@@ -74,3 +74,10 @@ type Rejected struct {
 	// Reason says what was wrong.
 	Reason string
 }
+
+// IsServiceParent reports whether a route's parentRef names a Service (group
+// "" and kind Service; Gateway API's defaults name a Gateway): a GAMMA route's
+// parent, which Weft programs and reports on.
+func IsServiceParent(p gatewayv1.ParentReference) bool {
+	return p.Group != nil && *p.Group == "" && p.Kind != nil && *p.Kind == "Service"
+}
