@@ -247,7 +247,9 @@ func (b *builder) attachRoutes() {
 				rr.Port = port
 				svc.Routes = append(svc.Routes, rr)
 			}
-			if !slices.Contains(b.routeOwners[ref], r.obj) {
+			// A route none of whose rules is carried out leaves the Service
+			// (and its TrafficSplit) as without it.
+			if len(rules) > 0 && !slices.Contains(b.routeOwners[ref], r.obj) {
 				b.routeOwners[ref] = append(b.routeOwners[ref], r.obj)
 			}
 		}
@@ -302,14 +304,23 @@ func (b *builder) routeRules(r gammaRoute) []RouteRule {
 			skip = true
 		}
 		for j, f := range rule.filters {
+			field := fieldIndex(fmt.Sprintf("spec.rules[%d].filters", i), j, "")
+			for _, m := range []*gatewayv1.HTTPHeaderFilter{f.request, f.respons} {
+				if m == nil {
+					continue
+				}
+				if err := modifierError(m); err != "" {
+					b.gammaProblem(r.obj, field, gatewayv1.RouteReasonUnsupportedValue, "%s; rule skipped", err)
+					skip = true
+				}
+			}
 			switch {
 			case f.typ == string(gatewayv1.HTTPRouteFilterRequestHeaderModifier) && f.request != nil:
 				base.RequestHeaders = mergeModifier(base.RequestHeaders, f.request)
 			case f.typ == string(gatewayv1.HTTPRouteFilterResponseHeaderModifier) && f.respons != nil:
 				base.ResponseHeaders = mergeModifier(base.ResponseHeaders, f.respons)
 			default:
-				b.gammaProblem(r.obj, fieldIndex(fmt.Sprintf("spec.rules[%d].filters", i), j, ""), gatewayv1.RouteReasonUnsupportedValue,
-					"filter %s is not supported; rule skipped", f.typ)
+				b.gammaProblem(r.obj, field, gatewayv1.RouteReasonUnsupportedValue, "filter %s is not supported; rule skipped", f.typ)
 				skip = true
 			}
 		}
@@ -346,8 +357,17 @@ func (b *builder) routeRules(r gammaRoute) []RouteRule {
 	return out
 }
 
-// matchError says why Envoy could not carry out a match, or "".
+// matchError says why Envoy could not carry out a match, or "". Admission
+// (the CRD's schema) refuses most of this; files are read unchecked.
 func matchError(m RouteMatch) string {
+	if m.PathType != PathRegex && (!strings.HasPrefix(m.Path, "/") || strings.ContainsAny(m.Path, "?#")) {
+		return fmt.Sprintf("path %q does not start with / or holds ? or #", m.Path)
+	}
+	for _, v := range append(slices.Clone(m.Headers), m.QueryParams...) {
+		if !validHeaderName(v.Name) {
+			return fmt.Sprintf("name %q is not a header or query parameter name", v.Name)
+		}
+	}
 	if m.PathType == PathRegex && rules.EnvoyRegex(m.Path) != nil {
 		return fmt.Sprintf("path regular expression %q is not one Envoy takes", m.Path)
 	}
@@ -373,6 +393,38 @@ func (b *builder) routeTimeout(obj ObjectRef, rule int, name string, d *gatewayv
 		return 0, false
 	}
 	return t, true
+}
+
+// validHeaderName is Gateway API's HTTPHeaderName (RFC 7230's token).
+func validHeaderName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// modifierError says why Envoy would refuse a header modifier, or "": a
+// name that is no header name, Host (Envoy will not rewrite it from a
+// route), or a value with a line break or NUL.
+func modifierError(f *gatewayv1.HTTPHeaderFilter) string {
+	names := slices.Clone(f.Remove)
+	for _, h := range append(slices.Clone(f.Set), f.Add...) {
+		names = append(names, string(h.Name))
+		if strings.ContainsAny(h.Value, "\r\n\x00") {
+			return fmt.Sprintf("the value of header %q holds a line break or NUL", h.Name)
+		}
+	}
+	for _, n := range names {
+		if !validHeaderName(n) || strings.EqualFold(n, "host") {
+			return fmt.Sprintf("header %q cannot be modified", n)
+		}
+	}
+	return ""
 }
 
 func mergeModifier(m *HeaderModifier, f *gatewayv1.HTTPHeaderFilter) *HeaderModifier {
