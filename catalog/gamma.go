@@ -22,10 +22,11 @@ import (
 
 // gammaRoute is an HTTPRoute or a GRPCRoute read into one shape.
 type gammaRoute struct {
-	obj     ObjectRef
-	created metav1.Time
-	parents []gatewayv1.ParentReference
-	rules   []gammaRule
+	obj       ObjectRef
+	hostnames int
+	created   metav1.Time
+	parents   []gatewayv1.ParentReference
+	rules     []gammaRule
 }
 
 type gammaRule struct {
@@ -53,7 +54,7 @@ func (b *builder) gammaRoutes() []gammaRoute {
 		if r == nil || r.Name == "" || !b.monitored[r.Namespace] {
 			continue
 		}
-		g := gammaRoute{obj: ObjectRef{"HTTPRoute", r.Namespace, r.Name}, created: r.CreationTimestamp, parents: r.Spec.ParentRefs}
+		g := gammaRoute{obj: ObjectRef{"HTTPRoute", r.Namespace, r.Name}, hostnames: len(r.Spec.Hostnames), created: r.CreationTimestamp, parents: r.Spec.ParentRefs}
 		for _, rule := range r.Spec.Rules {
 			gr := gammaRule{timeouts: rule.Timeouts}
 			for _, m := range rule.Matches {
@@ -79,7 +80,7 @@ func (b *builder) gammaRoutes() []gammaRoute {
 		if r == nil || r.Name == "" || !b.monitored[r.Namespace] {
 			continue
 		}
-		g := gammaRoute{obj: ObjectRef{"GRPCRoute", r.Namespace, r.Name}, created: r.CreationTimestamp, parents: r.Spec.ParentRefs}
+		g := gammaRoute{obj: ObjectRef{"GRPCRoute", r.Namespace, r.Name}, hostnames: len(r.Spec.Hostnames), created: r.CreationTimestamp, parents: r.Spec.ParentRefs}
 		for _, rule := range r.Spec.Rules {
 			var gr gammaRule
 			for _, m := range rule.Matches {
@@ -204,6 +205,9 @@ func (b *builder) attachRoutes() {
 	for _, r := range routes {
 		if !slices.ContainsFunc(r.parents, state.IsServiceParent) {
 			continue // a Gateway's route, not a mesh one
+		}
+		if r.hostnames > 0 {
+			b.problems.warn(r.obj, "spec.hostnames", "ignored: the parent Service names the host")
 		}
 		rules := b.routeRules(r)
 		for i, p := range r.parents {
