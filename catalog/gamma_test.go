@@ -146,3 +146,30 @@ func TestGAMMAMatchesAndFilters(t *testing.T) {
 		}
 	}
 }
+
+func TestGAMMAGRPCRouteMethodMatches(t *testing.T) {
+	apps := app("b", "web", "[{name: grpc, port: 80}]") + "---" + app("b", "web-v1", "[{name: grpc, port: 80}]") + "\n---\n" + permissive
+	route := `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: g, namespace: b}
+spec:
+  parentRefs: [{group: "", kind: Service, name: web}]
+  rules:
+  - matches:
+    - method: {service: pkg.Svc, method: Get}
+    - method: {service: pkg.Svc}
+    - method: {method: Get}
+    - method: {type: RegularExpression, service: "pkg\\..*"}
+      headers: [{name: x-a, value: b}]
+    backendRefs: [{name: web-v1, port: 80}]`
+	m := build(t, apps, route)
+	checkProblems(t, m, nil)
+	var got []string
+	for _, r := range m.Service(svc("b", "web")).Routes {
+		got = append(got, fmt.Sprintf("%s %s %d", r.Match.PathType, r.Match.Path, len(r.Match.Headers)))
+	}
+	want := []string{"Exact /pkg.Svc/Get 0", "PathPrefix /pkg.Svc 0", `RegularExpression /pkg\..*/[^/]+ 1`, "RegularExpression /[^/]+/Get 0"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("matches\n%q\nwant\n%q", got, want)
+	}
+}

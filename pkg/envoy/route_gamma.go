@@ -128,12 +128,18 @@ func applyGamma(rt *routev3.Route, r *catalog.RouteRule) {
 	}
 	if a := rt.GetRoute(); a != nil {
 		// request bounds the whole exchange; backendRequest each try, which
-		// without retries is the whole exchange too.
-		if t := firstSet(r.Timeout, r.BackendTimeout); t > 0 {
-			a.Timeout = durationpb.New(t)
+		// without retries is the whole exchange too (with retries, it must
+		// not cut them short).
+		t := r.Timeout
+		if rp := a.RetryPolicy; rp != nil {
+			if rp.PerTryTimeout == nil && r.BackendTimeout > 0 {
+				rp.PerTryTimeout = durationpb.New(r.BackendTimeout)
+			}
+		} else {
+			t = firstSet(r.Timeout, r.BackendTimeout)
 		}
-		if rp := a.RetryPolicy; rp != nil && rp.PerTryTimeout == nil && r.BackendTimeout > 0 {
-			rp.PerTryTimeout = durationpb.New(r.BackendTimeout)
+		if t > 0 {
+			a.Timeout = durationpb.New(t)
 		}
 	}
 	if m := r.RequestHeaders; m != nil {
