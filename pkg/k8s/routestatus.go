@@ -59,7 +59,8 @@ func parseRouteProblem(p string) routeProblem {
 //   - Accepted: False with NoMatchingParent (no such Service or port),
 //     NotAllowedByListeners (the port does not speak HTTP) or
 //     UnsupportedValue (a consumer route, in another namespace than its
-//     parent), else True with Accepted;
+//     parent), else True with Accepted, the message adding the catalog's
+//     notes on the parent (a TrafficSplit of the Service the route wins over);
 //   - ResolvedRefs: False with BackendNotFound, RefNotPermitted (no
 //     ReferenceGrant) or InvalidKind for the first backendRef at fault (the
 //     message lists them all), else True with ResolvedRefs;
@@ -67,8 +68,8 @@ func parseRouteProblem(p string) routeProblem {
 //     for what Weft does not carry out; absent otherwise.
 //
 // problems are the catalog's on the route (field first, as Problem.Detail).
-// Conditions whose status, reason and message are unchanged keep their
-// lastTransitionTime; the others take now. It is a pure function.
+// Conditions whose status is unchanged keep their lastTransitionTime (as
+// meta.SetStatusCondition does); the others take now. It is a pure function.
 func RouteParentStatuses(generation int64, namespace string, parents []gatewayv1.ParentReference,
 	current []gatewayv1.RouteParentStatus, problems []string, now metav1.Time) []gatewayv1.RouteParentStatus {
 	var parsed []routeProblem
@@ -105,11 +106,18 @@ func RouteParentStatuses(generation int64, namespace string, parents []gatewayv1
 		field := fmt.Sprintf("spec.parentRefs[%d]", i)
 		accepted := metav1.Condition{Type: string(gatewayv1.RouteConditionAccepted), Status: metav1.ConditionTrue,
 			Reason: string(gatewayv1.RouteReasonAccepted), Message: "programmed on the Service's clients"}
+		var notes []string
 		for _, p := range parsed {
 			if p.field == field && slices.Contains(acceptedReasons, p.reason) {
 				accepted.Status, accepted.Reason, accepted.Message = metav1.ConditionFalse, string(p.reason), p.message
 				break
 			}
+			if p.reason == "" && (p.field == field || p.field == "spec.parentRefs") {
+				notes = append(notes, p.message) // such as a TrafficSplit the route wins over
+			}
+		}
+		if accepted.Status == metav1.ConditionTrue && len(notes) > 0 {
+			accepted.Message += "; " + strings.Join(notes, "; ")
 		}
 		conds := []metav1.Condition{accepted, resolved}
 		if len(partial) > 0 && accepted.Status == metav1.ConditionTrue {
@@ -133,8 +141,7 @@ func RouteParentStatuses(generation int64, namespace string, parents []gatewayv1
 		for _, c := range conds {
 			c.ObservedGeneration = generation
 			c.LastTransitionTime = now
-			if old := meta.FindStatusCondition(entry.Conditions, c.Type); old != nil &&
-				old.Status == c.Status && old.Reason == c.Reason && old.Message == c.Message {
+			if old := meta.FindStatusCondition(entry.Conditions, c.Type); old != nil && old.Status == c.Status {
 				c.LastTransitionTime = old.LastTransitionTime
 			}
 			meta.RemoveStatusCondition(&entry.Conditions, c.Type)

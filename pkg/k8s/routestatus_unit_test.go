@@ -1,6 +1,7 @@
 package k8s_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +37,9 @@ func TestRouteParentStatuses(t *testing.T) {
 		if c.Type != w.typ || string(c.Status) != w.status || c.Reason != w.reason || c.ObservedGeneration != 3 || c.LastTransitionTime != t0 {
 			t.Errorf("condition %d: %+v, want %v at generation 3", i, c, w)
 		}
+	}
+	if !strings.Contains(conds[0].Message, "TrafficSplit b/s also splits service b/web") {
+		t.Errorf("Accepted's message %q does not name the TrafficSplit the route wins over", conds[0].Message)
 	}
 	if *first[1].ParentRef.Namespace != "b" {
 		t.Errorf("parentRef namespace %v, want the route's", first[1].ParentRef.Namespace)
