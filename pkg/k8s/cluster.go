@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -47,8 +48,8 @@ const (
 // Weft's types, TrafficSplits (Weft's split/v1alpha2, whose weights may be
 // "500m"), IngressBackends, Egresses, UpstreamTrafficSettings, Retries and
 // MeshConfigs; and Gateway API's HTTPRoutes, GRPCRoutes and ReferenceGrants
-// (v1) when the API server serves them at start (their CRDs are optional:
-// weftd must restart to see them installed later). Informers are cluster-wide: namespaces join and leave the mesh by
+// (v1) when the API server serves them at start and RBAC lets weftd list and
+// watch them (both optional: weftd must restart to see them granted later). Informers are cluster-wide: namespaces join and leave the mesh by
 // label at any time, and IngressBackends name Services outside the mesh (such as
 // ingress-nginx's), so NewState, not the informers, keeps what the mesh needs.
 // Managed fields are dropped from cached objects to save memory.
@@ -85,9 +86,10 @@ var gatewayKinds = []schema.GroupVersionResource{
 	gatewayv1.SchemeGroupVersion.WithResource("referencegrants"),
 }
 
-// servedGatewayKinds are those of gatewayKinds the API server serves; an
-// informer on a resource without its CRD would never sync.
-func servedGatewayKinds(kube kubernetes.Interface) ([]schema.GroupVersionResource, error) {
+// servedGatewayKinds are those of gatewayKinds the API server serves and
+// weftd may list and watch: an informer on a resource without its CRD, or
+// that RBAC forbids, would never sync, and hold up the whole mesh.
+func servedGatewayKinds(ctx context.Context, kube kubernetes.Interface, log *slog.Logger) ([]schema.GroupVersionResource, error) {
 	list, err := kube.Discovery().ServerResourcesForGroupVersion(gatewayv1.SchemeGroupVersion.String())
 	if apierrors.IsNotFound(err) {
 		return nil, nil
@@ -97,11 +99,36 @@ func servedGatewayKinds(kube kubernetes.Interface) ([]schema.GroupVersionResourc
 	}
 	var out []schema.GroupVersionResource
 	for _, gvr := range gatewayKinds {
-		if slices.ContainsFunc(list.APIResources, func(r metav1.APIResource) bool { return r.Name == gvr.Resource }) {
-			out = append(out, gvr)
+		if !slices.ContainsFunc(list.APIResources, func(r metav1.APIResource) bool { return r.Name == gvr.Resource }) {
+			continue
 		}
+		allowed, err := mayListAndWatch(ctx, kube, gvr)
+		if err != nil {
+			return nil, err
+		}
+		if !allowed {
+			log.Warn("Gateway API resource served but weftd may not list and watch it: not read", "resource", gvr.Resource)
+			continue
+		}
+		out = append(out, gvr)
 	}
 	return out, nil
+}
+
+func mayListAndWatch(ctx context.Context, kube kubernetes.Interface, gvr schema.GroupVersionResource) (bool, error) {
+	for _, verb := range []string{"list", "watch"} {
+		r, err := kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Verb: verb, Group: gvr.Group, Version: gvr.Version, Resource: gvr.Resource}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return false, fmt.Errorf("asking whether weftd may %s %s: %w", verb, gvr.Resource, err)
+		}
+		if !r.Status.Allowed {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // Run implements Source.
@@ -153,12 +180,12 @@ func (c *ClusterSource) Run(ctx context.Context, announce func(*State)) error {
 		}
 		all = append(all, inf)
 	}
-	gateway, err := servedGatewayKinds(kube)
+	gateway, err := servedGatewayKinds(ctx, kube, log)
 	if err != nil {
 		return fmt.Errorf("discovering Gateway API resources: %w", err)
 	}
 	if len(gateway) < len(gatewayKinds) {
-		log.Info("Gateway API resources not all served; GAMMA routes unseen until weftd restarts", "served", len(gateway))
+		log.Info("Gateway API resources not all served and allowed; GAMMA routes unseen until weftd restarts", "read", len(gateway))
 	}
 	for _, gvr := range append(slices.Clone(dynamicKinds), gateway...) {
 		inf := dynFactory.ForResource(gvr).Informer()
