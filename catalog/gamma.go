@@ -265,16 +265,18 @@ func (b *builder) attachRoutes() {
 }
 
 // compareMatches orders matches by Gateway API's precedence: an exact path,
-// then the longest prefix (a regular expression after prefixes), then a
-// method, then more headers, then more query parameters.
+// then the longest prefix, then a method, then more headers, then more query
+// parameters. A regular expression (whose place Gateway API leaves to the
+// implementation) comes after the prefixes but before the prefix "/", which
+// would otherwise shadow it.
 func compareMatches(x, y RouteMatch) int {
 	rank := func(m RouteMatch) int {
-		switch m.PathType {
-		case PathExact:
+		switch {
+		case m.PathType == PathExact:
 			return 0
-		case PathPrefix:
+		case m.PathType == PathPrefix && m.Path != "/":
 			return 1
-		case PathRegex:
+		case m.PathType == PathRegex:
 			return 2
 		}
 		return 3

@@ -173,3 +173,24 @@ spec:
 		t.Errorf("matches\n%q\nwant\n%q", got, want)
 	}
 }
+
+func TestGAMMAPrecedenceKeepsTheCatchAllLast(t *testing.T) {
+	apps := app("b", "web", "[{name: http, port: 80}]") + "---" + app("b", "web-v1", "[{name: http, port: 80}]") + "\n---\n" + permissive
+	route := httpRoute("r", `  - backendRefs: [{name: web-v1, port: 80}]
+  - matches: [{path: {type: RegularExpression, value: "/v[0-9]+/.*"}}]
+    backendRefs: [{name: web-v1, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /a}}, {path: {type: PathPrefix, value: /a/b}, headers: [{name: x, value: "1"}]}]
+    backendRefs: [{name: web-v1, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /a/b}}, {path: {type: Exact, value: /z}}]
+    backendRefs: [{name: web-v1, port: 80}]`)
+	m := build(t, apps, route)
+	checkProblems(t, m, nil)
+	var got []string
+	for _, r := range m.Service(svc("b", "web")).Routes {
+		got = append(got, fmt.Sprintf("%d:%s:%d", r.Rule, r.Match.Path, len(r.Match.Headers)))
+	}
+	want := []string{"3:/z:0", "2:/a/b:1", "3:/a/b:0", "2:/a:0", "1:/v[0-9]+/.*:0", "0:/:0"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("order %v, want %v", got, want)
+	}
+}
