@@ -39,6 +39,7 @@ func Build(s *state.State, cfg mesh.Config) *Model {
 	b.indexIdentities()
 	b.buildServices()
 	b.attachUpstreamTrafficSettings()
+	b.attachRoutes()
 	b.attachSplits()
 	b.groups = b.compileRouteGroups()
 	b.buildGrants()
@@ -82,7 +83,9 @@ type builder struct {
 	ingress []*IngressRule
 	egress  []*EgressRule
 	uts     map[ObjectRef]*UpstreamTrafficSetting
-	groups  *routeGroups
+	// routeOwners are the GAMMA routes attached to each Service.
+	routeOwners map[ServiceRef][]ObjectRef
+	groups      *routeGroups
 }
 
 type podKey struct{ namespace, name string }

@@ -95,6 +95,15 @@ func hashIdentities(m *Model) (uint64, map[identity.Identity]uint64) {
 				w.u64(services[be.Service])
 				w.u64(uint64(be.Weight))
 			}
+			// The route backends' endpoints and ports, which the routes
+			// only name.
+			for _, r := range o.Service.Routes {
+				for _, be := range r.Backends {
+					if svc := m.services[be.Service]; svc != nil {
+						w.u64(services[svc])
+					}
+				}
+			}
 			w.retry(o.Retry)
 		}
 		w.n(len(v.Ingress))
@@ -192,6 +201,10 @@ func (w *hasher) service(s *Service) {
 		}
 	} else {
 		w.n(-1)
+	}
+	w.n(len(s.Routes))
+	for _, r := range s.Routes {
+		w.json(r)
 	}
 	w.uts(s.UpstreamTrafficSetting)
 }

@@ -5,8 +5,9 @@
 //     serving them;
 //  2. per identity (service account), what it may receive and from whom
 //     (permissive mode, or SMI TrafficTargets with HTTP and TCP routes);
-//  3. per identity, what it may reach, with TrafficSplits, Retries and
-//     UpstreamTrafficSettings attached;
+//  3. per identity, what it may reach, with TrafficSplits (or GAMMA routes,
+//     Gateway API HTTPRoutes and GRPCRoutes whose parent is a Service, which
+//     take precedence), Retries and UpstreamTrafficSettings attached;
 //  4. IngressBackend rules with their sources resolved, Egress rules and
 //     egress passthrough;
 //  5. Problems: every piece of input skipped, and why, so that it can become a

@@ -142,6 +142,11 @@ type Service struct {
 	Identities []identity.Identity
 	// Split, when set, divides traffic to this (root) Service among backends.
 	Split *Split
+	// Routes are the GAMMA routes' rules (HTTPRoutes and GRPCRoutes whose
+	// parent is this Service), one entry per match, in Gateway API's order of
+	// precedence. When a route attaches, they decide where requests to the
+	// Service's HTTP ports go, and Split is nil: routes win over a TrafficSplit.
+	Routes []RouteRule
 	// UpstreamTrafficSetting applies to traffic to this Service, if any.
 	UpstreamTrafficSetting *UpstreamTrafficSetting
 }
@@ -196,6 +201,70 @@ type WeightedBackend struct {
 	// Weight is the backend's weight in thousandths ("500m" is 500, "50" is
 	// 50000); only the ratio between backends matters. Zero sends nothing.
 	Weight uint32
+}
+
+// RouteRule is one match of a GAMMA route's rule and what it does: a request
+// that matches goes to Backends by weight, with the headers modified and within
+// the timeouts.
+type RouteRule struct {
+	// Policy is the HTTPRoute or GRPCRoute; Rule is the rule's index in it.
+	Policy ObjectRef
+	Rule   int
+	// Port is the parent Service's port the route attaches to; 0 for each of
+	// its HTTP ports.
+	Port  int32
+	Match RouteMatch
+	// Backends share the requests by weight (thousandths, as a split's); with
+	// none, or all weighing zero, requests are answered 500.
+	Backends []RouteBackend
+	// RequestHeaders and ResponseHeaders are the header modifier filters.
+	RequestHeaders, ResponseHeaders *HeaderModifier
+	// Timeout bounds the whole request, BackendTimeout each try; zero when
+	// unset, which leaves no deadline (as without a route).
+	Timeout, BackendTimeout time.Duration
+}
+
+// RouteBackend is a route's backend: a split's weighted backend and its port
+// (0 for the port a split's backend would take, which only files may leave).
+type RouteBackend struct {
+	WeightedBackend
+	Port int32
+}
+
+// PathMatchType is how a RouteMatch compares the path.
+type PathMatchType string
+
+// Path match types, as Gateway API's.
+const (
+	PathAny    PathMatchType = ""
+	PathExact  PathMatchType = "Exact"
+	PathPrefix PathMatchType = "PathPrefix"
+	PathRegex  PathMatchType = "RegularExpression"
+)
+
+// RouteMatch is one match of a route's rule; every condition must hold.
+type RouteMatch struct {
+	// PathType and Path match the path; a PathPrefix matches whole segments
+	// and carries no trailing slash (except "/" itself).
+	PathType PathMatchType
+	Path     string
+	// Method is the HTTP method; empty matches any.
+	Method string
+	// Headers and QueryParams must all match.
+	Headers, QueryParams []ValueMatch
+}
+
+// ValueMatch matches a header or query parameter by name, its value exactly
+// or, with Regex, as an RE2 regular expression.
+type ValueMatch struct {
+	Name, Value string
+	Regex       bool
+}
+
+// HeaderModifier sets, adds and removes headers.
+type HeaderModifier struct {
+	Set, Add []Header
+	Remove   []string
 }
 
 // UpstreamTrafficSetting is an UpstreamTrafficSetting attached to a Service or

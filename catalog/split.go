@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"slices"
+	"strings"
 
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
 	"github.com/weft-mesh/weft/pkg/validation/rules"
@@ -10,7 +11,8 @@ import (
 // attachSplits resolves TrafficSplits onto their root Services, skipping what
 // rules.TrafficSplit refuses (a backend on its own, the split for any other
 // fault): the root and the backends are Services of the split's namespace.
-// When two splits name one root, the older one (then the first by name) wins.
+// When two splits name one root, the older one (then the first by name) wins;
+// a root with GAMMA routes keeps the routes and skips its splits.
 func (b *builder) attachSplits() {
 	splits := slices.Clone(b.state.TrafficSplits)
 	slices.SortStableFunc(splits, func(x, y *splitv1alpha2.TrafficSplit) int {
@@ -33,6 +35,15 @@ func (b *builder) attachSplits() {
 		root := b.services[rootRef]
 		if root == nil {
 			b.problems.add(obj, "spec.service", "%s; TrafficSplit skipped", b.missingService(rootRef))
+			continue
+		}
+		if routes := b.routeOwners[rootRef]; len(routes) > 0 {
+			// GAMMA routes are Gateway API's mesh API, and a route says more
+			// (matches, filters) than a split: the route wins.
+			b.problems.add(obj, "spec.service", "service %s has GAMMA routes (%s), which take precedence; TrafficSplit skipped", rootRef, joinRefs(routes))
+			for _, r := range routes {
+				b.problems.warn(r, "spec.parentRefs", "%s also splits service %s; this route takes precedence and the TrafficSplit is skipped", obj, rootRef)
+			}
 			continue
 		}
 		if prev, taken := owner[rootRef]; taken {
@@ -71,6 +82,14 @@ func (b *builder) attachSplits() {
 		owner[rootRef] = obj
 		root.Split = split
 	}
+}
+
+func joinRefs(refs []ObjectRef) string {
+	s := make([]string, len(refs))
+	for i, r := range refs {
+		s[i] = r.String()
+	}
+	return strings.Join(s, ", ")
 }
 
 // SplitBackendPort is the port of a split's backend s that traffic to the

@@ -22,7 +22,7 @@ func (b *builder) model() *Model {
 	slices.SortFunc(m.Services, func(a, c *Service) int { return compareServices(a.ServiceRef, c.ServiceRef) })
 	var roots []*Service
 	for _, s := range m.Services {
-		if s.Split != nil {
+		if s.Split != nil || len(s.Routes) > 0 {
 			roots = append(roots, s)
 		}
 	}
@@ -77,7 +77,8 @@ func (b *builder) inbound(id identity.Identity, s *Service, p ServicePort) Inbou
 
 // outbound lists what id may reach: every Service in permissive mode; else the
 // Services served by the identities whose TrafficTargets name id as a source,
-// and the roots of splits whose root or a backend is among those.
+// and the roots of splits (and parents of GAMMA routes) whose root or a
+// backend is among those.
 func (b *builder) outbound(id identity.Identity, all, roots []*Service) []Outbound {
 	var reach []*Service
 	if b.settings.Permissive {
@@ -96,7 +97,7 @@ func (b *builder) outbound(id identity.Identity, all, roots []*Service) []Outbou
 			if seen[r.ServiceRef] {
 				continue
 			}
-			if slices.ContainsFunc(r.Split.Backends, func(w WeightedBackend) bool { return seen[w.Service] }) {
+			if r.reachesBackend(seen) {
 				seen[r.ServiceRef] = true
 				reach = append(reach, r)
 			}
@@ -117,4 +118,17 @@ func (b *builder) outbound(id identity.Identity, all, roots []*Service) []Outbou
 		out = append(out, o)
 	}
 	return out
+}
+
+// reachesBackend reports whether a split's or a route's backend is among seen.
+func (s *Service) reachesBackend(seen map[ServiceRef]bool) bool {
+	if s.Split != nil && slices.ContainsFunc(s.Split.Backends, func(w WeightedBackend) bool { return seen[w.Service] }) {
+		return true
+	}
+	for _, r := range s.Routes {
+		if slices.ContainsFunc(r.Backends, func(b RouteBackend) bool { return seen[b.Service] }) {
+			return true
+		}
+	}
+	return false
 }

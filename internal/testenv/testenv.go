@@ -53,6 +53,7 @@ type Env struct {
 type options struct {
 	webhookKinds      []string
 	controllerManager bool
+	gatewayAPI        bool
 }
 
 // Option changes what Start starts.
@@ -113,6 +114,29 @@ func WithControllerManager() Option {
 	return func(o *options) { o.controllerManager = true }
 }
 
+// WithGatewayAPI also installs Gateway API's standard-channel HTTPRoute,
+// GRPCRoute and ReferenceGrant CRDs, from the gateway-api module go.mod names.
+func WithGatewayAPI() Option {
+	return func(o *options) { o.gatewayAPI = true }
+}
+
+// gatewayCRDs are the Gateway API CRD files GAMMA needs, read from the module
+// cache so that they are the version the types come from.
+func gatewayCRDs(root string) ([]string, error) {
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/gateway-api")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("finding the gateway-api module: %w", err)
+	}
+	dir := filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "standard")
+	var files []string
+	for _, r := range []string{"httproutes", "grpcroutes", "referencegrants"} {
+		files = append(files, filepath.Join(dir, "gateway.networking.k8s.io_"+r+".yaml"))
+	}
+	return files, nil
+}
+
 // Start starts a control plane with Weft's CRDs installed and stops it when the
 // test ends.
 func Start(t testing.TB, opts ...Option) *Env {
@@ -138,6 +162,13 @@ func Start(t testing.TB, opts ...Option) *Env {
 		CRDDirectoryPaths:        []string{filepath.Join(root, "manifests", "crds")},
 		ErrorIfCRDPathMissing:    true,
 		AttachControlPlaneOutput: os.Getenv("WEFT_TEST_CONTROL_PLANE_OUTPUT") != "",
+	}
+	if o.gatewayAPI {
+		files, err := gatewayCRDs(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.CRDDirectoryPaths = append(env.CRDDirectoryPaths, files...)
 	}
 	validating, mutating, err := chartWebhooks(o.webhookKinds)
 	if err != nil {

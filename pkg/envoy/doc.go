@@ -43,11 +43,12 @@
 //     passthrough clusters.
 //
 // The rest depends on the identity or its pods: which Services it reaches
-// and how (retries, split weights), the Host domains (the short name only
-// resolves in the Service's namespace), inbound chains and RBAC, named
-// targetPorts (resolved by the pod's IPs), Egress clusters (merged from the
-// identity's rules in order). So resources of several proxies share messages,
-// and nothing may modify what Generate returns.
+// and how (retries, split weights, GAMMA routes' rules: route_gamma.go), the
+// Host domains (the short name only resolves in the Service's namespace),
+// inbound chains and RBAC, named targetPorts (resolved by the pod's IPs),
+// Egress clusters (merged from the identity's rules in order). So resources of
+// several proxies share messages, and nothing may modify what Generate
+// returns.
 //
 // The generator reads no client, clock or global state and starts no
 // goroutine; a Generator's caches hold only what its model determines. It

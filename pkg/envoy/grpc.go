@@ -18,6 +18,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/weft-mesh/weft/catalog"
@@ -31,7 +32,7 @@ import (
 //     names a client dials: xds:///<svc>.<ns>.svc.<cluster domain>:<port>,
 //     <svc>.<ns>.svc:<port> and <svc>.<ns>:<port>, each through RDS to one
 //     route configuration with the Service's targets (split weights) and
-//     retry policy;
+//     retry policy, or its GAMMA rules (grpcGammaRoute);
 //   - EDS clusters with mTLS from the bootstrap's certificate provider
 //     (CertificateProviderInstance; gRPC takes no SDS) and the upstream
 //     identities' SPIFFE IDs and names as the acceptable peers, and their
@@ -53,12 +54,19 @@ func generateGRPC(g *gen) *Resources {
 	endpoints := map[string]*endpointv3.ClusterLoadAssignment{}
 	for _, o := range g.grpcOutbounds() {
 		for _, port := range o.Service.Ports {
-			targets := backendTargets(o, port)
 			route := grpcRouteName(o.Service.ServiceRef, port.Port)
 			for _, name := range grpcListenerNames(o.Service.ServiceRef, port.Port, g.model.Settings.ClusterDomain) {
 				r.Listeners = append(r.Listeners, g.grpcClientListener(name, route))
 			}
-			r.Routes = append(r.Routes, g.grpcRoute(route, targets, o.Retry))
+			var targets []backendTarget
+			if rules := gammaRules(o.Service, port); len(rules) > 0 {
+				var rc *routev3.RouteConfiguration
+				rc, targets = g.grpcGammaRoute(route, port, rules, o.Retry)
+				r.Routes = append(r.Routes, rc)
+			} else {
+				targets = backendTargets(o, port)
+				r.Routes = append(r.Routes, g.grpcRoute(route, targets, o.Retry))
+			}
 			for _, t := range targets {
 				name := ClusterName(t.svc.ServiceRef, t.port.Port)
 				if clusters[name] == nil {
@@ -130,6 +138,39 @@ func (g *gen) grpcRoute(name string, targets []backendTarget, retry *catalog.Ret
 		a.RetryPolicy = grpcRetryPolicy(retry)
 	}
 	return &routev3.RouteConfiguration{Name: name, VirtualHosts: []*routev3.VirtualHost{{Name: name, Domains: []string{"*"}, Routes: []*routev3.Route{r}}}}
+}
+
+// grpcGammaRoute is a Service port's route configuration from its GAMMA
+// rules, as gRPC takes them: path and header matches, weights, the timeout as
+// max_stream_duration (gRPC reads no route timeout). Query matches never hold
+// for a gRPC call, so their rules are left out; gRPC has no header rewriting,
+// so the modifiers are too. It returns the backends, for their clusters.
+func (g *gen) grpcGammaRoute(name string, port catalog.ServicePort, rules []catalog.RouteRule, retry *catalog.RetryPolicy) (*routev3.RouteConfiguration, []backendTarget) {
+	vh := &routev3.VirtualHost{Name: name, Domains: []string{"*"}}
+	var all []backendTarget
+	for _, rule := range rules {
+		if len(rule.Match.QueryParams) > 0 {
+			continue
+		}
+		targets := g.gammaTargets(rule, port)
+		all = append(all, targets...)
+		var ts []target
+		for _, t := range targets {
+			ts = append(ts, target{cluster: ClusterName(t.svc.ServiceRef, t.port.Port), weight: t.weight})
+		}
+		rt := routeTo(scaleWeights(ts), nil)
+		rt.Match = gammaMatch(rule.Match, true)
+		if a := rt.GetRoute(); a != nil {
+			a.RetryPolicy = grpcRetryPolicy(retry)
+			if t := firstSet(rule.Timeout, rule.BackendTimeout); t > 0 {
+				a.MaxStreamDuration = &routev3.RouteAction_MaxStreamDuration{MaxStreamDuration: durationpb.New(t)}
+			}
+		} else {
+			rt.Action = &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 500}}
+		}
+		vh.Routes = append(vh.Routes, rt)
+	}
+	return &routev3.RouteConfiguration{Name: name, VirtualHosts: []*routev3.VirtualHost{vh}}, all
 }
 
 // grpcRetryConditions maps Envoy's retry_on conditions to the gRPC status

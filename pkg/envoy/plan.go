@@ -90,6 +90,8 @@ type route struct {
 	targets   []target
 	retry     *catalog.RetryPolicy
 	rateLimit *httplrlv3.LocalRateLimit
+	// gamma is the GAMMA rule the route carries out, if any.
+	gamma *catalog.RouteRule
 }
 
 // localCluster is a static cluster on 127.0.0.1: the local app behind a

@@ -72,7 +72,6 @@ func (g *gen) planOutbound(cs *chainSet, o catalog.Outbound) {
 			if len(prefixes) == 0 {
 				continue
 			}
-			targets := g.outboundTargets(o, port)
 			name := "outbound|" + ClusterName(svc.ServiceRef, port.Port)
 			if d.port != uint32(port.Port) {
 				name += "|" + portString(int32(d.port))
@@ -80,9 +79,10 @@ func (g *gen) planOutbound(cs *chainSet, o catalog.Outbound) {
 			ch := &chain{name: name, port: d.port, prefixes: prefixes, serverFirst: port.Protocol == catalog.ProtocolTCPServerFirst}
 			if port.Protocol.IsHTTP() {
 				ch.rds = outboundRouteName(d.port)
-				g.addVirtualHost(ch.rds, outboundVirtualHost(name, o, targets),
+				g.addVirtualHost(ch.rds, g.outboundVirtualHost(name, o, port),
 					append(g.serviceDomains(svc, d.port, g.view.Identity.Namespace), d.domains...))
 			} else {
+				targets := g.outboundTargets(o, port)
 				if len(targets) == 0 {
 					continue
 				}
@@ -98,7 +98,7 @@ func (g *gen) planOutbound(cs *chainSet, o catalog.Outbound) {
 func (g *gen) planAddressless(cs *chainSet, o catalog.Outbound, port catalog.ServicePort, d destination) {
 	rds := outboundRouteName(d.port)
 	name := "outbound|" + ClusterName(o.Service.ServiceRef, port.Port)
-	g.addVirtualHost(rds, outboundVirtualHost(name, o, g.outboundTargets(o, port)),
+	g.addVirtualHost(rds, g.outboundVirtualHost(name, o, port),
 		g.serviceDomains(o.Service, d.port, g.view.Identity.Namespace))
 	if !cs.claim(anyDestination(d.port)) {
 		return
@@ -106,8 +106,13 @@ func (g *gen) planAddressless(cs *chainSet, o catalog.Outbound, port catalog.Ser
 	cs.add(&chain{name: "outbound|http|" + portString(int32(d.port)), port: d.port, rds: rds})
 }
 
-func outboundVirtualHost(name string, o catalog.Outbound, targets []target) *vhost {
-	return &vhost{name: name, routes: []route{{targets: targets, retry: o.Retry}}}
+// outboundVirtualHost routes a Service port: by its GAMMA rules, else all
+// to its targets.
+func (g *gen) outboundVirtualHost(name string, o catalog.Outbound, port catalog.ServicePort) *vhost {
+	if rules := gammaRules(o.Service, port); len(rules) > 0 {
+		return g.gammaVirtualHost(name, o, port, rules)
+	}
+	return &vhost{name: name, routes: []route{{targets: g.outboundTargets(o, port), retry: o.Retry}}}
 }
 
 // serviceDomains are the Host header values that name a Service port, as a

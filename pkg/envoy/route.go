@@ -43,6 +43,9 @@ func (g *gen) route(r route) *routev3.Route {
 	if r.match != nil {
 		rt.Match = r.match
 	}
+	if r.gamma != nil {
+		applyGamma(rt, r.gamma)
+	}
 	if r.rateLimit != nil {
 		rt.TypedPerFilterConfig = map[string]*anypb.Any{httpLocalRateLimitFilter: g.any(r.rateLimit)}
 	}

@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -27,6 +31,8 @@ import (
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
+
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // Defaults of ClusterSource's coalescing window.
@@ -43,7 +49,9 @@ const (
 // TCPRoutes (smi-sdk-go informers); and, through dynamic informers converted to
 // Weft's types, TrafficSplits (Weft's split/v1alpha2, whose weights may be
 // "500m"), IngressBackends, Egresses, UpstreamTrafficSettings, Retries and
-// MeshConfigs. Informers are cluster-wide: namespaces join and leave the mesh by
+// MeshConfigs; and Gateway API's HTTPRoutes, GRPCRoutes and ReferenceGrants
+// (v1) when the API server serves them at start and RBAC lets weftd list and
+// watch them (both optional: weftd must restart to see them granted later). Informers are cluster-wide: namespaces join and leave the mesh by
 // label at any time, and IngressBackends name Services outside the mesh (such as
 // ingress-nginx's), so NewState, not the informers, keeps what the mesh needs.
 // Managed fields are dropped from cached objects to save memory.
@@ -77,6 +85,58 @@ var dynamicKinds = []struct {
 	{policyv1alpha1.GroupVersion.WithResource("upstreamtrafficsettings"), "upstreamtrafficsetting"},
 	{policyv1alpha1.GroupVersion.WithResource("retries"), "retry"},
 	{configv1alpha2.GroupVersion.WithResource("meshconfigs"), "meshconfig"},
+}
+
+// Gateway API resources, watched when the API server serves them.
+var gatewayKinds = []schema.GroupVersionResource{
+	gatewayv1.SchemeGroupVersion.WithResource("httproutes"),
+	gatewayv1.SchemeGroupVersion.WithResource("grpcroutes"),
+	gatewayv1.SchemeGroupVersion.WithResource("referencegrants"),
+}
+
+// servedGatewayKinds are those of gatewayKinds the API server serves and
+// weftd may list and watch: an informer on a resource without its CRD, or
+// that RBAC forbids, would never sync, and hold up the whole mesh.
+func servedGatewayKinds(ctx context.Context, kube kubernetes.Interface, log *slog.Logger) ([]schema.GroupVersionResource, error) {
+	list, err := kube.Discovery().ServerResourcesForGroupVersion(gatewayv1.SchemeGroupVersion.String())
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []schema.GroupVersionResource
+	for _, gvr := range gatewayKinds {
+		if !slices.ContainsFunc(list.APIResources, func(r metav1.APIResource) bool { return r.Name == gvr.Resource }) {
+			continue
+		}
+		allowed, err := mayListAndWatch(ctx, kube, gvr)
+		if err != nil {
+			return nil, err
+		}
+		if !allowed {
+			log.Warn("Gateway API resource served but weftd may not list and watch it: not read", "resource", gvr.Resource)
+			continue
+		}
+		out = append(out, gvr)
+	}
+	return out, nil
+}
+
+func mayListAndWatch(ctx context.Context, kube kubernetes.Interface, gvr schema.GroupVersionResource) (bool, error) {
+	for _, verb := range []string{"list", "watch"} {
+		r, err := kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Verb: verb, Group: gvr.Group, Version: gvr.Version, Resource: gvr.Resource}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return false, fmt.Errorf("asking whether weftd may %s %s: %w", verb, gvr.Resource, err)
+		}
+		if !r.Status.Allowed {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // Run implements Source.
@@ -140,7 +200,22 @@ func (c *ClusterSource) Run(ctx context.Context, announce func(*State)) error {
 		}
 		all = append(all, t.inf)
 	}
-	for _, d := range dynamicKinds {
+	gateway, err := servedGatewayKinds(ctx, kube, log)
+	if err != nil {
+		return fmt.Errorf("discovering Gateway API resources: %w", err)
+	}
+	if len(gateway) < len(gatewayKinds) {
+		log.Info("Gateway API resources not all served and allowed; GAMMA routes unseen until weftd restarts", "read", len(gateway))
+	}
+	kinds := slices.Clone(dynamicKinds)
+	for _, gvr := range gateway {
+		// The event count's name: the resource, singular.
+		kinds = append(kinds, struct {
+			gvr  schema.GroupVersionResource
+			name string
+		}{gvr, strings.TrimSuffix(gvr.Resource, "s")})
+	}
+	for _, d := range kinds {
 		inf := dynFactory.ForResource(d.gvr).Informer()
 		if err := inf.SetTransform(toTyped); err != nil {
 			return err

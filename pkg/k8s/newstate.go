@@ -15,6 +15,9 @@ import (
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
+
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 )
 
 // NewState keeps, from typed objects of any namespace, those that belong in a
@@ -80,6 +83,14 @@ func NewState(objs []runtime.Object, opts Options, rejected []Rejected) *State {
 			s.TCPRoutes = append(s.TCPRoutes, o)
 		case *splitv1alpha2.TrafficSplit:
 			s.TrafficSplits = append(s.TrafficSplits, o)
+		case *gatewayv1.HTTPRoute:
+			s.HTTPRoutes = append(s.HTTPRoutes, o)
+		case *gatewayv1.GRPCRoute:
+			s.GRPCRoutes = append(s.GRPCRoutes, o)
+		case *gatewayv1.ReferenceGrant:
+			s.ReferenceGrants = append(s.ReferenceGrants, o)
+		case *gatewayv1beta1.ReferenceGrant:
+			s.ReferenceGrants = append(s.ReferenceGrants, (*gatewayv1.ReferenceGrant)(o))
 		case *policyv1alpha1.IngressBackend:
 			s.IngressBackends = append(s.IngressBackends, o)
 		case *policyv1alpha1.Egress:
@@ -99,6 +110,13 @@ func NewState(objs []runtime.Object, opts Options, rejected []Rejected) *State {
 	sortByName(s.HTTPRouteGroups)
 	sortByName(s.TCPRoutes)
 	sortByName(s.TrafficSplits)
+	sortByName(s.HTTPRoutes)
+	sortByName(s.GRPCRoutes)
+	sortByName(s.ReferenceGrants)
+	// A grant read as v1 and as v1beta1 (files holding both) counts once.
+	s.ReferenceGrants = slices.CompactFunc(s.ReferenceGrants, func(a, b *gatewayv1.ReferenceGrant) bool {
+		return a.Namespace == b.Namespace && a.Name == b.Name
+	})
 	sortByName(s.IngressBackends)
 	sortByName(s.Egresses)
 	sortByName(s.UpstreamTrafficSettings)

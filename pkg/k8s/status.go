@@ -37,6 +37,10 @@ import (
 // again. A warning's name is derived from the object's UID and the problems,
 // so a restarted writer (or a second replica) finds it recorded rather than
 // repeating it.
+//
+// GAMMA routes (HTTPRoutes and GRPCRoutes whose parent is a Service) get
+// their status.parents entries, as Gateway API defines them
+// (RouteParentStatuses).
 type PolicyStatusWriter struct {
 	Client client.Client
 	// Now stamps events; default time.Now.
@@ -96,6 +100,7 @@ func (w *PolicyStatusWriter) Write(ctx context.Context, s *State, problems func(
 		update(c, "Retry", &c.Status)
 	}
 	errs = append(errs, w.writeSMI(ctx, s, problems))
+	errs = append(errs, w.writeRoutes(ctx, s, problems))
 	return errors.Join(errs...)
 }
 

@@ -13,6 +13,8 @@ import (
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
+
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // MonitoredByLabel joins a namespace to a mesh: its value is the mesh's name.
@@ -47,6 +49,13 @@ type State struct {
 	TCPRoutes       []*smispecs.TCPRoute
 	TrafficSplits   []*splitv1alpha2.TrafficSplit
 
+	// HTTPRoutes and GRPCRoutes are Gateway API routes (GAMMA when their parent
+	// is a Service); ReferenceGrants (v1beta1 ones converted to v1), in the
+	// backend's namespace, let them reach backends of other namespaces.
+	HTTPRoutes      []*gatewayv1.HTTPRoute
+	GRPCRoutes      []*gatewayv1.GRPCRoute
+	ReferenceGrants []*gatewayv1.ReferenceGrant
+
 	IngressBackends         []*policyv1alpha1.IngressBackend
 	Egresses                []*policyv1alpha1.Egress
 	UpstreamTrafficSettings []*policyv1alpha1.UpstreamTrafficSetting
@@ -64,4 +73,11 @@ type Rejected struct {
 	Kind, Namespace, Name, Source string
 	// Reason says what was wrong.
 	Reason string
+}
+
+// IsServiceParent reports whether a route's parentRef names a Service (group
+// "" and kind Service; Gateway API's defaults name a Gateway): a GAMMA route's
+// parent, which Weft programs and reports on.
+func IsServiceParent(p gatewayv1.ParentReference) bool {
+	return p.Group != nil && *p.Group == "" && p.Kind != nil && *p.Kind == "Service"
 }
