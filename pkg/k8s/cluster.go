@@ -89,16 +89,16 @@ var dynamicKinds = []struct {
 
 // Gateway API resources, watched when the API server serves them.
 var gatewayKinds = []schema.GroupVersionResource{
-	gatewayv1.SchemeGroupVersion.WithResource("httproutes"),
-	gatewayv1.SchemeGroupVersion.WithResource("grpcroutes"),
-	gatewayv1.SchemeGroupVersion.WithResource("referencegrants"),
+	schema.GroupVersion(gatewayv1.GroupVersion).WithResource("httproutes"),
+	schema.GroupVersion(gatewayv1.GroupVersion).WithResource("grpcroutes"),
+	schema.GroupVersion(gatewayv1.GroupVersion).WithResource("referencegrants"),
 }
 
 // servedGatewayKinds are those of gatewayKinds the API server serves and
 // weftd may list and watch: an informer on a resource without its CRD, or
 // that RBAC forbids, would never sync, and hold up the whole mesh.
 func servedGatewayKinds(ctx context.Context, kube kubernetes.Interface, log *slog.Logger) ([]schema.GroupVersionResource, error) {
-	list, err := kube.Discovery().ServerResourcesForGroupVersion(gatewayv1.SchemeGroupVersion.String())
+	list, err := kube.Discovery().ServerResourcesForGroupVersion(gatewayv1.GroupVersion.String())
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
