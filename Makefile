@@ -7,6 +7,7 @@ LDFLAGS       := -X github.com/weft-mesh/weft/pkg/version.Version=$(VERSION) \
                  -X github.com/weft-mesh/weft/pkg/version.GitCommit=$(COMMIT)
 
 CONTROLLER_GEN_VERSION := v0.23.0
+GATEWAY_CRDS           := gatewayclasses gateways httproutes grpcroutes referencegrants
 STATICCHECK_VERSION    := v0.8.2
 CONTROLLER_GEN         := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 STATICCHECK            := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
@@ -99,6 +100,11 @@ manifests: $(CONTROLLER_GEN)
 	@# Helm reads a chart's crds/ literally (no templating, no links out of the chart): a copy.
 	rm -f manifests/charts/weft/crds/*.yaml
 	cp manifests/crds/*.yaml manifests/charts/weft/crds/
+	@# Gateway API's standard-channel CRDs Weft reads, from the module go.mod names;
+	@# installed only where the cluster has none (Helm's crds/, and weft install).
+	for r in $(GATEWAY_CRDS); do \
+	  install -m 0644 "$$($(GO) list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)/config/crd/standard/gateway.networking.k8s.io_$$r.yaml" manifests/charts/weft/crds/; \
+	done
 
 # Fails when generated files differ from what `make manifests` writes.
 verify-generated: manifests

@@ -310,7 +310,10 @@ func TestChartRefuses(t *testing.T) {
 // that `make manifests` writes; they must not drift.
 func TestChartCRDsAreManifests(t *testing.T) {
 	want, _ := fs.Glob(os.DirFS("."), "crds/*.yaml")
-	got, _ := fs.Glob(os.DirFS(chartDir), "crds/*.yaml")
+	all, _ := fs.Glob(os.DirFS(chartDir), "crds/*.yaml")
+	// Gateway API's come from its module (make manifests; verify-generated
+	// checks them).
+	got := slices.DeleteFunc(all, func(f string) bool { return strings.HasPrefix(f, "crds/gateway.networking.k8s.io_") })
 	if len(got) != len(want) {
 		t.Fatalf("chart CRDs %v, manifests %v: run make manifests", got, want)
 	}

@@ -216,6 +216,18 @@ func applyCRDs(ctx context.Context, c client.Client, ch *chart.Chart) ([]string,
 			return nil, fmt.Errorf("reading CRD %s: %w", crd.GetName(), err)
 		} else if err != nil {
 			created = append(created, crd.GetName())
+			if sharedCRD(crd) {
+				crd = crd.DeepCopy()
+				annotations := crd.GetAnnotations()
+				if annotations == nil {
+					annotations = map[string]string{}
+				}
+				annotations[annotationInstalledBy] = "weft"
+				crd.SetAnnotations(annotations)
+			}
+		} else if sharedCRD(crd) {
+			names = append(names, crd.GetName())
+			continue
 		} else {
 			if err := checkStoredVersions(&existing, crd); err != nil {
 				return nil, err
@@ -231,6 +243,16 @@ func applyCRDs(ctx context.Context, c client.Client, ch *chart.Chart) ([]string,
 	}
 	return created, waitForCRDs(ctx, c, names)
 }
+
+// sharedCRD: a CRD the chart carries for clusters that have none, but does
+// not own: Gateway API's, which other controllers install and upgrade too.
+// An existing one is left as it is; one weft install created carries
+// annotationInstalledBy, and only such a one is deleted by an uninstall.
+func sharedCRD(crd *unstructured.Unstructured) bool {
+	return strings.HasSuffix(crd.GetName(), ".gateway.networking.k8s.io")
+}
+
+const annotationInstalledBy = "weft.io/installed-by"
 
 // checkStoredVersions refuses to replace a CRD while etcd may still hold
 // objects in a version the new one does not serve (an older OSM's, such as

@@ -13,6 +13,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/weft-mesh/weft/ca/ingressgateway"
@@ -200,7 +201,7 @@ func deleteSecrets(ctx context.Context, c client.Client, opts ...client.ListOpti
 }
 
 // deleteCRDs deletes the chart's CRDs, and with them every policy and
-// MeshConfig.
+// MeshConfig; Gateway API's only if weft install created them (sharedCRD).
 func deleteCRDs(ctx context.Context, c client.Client, out io.Writer) error {
 	crds, err := embeddedCRDs()
 	if err != nil {
@@ -208,6 +209,12 @@ func deleteCRDs(ctx context.Context, c client.Client, out io.Writer) error {
 	}
 	var errs []error
 	for _, crd := range crds {
+		if sharedCRD(crd) {
+			var live apiextensionsv1.CustomResourceDefinition
+			if err := c.Get(ctx, client.ObjectKey{Name: crd.GetName()}, &live); err != nil || live.Annotations[annotationInstalledBy] != "weft" {
+				continue
+			}
+		}
 		if err := c.Delete(ctx, crd); client.IgnoreNotFound(err) != nil {
 			errs = append(errs, fmt.Errorf("deleting CRD %s: %w", crd.GetName(), err))
 		}
@@ -215,7 +222,7 @@ func deleteCRDs(ctx context.Context, c client.Client, out io.Writer) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "CRDs deleted")
+	fmt.Fprintln(out, "CRDs deleted (Gateway API's only if weft install created them)")
 	return nil
 }
 
