@@ -26,7 +26,7 @@ import (
 // real API server with the policy webhook serving, as a user would with
 // `kubectl apply --dry-run=server`.
 func TestManifestsAndExamplesApply(t *testing.T) {
-	env := testenv.Start(t, testenv.WithWebhooks(testenv.ValidatingWebhooks))
+	env := testenv.Start(t, testenv.WithWebhooks(testenv.ValidatingWebhooks), testenv.WithGatewayAPI())
 	env.ServeWebhooks(t, map[string]http.Handler{validation.Path: validation.NewWebhook(env.Client).HTTPHandler()})
 	ctx := context.Background()
 
