@@ -30,8 +30,8 @@ import (
 
 	"github.com/weft-mesh/weft/ca"
 
-	// Registers every typed config weftd sends, so that Any values decode.
-	_ "github.com/weft-mesh/weft/pkg/envoy"
+	// Also registers every typed config weftd sends, so that Any values decode.
+	"github.com/weft-mesh/weft/pkg/envoy"
 )
 
 // outboundRootPrefix names the SDS roots of one reached Service: counting
@@ -500,17 +500,7 @@ func transportSecrets(ts *core.TransportSocket) ([]string, error) {
 	case *tlsv3.DownstreamTlsContext:
 		common = c.GetCommonTlsContext()
 	}
-	var names []string
-	for _, s := range common.GetTlsCertificateSdsSecretConfigs() {
-		names = append(names, s.GetName())
-	}
-	if s := common.GetValidationContextSdsSecretConfig(); s != nil {
-		names = append(names, s.GetName())
-	}
-	if s := common.GetCombinedValidationContext().GetValidationContextSdsSecretConfig(); s != nil {
-		names = append(names, s.GetName())
-	}
-	return names, nil
+	return envoy.SDSSecretNames(common), nil
 }
 
 // typed unpacks and validates a typed config.

@@ -264,16 +264,7 @@ func (v *validator) transportSocket(where string, ts *corev3.TransportSocket) {
 	case *tlsv3.DownstreamTlsContext:
 		common = m.GetCommonTlsContext()
 	}
-	var names []string
-	for _, s := range common.GetTlsCertificateSdsSecretConfigs() {
-		names = append(names, s.GetName())
-	}
-	if s := common.GetValidationContextSdsSecretConfig(); s != nil {
-		names = append(names, s.GetName())
-	}
-	if s := common.GetCombinedValidationContext().GetValidationContextSdsSecretConfig(); s != nil {
-		names = append(names, s.GetName())
-	}
+	names := SDSSecretNames(common)
 	for _, n := range names {
 		if !v.secrets[n] {
 			v.fail("%s: SDS secret %q is not in Secrets", where, n)
