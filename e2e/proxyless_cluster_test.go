@@ -63,7 +63,7 @@ func TestProxylessOnTheAPIServer(t *testing.T) {
 	// The API server refuses loopback addresses in EndpointSlices: bookstore
 	// serves on this machine's own address; bookbuyer only calls, from
 	// wherever.
-	storeIP := hostIPv4(t)
+	storeIP := testenv.HostIPv4(t)
 	store := createProxylessPod(t, env, "bookstore", "bookstore-v1", "bookstore", storeIP)
 	buyer := createProxylessPod(t, env, "bookbuyer", "bookbuyer", "bookbuyer", "10.244.2.1")
 	// The EndpointSlice controller skips pods on no Node; with no kubelet
@@ -226,22 +226,6 @@ func podFiles(t *testing.T, ctx context.Context, env *testenv.Env, pod *corev1.P
 		t.Fatal(err)
 	}
 	return secret.Data
-}
-
-// hostIPv4 is an address of this machine that is not loopback.
-func hostIPv4(t *testing.T) string {
-	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
-			return n.IP.String()
-		}
-	}
-	t.Fatal("this test needs an IPv4 address on this machine that is not loopback: the API server refuses loopback addresses in EndpointSlices")
-	return ""
 }
 
 func create(t *testing.T, env *testenv.Env, obj client.Object) {

@@ -79,7 +79,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		return err == nil
 	}
 	var kubelet atomic.Bool
-	podIP := nonLoopbackIPv4(t)
+	podIP := testenv.HostIPv4(t)
 	go standInKubelet(ctx, env.Client, &kubelet, podIP)
 
 	// What kube-controller-manager makes on its own in the cluster's

@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -59,7 +58,7 @@ spec:
 // service proxy) and shows the first SYNCED with its pod, the second NACKED
 // with its message.
 func TestProxyStatusThroughTheAPIServer(t *testing.T) {
-	hostIP := nonLoopbackIPv4(t)
+	hostIP := testenv.HostIPv4(t)
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -112,12 +111,12 @@ func TestProxyStatusThroughTheAPIServer(t *testing.T) {
 	manager := managerFromState(t, state)
 	xdsAddr := "127.0.0.1:" + strconv.Itoa(loopback[0])
 	syncing := ca.Proxy{ID: podProxy, Kind: ca.ProxySidecar, Identity: identity.Identity{Namespace: "bookbuyer", ServiceAccount: "bookbuyer"}}
-	a := adstest.Dial(t, context.Background(), xdsAddr, proxyPair(t, manager, syncing), manager.BundlePool(), syncing.CommonName(identity.DefaultTrustDomain))
+	a := adstest.Dial(t, context.Background(), xdsAddr, adstest.ProxyPair(t, manager, syncing), manager.BundlePool(), syncing.CommonName(identity.DefaultTrustDomain))
 	for _, typ := range []string{resource.ClusterType, resource.ListenerType} {
 		a.Await(t, typ, nil, func(*discovery.DiscoveryResponse) bool { return true })
 	}
 	rejecting := ca.Proxy{ID: uuid.NewString(), Kind: ca.ProxySidecar, Identity: identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}}
-	b := adstest.Dial(t, context.Background(), xdsAddr, proxyPair(t, manager, rejecting), manager.BundlePool(), rejecting.CommonName(identity.DefaultTrustDomain))
+	b := adstest.Dial(t, context.Background(), xdsAddr, adstest.ProxyPair(t, manager, rejecting), manager.BundlePool(), rejecting.CommonName(identity.DefaultTrustDomain))
 	rejected := b.Reject(t, resource.ClusterType, nil, "cluster bookstore/bookstore-v1|14001:\n  bad")
 
 	// weftd's Pod, as the API server sees it: Running at hostIP.
@@ -267,23 +266,6 @@ func matches(re, s string) bool {
 	return err == nil && ok
 }
 
-// nonLoopbackIPv4 is an address of this host the API server may proxy to:
-// it refuses loopback and link-local ones.
-func nonLoopbackIPv4(t *testing.T) string {
-	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
-			return n.IP.String()
-		}
-	}
-	t.Skip("no non-loopback IPv4 address on this host for the API server to proxy to")
-	return ""
-}
-
 func freePorts(t *testing.T, host string, n int) []int {
 	t.Helper()
 	var ports []int
@@ -318,19 +300,6 @@ func managerFromState(t *testing.T, state string) *ca.Manager {
 		t.Fatal(err)
 	}
 	return manager
-}
-
-func proxyPair(t *testing.T, manager *ca.Manager, p ca.Proxy) tls.Certificate {
-	t.Helper()
-	cert, err := manager.ProxyCertificate(context.Background(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.X509KeyPair(cert.CertChainPEM, cert.PrivateKeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pair
 }
 
 func TestMergeKeepsEachProxysNewestStream(t *testing.T) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -187,7 +186,7 @@ func TestWeftdServesProxyStatus(t *testing.T) {
 	}
 	manager, rejecting, rejectingPair := proxyFromRoot(t, rootPEM, keyPEM, nil, identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"})
 	syncing := ca.Proxy{ID: podProxy, Kind: ca.ProxySidecar, Identity: identity.Identity{Namespace: "bookbuyer", ServiceAccount: "bookbuyer"}}
-	syncingPair := pairFor(t, manager, syncing)
+	syncingPair := adstest.ProxyPair(t, manager, syncing)
 
 	a := adstest.Dial(t, context.Background(), xdsAddr(o), syncingPair, manager.BundlePool(), syncing.CommonName(identity.DefaultTrustDomain))
 	for _, typ := range []string{resource.ClusterType, resource.ListenerType} {
@@ -240,19 +239,6 @@ func TestWeftdServesProxyStatus(t *testing.T) {
 			t.Errorf("a pod without namespace: %d, want 400", code)
 		}
 	})
-}
-
-func pairFor(t *testing.T, manager *ca.Manager, p ca.Proxy) tls.Certificate {
-	t.Helper()
-	cert, err := manager.ProxyCertificate(context.Background(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.X509KeyPair(cert.CertChainPEM, cert.PrivateKeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pair
 }
 
 // proxyStatus reads /debug/proxy-status, sorted bookbuyer first (by identity).

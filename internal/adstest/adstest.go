@@ -22,7 +22,24 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/weft-mesh/weft/ca"
 )
+
+// ProxyPair issues p's proxy certificate from manager, as the key pair a
+// proxy dials weftd with.
+func ProxyPair(t testing.TB, manager *ca.Manager, p ca.Proxy) tls.Certificate {
+	t.Helper()
+	cert, err := manager.ProxyCertificate(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(cert.CertChainPEM, cert.PrivateKeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair
+}
 
 // ServerName is the name weftd's serving certificate carries in the default
 // mesh (--service-name weftd in osm-system).

@@ -11,6 +11,7 @@ package testenv
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -292,3 +293,21 @@ func Assets() (string, error) {
 
 // RepoRoot finds the repository's top folder from the working directory.
 func RepoRoot() (string, error) { return repo.Root() }
+
+// HostIPv4 is an address of this machine, not loopback or link-local, that
+// the API server accepts in EndpointSlices and Pod statuses and proxies to;
+// the test is skipped on a machine without one.
+func HostIPv4(t testing.TB) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return n.IP.String()
+		}
+	}
+	t.Skip("no IPv4 address on this machine that is not loopback: the API server refuses loopback addresses in EndpointSlices and will not proxy to them")
+	return ""
+}
