@@ -24,6 +24,9 @@ type Model struct {
 	IngressRules []*IngressRule
 	// EgressRules are the resolved Egress policies.
 	EgressRules []*EgressRule
+	// Gateways are the Gateways of Weft's GatewayClasses, each a proxy of
+	// kind gateway, sorted by namespace and name.
+	Gateways []*Gateway
 	// Problems list the input that was skipped, and why.
 	Problems []Problem
 
@@ -362,7 +365,8 @@ type InboundPort struct {
 
 // InboundRule is one TrafficTarget's permission on a port.
 type InboundRule struct {
-	// Policy is the TrafficTarget.
+	// Policy is the TrafficTarget, or the Gateway whose routes reach the
+	// port (its identity admitted without an IngressBackend).
 	Policy ObjectRef
 	// Sources may send.
 	Sources []identity.Identity
