@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"crypto/tls"
 	"fmt"
 	"slices"
 
@@ -61,6 +62,10 @@ type GatewayCertificate struct {
 	CertPEM, KeyPEM []byte
 }
 
+// gatewayAdminPort is Envoy's admin port in the bootstrap every proxy
+// gets (pkg/envoy.AdminPort), which a listener cannot take.
+const gatewayAdminPort = 15000
+
 // gatewayAdmit is a gateway a backend's port admits.
 type gatewayAdmit struct {
 	gateway ObjectRef
@@ -108,9 +113,23 @@ func (b *builder) buildGateways() {
 		obj := ObjectRef{"Gateway", gw.Namespace, gw.Name}
 		g := &Gateway{Gateway: obj, Class: string(gw.Spec.GatewayClassName), Identity: GatewayIdentity(gw.Namespace, gw.Name)}
 		for i, l := range gw.Spec.Listeners {
-			if gl, ok := b.gatewayListener(obj, i, l); ok {
-				g.Listeners = append(g.Listeners, gl)
+			gl, ok := b.gatewayListener(obj, i, l)
+			if !ok {
+				continue
 			}
+			// Gateway API's conflicts: one protocol per port, one listener
+			// per port and hostname.
+			if j := slices.IndexFunc(g.Listeners, func(o GatewayListener) bool { return o.Port == gl.Port && o.Protocol != gl.Protocol }); j >= 0 {
+				b.problems.add(obj, fieldIndex("spec.listeners", i, "port"), "%s: listener %s already takes port %d for %s; listener skipped",
+					gatewayv1.ListenerReasonProtocolConflict, g.Listeners[j].Name, gl.Port, g.Listeners[j].Protocol)
+				continue
+			}
+			if j := slices.IndexFunc(g.Listeners, func(o GatewayListener) bool { return o.Port == gl.Port && o.Hostname == gl.Hostname }); j >= 0 {
+				b.problems.add(obj, fieldIndex("spec.listeners", i, "hostname"), "%s: listener %s already takes port %d for hostname %q; listener skipped",
+					gatewayv1.ListenerReasonHostnameConflict, g.Listeners[j].Name, gl.Port, gl.Hostname)
+				continue
+			}
+			g.Listeners = append(g.Listeners, gl)
 		}
 		if len(gw.Spec.Addresses) > 0 {
 			b.problems.warn(obj, "spec.addresses", "UnsupportedAddress: not supported yet; the provisioned Service's addresses are used")
@@ -170,6 +189,10 @@ func (b *builder) gatewayListener(gw ObjectRef, i int, l gatewayv1.Listener) (Ga
 	if l.Hostname != nil {
 		gl.Hostname = string(*l.Hostname)
 	}
+	if gl.Port == gatewayAdminPort {
+		b.problems.add(gw, field+".port", "%s: port %d is the gateway Envoy's admin port; listener skipped", gatewayv1.ListenerReasonPortUnavailable, gl.Port)
+		return gl, false
+	}
 	switch l.Protocol {
 	case gatewayv1.HTTPProtocolType:
 		gl.Protocol = ProtocolHTTP
@@ -201,9 +224,15 @@ func (b *builder) gatewayListener(gw ObjectRef, i int, l gatewayv1.Listener) (Ga
 			continue
 		}
 		s := b.secret(ns, string(ref.Name))
-		if s == nil || len(s.Data[corev1.TLSCertKey]) == 0 || len(s.Data[corev1.TLSPrivateKeyKey]) == 0 {
-			b.problems.add(gw, cf, "%s: secret %s/%s does not exist or holds no tls.crt and tls.key; certificate skipped",
-				gatewayv1.ListenerReasonInvalidCertificateRef, ns, ref.Name)
+		if s == nil {
+			b.problems.add(gw, cf, "%s: secret %s/%s does not exist; certificate skipped", gatewayv1.ListenerReasonInvalidCertificateRef, ns, ref.Name)
+			continue
+		}
+		// What Envoy would refuse, refused here: the listener then fails
+		// alone, not the gateway's whole configuration.
+		if _, err := tls.X509KeyPair(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey]); err != nil {
+			b.problems.add(gw, cf, "%s: secret %s/%s holds no valid tls.crt and tls.key (%v); certificate skipped",
+				gatewayv1.ListenerReasonInvalidCertificateRef, ns, ref.Name, err)
 			continue
 		}
 		gl.Certificates = append(gl.Certificates, GatewayCertificate{Secret: secret,

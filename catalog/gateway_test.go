@@ -145,3 +145,25 @@ func TestGatewayProblems(t *testing.T) {
 		})
 	}
 }
+
+func TestGatewayListenerConflictsAndBadCertificates(t *testing.T) {
+	for _, tc := range []struct {
+		name, old, new string
+		problem        string
+	}{
+		{"a port for two protocols is ProtocolConflict", "port: 443", "port: 80",
+			"spec.listeners[1].port: ProtocolConflict: listener http already takes port 80 for http; listener skipped"},
+		{"a port and hostname twice is HostnameConflict", "- {name: http, protocol: HTTP, port: 80}", "- {name: http, protocol: HTTP, port: 80}\n    - {name: http2, protocol: HTTP, port: 80}",
+			`spec.listeners[1].hostname: HostnameConflict: listener http already takes port 80 for hostname ""; listener skipped`},
+		{"a Secret that is no key pair is InvalidCertificateRef", "  tls.key: ", "  tls.key: bm90IGEga2V5\n  x: ",
+			"spec.listeners[1].tls.certificateRefs[0]: InvalidCertificateRef: secret bookstore/bookstore-tls holds no valid tls.crt and tls.key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := strings.Replace(gatewayFixture(t), tc.old, tc.new, 1)
+			m := build(t, bookstoreApps(), f)
+			if !hasProblem(m, "Gateway", "ingress", tc.problem) {
+				t.Errorf("no problem says %q; got:%s", tc.problem, problems(m))
+			}
+		})
+	}
+}
