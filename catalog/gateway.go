@@ -6,8 +6,6 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/weft-mesh/weft/pkg/identity"
@@ -22,12 +20,13 @@ import (
 // GatewayControllerName is the spec.controllerName of the GatewayClasses
 // whose Gateways Weft provisions and programs. GAMMA routes report as
 // weft.io/mesh-controller instead: the two roles are distinct parents.
-const GatewayControllerName = "weft.io/gateway-controller"
+const GatewayControllerName = state.GatewayClassController
 
 // GatewayIdentity is the identity of a Gateway's proxies: the service
-// account weftd provisions for it, <gateway>-weft-gateway in its namespace.
+// account weftd provisions for it, <gateway>-weft-gateway in its namespace
+// (state.GatewayProvisionedName).
 func GatewayIdentity(namespace, gateway string) identity.Identity {
-	return identity.Identity{Namespace: namespace, ServiceAccount: gateway + "-weft-gateway"}
+	return identity.Identity{Namespace: namespace, ServiceAccount: state.GatewayProvisionedName(gateway)}
 }
 
 // Gateway is a Gateway of Weft's class, resolved: a proxy of kind gateway.
@@ -82,28 +81,11 @@ func (m *Model) Gateway(id identity.Identity) *Gateway {
 	return m.Gateways[i]
 }
 
-// isGatewayParent reports whether a parentRef names a Gateway (Gateway API's
-// defaults: group gateway.networking.k8s.io, kind Gateway).
-func isGatewayParent(p gatewayv1.ParentReference) bool {
-	return (p.Group == nil || *p.Group == gatewayv1.GroupName) && (p.Kind == nil || *p.Kind == "Gateway")
-}
-
-// weftClasses are the GatewayClasses Weft controls.
-func (b *builder) weftClasses() map[string]bool {
-	out := map[string]bool{}
-	for _, c := range b.state.GatewayClasses {
-		if c != nil && c.Spec.ControllerName == GatewayControllerName {
-			out[c.Name] = true
-		}
-	}
-	return out
-}
-
 // buildGateways resolves the Gateways of Weft's classes, their listeners and
 // the HTTPRoutes attached to them, and records which backend ports admit each
 // gateway's identity. It runs after attachRoutes.
 func (b *builder) buildGateways() {
-	classes := b.weftClasses()
+	classes := b.state.WeftGatewayClasses()
 	b.gatewayAdmits = map[ServiceRef][]gatewayAdmit{}
 	byRef := map[ObjectRef]*Gateway{}
 	for _, gw := range b.state.Gateways {
@@ -280,20 +262,17 @@ func (b *builder) secretGranted(gw, secret ObjectRef) bool {
 // parentRefs naming them are left alone.
 func (b *builder) attachGatewayRoutes(gateways []gatewayObject) {
 	for _, r := range b.state.HTTPRoutes {
-		if r == nil || r.Name == "" || !b.monitored[r.Namespace] || !slices.ContainsFunc(r.Spec.ParentRefs, isGatewayParent) {
+		if r == nil || r.Name == "" || !b.monitored[r.Namespace] || !slices.ContainsFunc(r.Spec.ParentRefs, state.IsGatewayParent) {
 			continue
 		}
 		obj := ObjectRef{"HTTPRoute", r.Namespace, r.Name}
 		var rules []RouteRule
 		resolved := false
 		for i, p := range r.Spec.ParentRefs {
-			if !isGatewayParent(p) {
+			if !state.IsGatewayParent(p) {
 				continue
 			}
-			ns := r.Namespace
-			if p.Namespace != nil && *p.Namespace != "" {
-				ns = string(*p.Namespace)
-			}
+			ns := state.ParentNamespace(p, r.Namespace)
 			k := slices.IndexFunc(gateways, func(g gatewayObject) bool { return g.obj.Namespace == ns && g.obj.Name == string(p.Name) })
 			if k < 0 {
 				continue // no Gateway of Weft's class: another controller's, or none
@@ -306,14 +285,11 @@ func (b *builder) attachGatewayRoutes(gateways []gatewayObject) {
 			matched, allowed := 0, 0
 			for li := range gw.obj.Spec.Listeners {
 				l := gw.obj.Spec.Listeners[li]
-				if p.SectionName != nil && *p.SectionName != l.Name {
-					continue
-				}
-				if p.Port != nil && *p.Port != l.Port {
+				if !state.SelectsListener(p, l) {
 					continue
 				}
 				matched++
-				if !b.listenerAllows(gw.obj, l, r.Namespace) {
+				if !state.ListenerAllows(gw.obj, l, r.Namespace, b.state.Namespaces) {
 					continue
 				}
 				allowed++
@@ -351,40 +327,6 @@ func (b *builder) gatewayRouteRules(obj ObjectRef, parents []gatewayv1.ParentRef
 		b.problems = b.problems[:n]
 	}
 	return rules
-}
-
-// listenerAllows applies a listener's allowedRoutes to an HTTPRoute of
-// namespace ns.
-func (b *builder) listenerAllows(gw *gatewayv1.Gateway, l gatewayv1.Listener, ns string) bool {
-	ar := l.AllowedRoutes
-	if ar != nil && len(ar.Kinds) > 0 && !slices.ContainsFunc(ar.Kinds, func(k gatewayv1.RouteGroupKind) bool {
-		return (k.Group == nil || *k.Group == gatewayv1.GroupName) && k.Kind == "HTTPRoute"
-	}) {
-		return false
-	}
-	from := gatewayv1.NamespacesFromSame
-	if ar != nil && ar.Namespaces != nil && ar.Namespaces.From != nil {
-		from = *ar.Namespaces.From
-	}
-	switch from {
-	case gatewayv1.NamespacesFromAll:
-		return true
-	case gatewayv1.NamespacesFromSelector:
-		if ar.Namespaces.Selector == nil {
-			return false
-		}
-		sel, err := metav1.LabelSelectorAsSelector(ar.Namespaces.Selector)
-		if err != nil {
-			return false
-		}
-		for _, n := range b.state.Namespaces {
-			if n != nil && n.Name == ns {
-				return sel.Matches(labels.Set(n.Labels))
-			}
-		}
-		return false
-	}
-	return ns == gw.Namespace
 }
 
 func (b *builder) admitGateway(svc ServiceRef, a gatewayAdmit) {
