@@ -3,6 +3,7 @@ package catalog_test
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -163,6 +164,37 @@ func TestGatewayListenerConflictsAndBadCertificates(t *testing.T) {
 			m := build(t, bookstoreApps(), f)
 			if !hasProblem(m, "Gateway", "ingress", tc.problem) {
 				t.Errorf("no problem says %q; got:%s", tc.problem, problems(m))
+			}
+		})
+	}
+}
+
+// A change to a Gateway's route reaches its proxies: the gateway identity's
+// hash changes (with or without its service account yet), and so does the
+// identity of a backend that now admits it.
+func TestGatewayChangesReachItsProxies(t *testing.T) {
+	before := build(t, bookstoreApps(), gatewayFixture(t))
+	gw := catalog.GatewayIdentity("bookstore", "ingress")
+	for _, tc := range []struct {
+		name, old, new string
+		changed        []string
+	}{
+		{"a weight", "weight: 20}", "weight: 30}", []string{gw.String()}},
+		{"a new backend", "{name: bookstore-v2, port: 14001, weight: 20}", "{name: bookstore-v2, port: 14001, weight: 20}\n        - {name: bookstore, port: 14001}",
+			[]string{"bookstore/bookstore", gw.String()}},
+		{"without the service account", "kind: ServiceAccount\nmetadata: {name: ingress-weft-gateway", "kind: ConfigMap\nmetadata: {name: ingress-weft-gateway",
+			[]string{gw.String()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			after := build(t, bookstoreApps(), strings.Replace(gatewayFixture(t), tc.old, tc.new, 1))
+			var got []string
+			for _, id := range after.ChangedIdentities(before) {
+				got = append(got, id.String())
+			}
+			for _, w := range tc.changed {
+				if !slices.Contains(got, w) {
+					t.Errorf("changed identities %v, want %s among them", got, w)
+				}
 			}
 		})
 	}
