@@ -112,7 +112,7 @@ func (g *gen) gatewayListener(port int32, ls []catalog.GatewayListener) *listene
 		Address:          socketAddress("0.0.0.0", uint32(port)),
 		TrafficDirection: corev3.TrafficDirection_INBOUND,
 	}
-	hcm := g.hcm(hcmOptions{statPrefix: name, rds: gatewayRouteName(port), safePaths: true, meshTraffic: true})
+	hcm := g.hcm(hcmOptions{statPrefix: name, rds: gatewayRouteName(port), safePaths: true, meshTraffic: true, edge: true})
 	if ls[0].Protocol != catalog.ProtocolHTTPS {
 		l.FilterChains = []*listenerv3.FilterChain{{Name: name + "|http", Filters: []*listenerv3.Filter{hcm}}}
 		return l
