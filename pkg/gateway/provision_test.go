@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -13,17 +14,36 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/injector"
 	"github.com/weft-mesh/weft/internal/testenv"
 	"github.com/weft-mesh/weft/pkg/gateway"
+	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/k8s"
 	"github.com/weft-mesh/weft/pkg/k8s/state"
+	"github.com/weft-mesh/weft/pkg/mesh"
 )
 
+// newCA is a mesh CA with a fresh root.
+func newCA(t *testing.T) *ca.Manager {
+	t.Helper()
+	root, err := internalca.NewRoot("gateway test root", internalca.DefaultRootValidity, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ca.NewManager(ca.Options{Signer: internalca.New(root, nil), TrustDomain: identity.DefaultTrustDomain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // On a real API server with the garbage collector: a Gateway of Weft's class
-// gets its ServiceAccount, Deployment and Service, owned by it; a Gateway of
-// another class gets nothing; deleting the Gateway removes what was
-// provisioned.
+// gets its ServiceAccount, Deployment and Service, owned by it, and the
+// bootstrap renewer serves the Deployment's pod a proxy certificate of kind
+// gateway; a Gateway of another class gets nothing; deleting the Gateway
+// removes what was provisioned.
 func TestProvisioningOnTheAPIServer(t *testing.T) {
 	env := testenv.Start(t, testenv.WithGatewayAPI(), testenv.WithControllerManager())
 	suffix := fmt.Sprintf("%06d", rand.IntN(1000000))
@@ -98,6 +118,37 @@ func TestProvisioningOnTheAPIServer(t *testing.T) {
 	}
 	if err := c.Get(ctx, client.ObjectKeyFromObject(mine), mine); err != nil || len(mine.OwnerReferences) != 0 || mine.Spec.Ports[0].Port != 1 {
 		t.Errorf("the user's Service changed: %+v, %v", mine, err)
+	}
+
+	// The Deployment's pod is served by the bootstrap renewer as a gateway:
+	// its Secret holds a proxy certificate of kind gateway, for the
+	// Gateway's identity.
+	var made *corev1.Pod
+	testenv.Eventually(t, "the Deployment makes a pod", func() bool {
+		var pods corev1.PodList
+		if err := c.List(ctx, &pods, client.InNamespace(app), client.MatchingLabels{gateway.LabelGateway: "ingress"}); err != nil || len(pods.Items) == 0 {
+			return false
+		}
+		made = &pods.Items[0]
+		return true
+	})
+	manager := newCA(t)
+	renewer := &injector.BootstrapSecrets{MeshName: "osm", XDS: injector.XDSEndpointFor("", mesh.Defaults(), 0),
+		Certificates: manager, Client: c, Namespaces: injector.NamespacesFrom(c)}
+	if _, skipped, err := renewer.Reconcile(ctx, made, func() ([]corev1.Pod, error) { return []corev1.Pod{*made}, nil }); err != nil || skipped != "" {
+		t.Fatalf("the renewer skipped the gateway's pod: %q, %v", skipped, err)
+	}
+	var secret corev1.Secret
+	if err := c.Get(ctx, client.ObjectKey{Namespace: app, Name: injector.BootstrapSecretName(made.Labels[injector.LabelProxyUUID])}, &secret); err != nil {
+		t.Fatal(err)
+	}
+	chain, err := ca.ParseCertificatesPEM(secret.Data[injector.CertChainFileName])
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued, err := ca.VerifyProxyCertificate(chain, manager.BundlePool(), identity.DefaultTrustDomain, time.Now())
+	if err != nil || issued.Kind != ca.ProxyGateway || issued.Identity != (identity.Identity{Namespace: app, ServiceAccount: name}) {
+		t.Errorf("the gateway's certificate names %v (%v), want a gateway of %s/%s", issued, err, app, name)
 	}
 
 	// Deleting the Gateway deletes them.
