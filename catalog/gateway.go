@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -268,6 +269,7 @@ func (b *builder) attachGatewayRoutes(gateways []gatewayObject) {
 		obj := ObjectRef{"HTTPRoute", r.Namespace, r.Name}
 		var rules []RouteRule
 		resolved := false
+		hostnames := hostnameStrings(r.Spec.Hostnames)
 		for i, p := range r.Spec.ParentRefs {
 			if !state.IsGatewayParent(p) {
 				continue
@@ -282,7 +284,7 @@ func (b *builder) attachGatewayRoutes(gateways []gatewayObject) {
 			if !resolved {
 				rules, resolved = b.gatewayRouteRules(obj, r.Spec.ParentRefs), true
 			}
-			matched, allowed := 0, 0
+			matched, allowed, hosted := 0, 0, 0
 			for li := range gw.obj.Spec.Listeners {
 				l := gw.obj.Spec.Listeners[li]
 				if !state.SelectsListener(p, l) {
@@ -293,12 +295,22 @@ func (b *builder) attachGatewayRoutes(gateways []gatewayObject) {
 					continue
 				}
 				allowed++
+				var listenerHost string
+				if l.Hostname != nil {
+					listenerHost = string(*l.Hostname)
+				}
+				hosts, ok := intersectHostnames(listenerHost, hostnames)
+				if !ok {
+					continue
+				}
+				hosted++
 				j := slices.IndexFunc(gw.g.Listeners, func(gl GatewayListener) bool { return gl.Name == string(l.Name) })
 				if j < 0 {
 					continue // the listener was skipped
 				}
-				gw.g.Listeners[j].Routes = append(gw.g.Listeners[j].Routes, rules...)
 				for _, rr := range rules {
+					rr.Hostnames = hosts
+					gw.g.Listeners[j].Routes = append(gw.g.Listeners[j].Routes, rr)
 					for _, be := range rr.Backends {
 						b.admitGateway(be.Service, gatewayAdmit{gw.g.Gateway, gw.g.Identity, be.Port})
 					}
@@ -309,9 +321,37 @@ func (b *builder) attachGatewayRoutes(gateways []gatewayObject) {
 				b.gammaProblem(obj, field, gatewayv1.RouteReasonNoMatchingParent, "%s has no listener matching the parentRef's sectionName and port; parent skipped", gw.g.Gateway)
 			case allowed == 0:
 				b.gammaProblem(obj, field, gatewayv1.RouteReasonNotAllowedByListeners, "no listener of %s allows this route (allowedRoutes); parent skipped", gw.g.Gateway)
+			case hosted == 0:
+				b.gammaProblem(obj, field, gatewayv1.RouteReasonNoMatchingListenerHostname,
+					"no hostname of the route is within a listener's hostname of %s; parent skipped", gw.g.Gateway)
 			}
 		}
 	}
+}
+
+// intersectHostnames are the hosts a route with hostnames answers on a
+// listener with hostname listener (either may hold a "*." wildcard): nil for
+// every host the listener takes (the route names none); ok is false when
+// none of them is within the listener's.
+func intersectHostnames(listener string, route []string) (hosts []string, ok bool) {
+	if len(route) == 0 {
+		return nil, true
+	}
+	within := func(host, pattern string) bool { // host within a wildcard pattern
+		suffix, wild := strings.CutPrefix(pattern, "*")
+		return wild && strings.HasSuffix(host, suffix) && len(host) > len(suffix)
+	}
+	for _, h := range route {
+		switch {
+		case listener == "" || h == listener || within(h, listener):
+			hosts = append(hosts, h)
+		case within(listener, h):
+			hosts = append(hosts, listener)
+		}
+	}
+	slices.Sort(hosts)
+	hosts = slices.Compact(hosts)
+	return hosts, len(hosts) > 0
 }
 
 // gatewayRouteRules resolves one HTTPRoute's rules. A route that also has a

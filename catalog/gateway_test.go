@@ -119,6 +119,9 @@ func TestGatewayProblems(t *testing.T) {
 		}, []string{`{apiVersion: gateway.networking.k8s.io/v1, kind: HTTPRoute, metadata: {name: r, namespace: other},
   spec: {parentRefs: [{name: ingress, namespace: bookstore}], rules: [{backendRefs: [{name: web, port: 80}]}]}}`},
 			2, nil},
+		{"a route hostname outside the listeners' is NoMatchingListenerHostname", func(s string) string {
+			return strings.Replace(s, "parentRefs: [{name: ingress}]", "parentRefs: [{name: ingress, sectionName: https}]\n  hostnames: [other.example.com]", 1)
+		}, nil, 0, []string{"HTTPRoute bookstore/books: spec.parentRefs[0]: NoMatchingListenerHostname: no hostname of the route is within a listener's hostname of Gateway bookstore/ingress"}},
 		{"a missing backend is BackendNotFound", func(s string) string {
 			return strings.Replace(s, "{name: bookstore-v2, port: 14001, weight: 20}", "{name: gone, port: 14001, weight: 20}", 1)
 		}, nil, 1, []string{"HTTPRoute bookstore/books: spec.rules[0].backendRefs[1]: BackendNotFound: service bookstore/gone does not exist"}},
@@ -195,6 +198,35 @@ func TestGatewayChangesReachItsProxies(t *testing.T) {
 				if !slices.Contains(got, w) {
 					t.Errorf("changed identities %v, want %s among them", got, w)
 				}
+			}
+		})
+	}
+}
+
+func TestGatewayRouteHostnames(t *testing.T) {
+	for _, tc := range []struct {
+		listener, route string
+		want            string
+	}{
+		{"", "a.example.com", "[a.example.com]"},
+		{"a.example.com", "a.example.com,b.example.com", "[a.example.com]"},
+		{"*.example.com", "a.example.com,*.b.example.com,other.org", "[*.b.example.com a.example.com]"},
+		{"a.example.com", "*.example.com", "[a.example.com]"},
+		{"", "", "[]"},
+	} {
+		t.Run(tc.listener+" takes "+tc.route, func(t *testing.T) {
+			f := strings.Replace(gatewayFixture(t), "- {name: http, protocol: HTTP, port: 80}", "- {name: http, protocol: HTTP, port: 80, hostname: \""+tc.listener+"\"}", 1)
+			if tc.listener == "" {
+				f = gatewayFixture(t)
+			}
+			if tc.route != "" {
+				f = strings.Replace(f, "parentRefs: [{name: ingress}]", "parentRefs: [{name: ingress, sectionName: http}]\n  hostnames: [\""+strings.ReplaceAll(tc.route, ",", "\", \"")+"\"]", 1)
+			}
+			m := build(t, bookstoreApps(), f)
+			checkProblems(t, m, nil)
+			gw := m.Gateway(catalog.GatewayIdentity("bookstore", "ingress"))
+			if got := fmt.Sprint(gw.Listeners[0].Routes[0].Hostnames); got != tc.want {
+				t.Errorf("hostnames %s, want %s", got, tc.want)
 			}
 		})
 	}

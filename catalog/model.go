@@ -225,6 +225,11 @@ type RouteRule struct {
 	// Timeout bounds the whole request, BackendTimeout each try; zero when
 	// unset, which leaves no deadline (as without a route).
 	Timeout, BackendTimeout time.Duration
+	// Hostnames, on a Gateway listener, are the hosts the rule answers: its
+	// route's hostnames within the listener's hostname (a "*." prefix is a
+	// wildcard); nil for every host the listener takes. GAMMA rules have
+	// none (the parent Service names the host).
+	Hostnames []string
 }
 
 // RouteBackend is a route's backend: a split's weighted backend and its port

@@ -3,6 +3,7 @@ package envoy
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -81,24 +82,77 @@ func generateGateway(g *gen) *Resources {
 	return r
 }
 
-// planGatewayHost adds a Gateway listener's virtual host, its hostname (or
-// any host) and its routes, to its port's route configuration.
+// planGatewayHost adds a Gateway listener's virtual hosts to its port's
+// route configuration: one per hostname its routes name (within the
+// listener's), and one for the listener's own hostname (any host without
+// one) with the routes that name none. As Gateway API asks, a request is
+// routed by the rules of its exact hostname first, then of a wildcard that
+// takes it, then of the routes without hostnames, each in the catalog's
+// order of precedence; a host no virtual host takes is answered 404.
 func (g *gen) planGatewayHost(port int32, l catalog.GatewayListener) {
+	var hosts []string
+	for _, r := range l.Routes {
+		for _, h := range r.Hostnames {
+			if !slices.Contains(hosts, h) {
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	// Exact hostnames first, then wildcards, then the listener's own.
+	slices.SortFunc(hosts, func(a, b string) int {
+		wa, wb := strings.HasPrefix(a, "*"), strings.HasPrefix(b, "*")
+		if wa != wb {
+			if wa {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a, b)
+	})
+	for _, h := range hosts {
+		g.addVirtualHost(gatewayRouteName(port), g.gatewayVirtualHost(l.Name+"|"+h, l, h), withPort([]string{h}, portString(port)))
+	}
 	domains := []string{"*"}
 	if l.Hostname != "" {
-		domains = []string{l.Hostname, l.Hostname + ":" + portString(port)}
-	}
-	vh := &vhost{name: l.Name}
-	for i := range l.Routes {
-		r := &l.Routes[i]
-		var ts []target
-		for _, b := range g.gammaTargets(*r, catalog.ServicePort{}) {
-			ts = append(ts, target{cluster: g.serviceCluster(b.svc, b.port), weight: b.weight})
-		}
-		vh.routes = append(vh.routes, route{match: gammaMatch(r.Match, false), targets: scaleWeights(ts), gamma: r})
+		domains = withPort([]string{l.Hostname}, portString(port))
 	}
 	// Without a route, the virtual host answers 404, as Gateway API asks.
-	g.addVirtualHost(gatewayRouteName(port), vh, domains)
+	g.addVirtualHost(gatewayRouteName(port), g.gatewayVirtualHost(l.Name, l, ""), domains)
+}
+
+// gatewayVirtualHost routes host ("" for the listener's own): the rules
+// naming it exactly, then by a wildcard that takes it, then those naming
+// no hostname.
+func (g *gen) gatewayVirtualHost(name string, l catalog.GatewayListener, host string) *vhost {
+	vh := &vhost{name: name}
+	rank := func(r *catalog.RouteRule) int {
+		switch {
+		case len(r.Hostnames) == 0:
+			return 2
+		case host != "" && slices.Contains(r.Hostnames, host):
+			return 0
+		case host != "" && !strings.HasPrefix(host, "*") && slices.ContainsFunc(r.Hostnames, func(w string) bool {
+			suffix, ok := strings.CutPrefix(w, "*")
+			return ok && strings.HasSuffix(host, suffix)
+		}):
+			return 1
+		}
+		return -1 // not this host's
+	}
+	for want := 0; want <= 2; want++ {
+		for i := range l.Routes {
+			r := &l.Routes[i]
+			if rank(r) != want {
+				continue
+			}
+			var ts []target
+			for _, b := range g.gammaTargets(*r, catalog.ServicePort{}) {
+				ts = append(ts, target{cluster: g.serviceCluster(b.svc, b.port), weight: b.weight})
+			}
+			vh.routes = append(vh.routes, route{match: gammaMatch(r.Match, false), targets: scaleWeights(ts), gamma: r})
+		}
+	}
+	return vh
 }
 
 // gatewayListener is the listener of one Gateway port: plain HTTP, or a

@@ -113,3 +113,17 @@ func TestGatewayKindOfAnotherIdentityGetsNothing(t *testing.T) {
 		t.Errorf("%d resources for a gateway proxy of bookstore/bookstore, want none", n)
 	}
 }
+
+// Routes with hostnames get virtual hosts of their own, which fall back on
+// the routes without hostnames.
+func TestGatewayHostnamesGolden(t *testing.T) {
+	m := loadModel(t, append(gatewayFixtures, "gateway-hostnames.yaml")...)
+	r, err := envoy.Generate(m, envoy.Proxy{Identity: catalog.GatewayIdentity("bookstore", "ingress"), Kind: envoy.ProxyGateway})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Validate(); err != nil {
+		t.Fatalf("generated resources do not validate:\n%v", err)
+	}
+	checkGolden(t, "gateway-hostnames", "routes", goldenJSON(t, r.Routes))
+}

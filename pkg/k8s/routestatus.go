@@ -25,7 +25,7 @@ const GatewayControllerName gatewayv1.GatewayController = "weft.io/mesh-controll
 // catalog leads each problem on a route with its Gateway API reason).
 var (
 	acceptedReasons = []gatewayv1.RouteConditionReason{gatewayv1.RouteReasonNoMatchingParent,
-		gatewayv1.RouteReasonNotAllowedByListeners, gatewayv1.RouteReasonUnsupportedValue}
+		gatewayv1.RouteReasonNotAllowedByListeners, gatewayv1.RouteReasonUnsupportedValue, gatewayv1.RouteReasonNoMatchingListenerHostname}
 	resolvedRefsReasons = []gatewayv1.RouteConditionReason{gatewayv1.RouteReasonBackendNotFound,
 		gatewayv1.RouteReasonRefNotPermitted, gatewayv1.RouteReasonInvalidKind}
 )
