@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"crypto/tls"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -126,7 +125,7 @@ func (b *builder) buildGateways() {
 			if x.Port != y.Port {
 				return int(x.Port - y.Port)
 			}
-			return compareStrings(x.Name, y.Name)
+			return strings.Compare(x.Name, y.Name)
 		})
 		for i := range g.Listeners {
 			slices.SortStableFunc(g.Listeners[i].Routes, func(x, y RouteRule) int { return compareMatches(x.Match, y.Match) })
@@ -134,17 +133,7 @@ func (b *builder) buildGateways() {
 	}
 }
 
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// gatewayObjects pairs each resolved gateway with its object.
+// gatewayObject pairs each resolved gateway with its object.
 type gatewayObject struct {
 	obj *gatewayv1.Gateway
 	g   *Gateway
@@ -385,9 +374,4 @@ func (b *builder) gatewayRules(s *Service, p ServicePort) []InboundRule {
 		}
 	}
 	return out
-}
-
-// String names the listener as a route's sectionName would.
-func (l GatewayListener) String() string {
-	return fmt.Sprintf("%s (%s %d)", l.Name, l.Protocol, l.Port)
 }
