@@ -45,6 +45,7 @@ func Build(s *state.State, cfg mesh.Config) *Model {
 	b.buildGrants()
 	b.buildRetries()
 	b.buildIngress()
+	b.buildGateways()
 	b.buildEgress()
 	return b.model()
 }
@@ -86,6 +87,10 @@ type builder struct {
 	// routeOwners are the GAMMA routes attached to each Service.
 	routeOwners map[ServiceRef][]ObjectRef
 	groups      *routeGroups
+	// gateways are the Gateways of Weft's classes; gatewayAdmits the
+	// gateways each backend Service admits.
+	gateways      []*Gateway
+	gatewayAdmits map[ServiceRef][]gatewayAdmit
 }
 
 type podKey struct{ namespace, name string }

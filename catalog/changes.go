@@ -117,6 +117,25 @@ func hashIdentities(m *Model) (uint64, map[identity.Identity]uint64) {
 		w.json(v.HealthProbes)
 		out[v.Identity] = w.sum()
 	}
+	// A gateway's proxies read its listeners and routes, and the Services
+	// those reach; its service account may not exist yet.
+	for _, g := range m.Gateways {
+		prev := out[g.Identity]
+		w.reset()
+		w.u64(settings)
+		w.u64(prev)
+		w.json(g)
+		for _, l := range g.Listeners {
+			for _, r := range l.Routes {
+				for _, be := range r.Backends {
+					if svc := m.services[be.Service]; svc != nil {
+						w.u64(services[svc])
+					}
+				}
+			}
+		}
+		out[g.Identity] = w.sum()
+	}
 	return settings, out
 }
 

@@ -156,7 +156,9 @@ func (m *Model) checkPort(req AccessRequest, svc *Service, port ServicePort, wei
 				}
 			}
 		}
-		if req.Source == (identity.Identity{}) || m.Identity(req.Source) == nil {
+		// A gateway's proxies are of the mesh even before weftd has made its
+		// service account.
+		if req.Source == (identity.Identity{}) || (m.Identity(req.Source) == nil && m.Gateway(req.Source) == nil) {
 			p.Permissive = false
 			p.admitIngress(req)
 		} else {

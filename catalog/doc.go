@@ -9,7 +9,10 @@
 //     Gateway API HTTPRoutes and GRPCRoutes whose parent is a Service, which
 //     take precedence), Retries and UpstreamTrafficSettings attached;
 //  4. IngressBackend rules with their sources resolved, Egress rules and
-//     egress passthrough;
+//     egress passthrough; Gateways of Weft's GatewayClass
+//     (GatewayControllerName) as gateway proxies with their listeners
+//     (certificates read from their Secrets) and attached HTTPRoutes, whose
+//     backends admit the gateway's identity (gateway.go);
 //  5. Problems: every piece of input skipped, and why, so that it can become a
 //     status condition and an event. What admission refuses is decided by the
 //     webhook's own functions (pkg/validation/rules), which the catalog calls on

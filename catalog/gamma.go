@@ -23,7 +23,7 @@ import (
 // gammaRoute is an HTTPRoute or a GRPCRoute read into one shape.
 type gammaRoute struct {
 	obj       ObjectRef
-	hostnames int
+	hostnames []string
 	created   metav1.Time
 	parents   []gatewayv1.ParentReference
 	rules     []gammaRule
@@ -54,7 +54,7 @@ func (b *builder) gammaRoutes() []gammaRoute {
 		if r == nil || r.Name == "" || !b.monitored[r.Namespace] {
 			continue
 		}
-		g := gammaRoute{obj: ObjectRef{"HTTPRoute", r.Namespace, r.Name}, hostnames: len(r.Spec.Hostnames), created: r.CreationTimestamp, parents: r.Spec.ParentRefs}
+		g := gammaRoute{obj: ObjectRef{"HTTPRoute", r.Namespace, r.Name}, hostnames: hostnameStrings(r.Spec.Hostnames), created: r.CreationTimestamp, parents: r.Spec.ParentRefs}
 		for _, rule := range r.Spec.Rules {
 			gr := gammaRule{timeouts: rule.Timeouts}
 			for _, m := range rule.Matches {
@@ -80,7 +80,7 @@ func (b *builder) gammaRoutes() []gammaRoute {
 		if r == nil || r.Name == "" || !b.monitored[r.Namespace] {
 			continue
 		}
-		g := gammaRoute{obj: ObjectRef{"GRPCRoute", r.Namespace, r.Name}, hostnames: len(r.Spec.Hostnames), created: r.CreationTimestamp, parents: r.Spec.ParentRefs}
+		g := gammaRoute{obj: ObjectRef{"GRPCRoute", r.Namespace, r.Name}, hostnames: hostnameStrings(r.Spec.Hostnames), created: r.CreationTimestamp, parents: r.Spec.ParentRefs}
 		for _, rule := range r.Spec.Rules {
 			var gr gammaRule
 			for _, m := range rule.Matches {
@@ -98,6 +98,14 @@ func (b *builder) gammaRoutes() []gammaRoute {
 			g.rules = append(g.rules, gr)
 		}
 		out = append(out, g)
+	}
+	return out
+}
+
+func hostnameStrings(hs []gatewayv1.Hostname) []string {
+	var out []string
+	for _, h := range hs {
+		out = append(out, string(h))
 	}
 	return out
 }
@@ -206,7 +214,7 @@ func (b *builder) attachRoutes() {
 		if !slices.ContainsFunc(r.parents, state.IsServiceParent) {
 			continue // a Gateway's route, not a mesh one
 		}
-		if r.hostnames > 0 {
+		if len(r.hostnames) > 0 {
 			b.problems.warn(r.obj, "spec.hostnames", "ignored: the parent Service names the host")
 		}
 		rules := b.routeRules(r)

@@ -24,6 +24,9 @@ type Model struct {
 	IngressRules []*IngressRule
 	// EgressRules are the resolved Egress policies.
 	EgressRules []*EgressRule
+	// Gateways are the Gateways of Weft's GatewayClasses, each a proxy of
+	// kind gateway, sorted by namespace and name.
+	Gateways []*Gateway
 	// Problems list the input that was skipped, and why.
 	Problems []Problem
 
@@ -222,6 +225,11 @@ type RouteRule struct {
 	// Timeout bounds the whole request, BackendTimeout each try; zero when
 	// unset, which leaves no deadline (as without a route).
 	Timeout, BackendTimeout time.Duration
+	// Hostnames, on a Gateway listener, are the hosts the rule answers: its
+	// route's hostnames within the listener's hostname (a "*." prefix is a
+	// wildcard); nil for every host the listener takes. GAMMA rules have
+	// none (the parent Service names the host).
+	Hostnames []string
 }
 
 // RouteBackend is a route's backend: a split's weighted backend and its port
@@ -362,7 +370,8 @@ type InboundPort struct {
 
 // InboundRule is one TrafficTarget's permission on a port.
 type InboundRule struct {
-	// Policy is the TrafficTarget.
+	// Policy is the TrafficTarget, or the Gateway whose routes reach the
+	// port (its identity admitted without an IngressBackend).
 	Policy ObjectRef
 	// Sources may send.
 	Sources []identity.Identity

@@ -11,6 +11,7 @@ func (b *builder) model() *Model {
 	m := &Model{
 		Settings:     b.settings,
 		IngressRules: b.ingress,
+		Gateways:     b.gateways,
 		EgressRules:  b.egress,
 		services:     b.services,
 		identities:   map[identity.Identity]*IdentityView{},
@@ -60,6 +61,7 @@ func (b *builder) inbound(id identity.Identity, s *Service, p ServicePort) Inbou
 	if in.AllowAll {
 		return in
 	}
+	in.Rules = b.gatewayRules(s, p)
 	for _, g := range b.grants[id] {
 		r := InboundRule{Policy: g.policy, Sources: g.sources}
 		switch {

@@ -21,8 +21,10 @@
 //     mutated pod; the response is the JSON patch between the two.
 //
 // Everything but Webhook.Handle and the collector is pure: no client, clock or
-// goroutine. The package imports ca, pkg/envoy (for the bootstrap) and
-// pkg/apis; it must not import the catalog or pkg/xds, which consume what it
+// goroutine. The package imports ca, pkg/envoy (for the bootstrap),
+// pkg/apis and pkg/k8s/state (a Gateway's service account name, for the pods
+// pkg/gateway provisions, which it serves as proxies of kind gateway); it
+// must not import the catalog or pkg/xds, which consume what it
 // writes (the osm-proxy-uuid label and the health-probe annotation), never the
 // reverse.
 package injector

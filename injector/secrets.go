@@ -23,6 +23,7 @@ import (
 
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/pkg/identity"
+	"github.com/weft-mesh/weft/pkg/k8s/state"
 	"github.com/weft-mesh/weft/pkg/mesh"
 	"github.com/weft-mesh/weft/pkg/proxyless"
 )
@@ -106,9 +107,10 @@ func XDSEndpointFor(service string, cfg mesh.Config, port uint32) XDSEndpoint {
 // ProxyOfPod returns the proxy an injected pod runs: its ID is the pod's
 // osm-proxy-uuid label, its identity the pod's namespace and service account,
 // its kind a sidecar, or a proxyless gRPC workload for a pod annotated
-// weft.dev/proxyless: grpc. It fails, saying why, when the pod was not
-// injected by Weft: no label, no envoy container (sidecars), or no bootstrap
-// volume mounting that proxy's Secret.
+// weft.dev/proxyless: grpc, or a gateway for a pod annotated weft.dev/gateway
+// (which must run as that Gateway's service account). It fails, saying why,
+// when the pod was not injected (or provisioned) by Weft: no label, no envoy
+// container (sidecars), or no bootstrap volume mounting that proxy's Secret.
 func ProxyOfPod(pod *corev1.Pod) (ca.Proxy, error) {
 	id := pod.Labels[LabelProxyUUID]
 	if id == "" {
@@ -136,11 +138,24 @@ func ProxyOfPod(pod *corev1.Pod) (ca.Proxy, error) {
 		return ca.Proxy{}, fmt.Errorf("no %s volume mounting Secret %s", BootstrapVolumeName, BootstrapSecretName(id))
 	}
 	p := ca.Proxy{ID: id, Kind: kind, Identity: identity.FromPod(pod)}
+	if gw, ok := pod.Annotations[AnnotationGateway]; ok && kind == ca.ProxySidecar {
+		// A Gateway's Envoy (pkg/gateway provisions it): it runs as the
+		// Gateway's own service account, which is all its kind is served by.
+		if gw == "" || p.Identity.ServiceAccount != state.GatewayProvisionedName(gw) {
+			return ca.Proxy{}, fmt.Errorf("annotated %s: %q, but runs as service account %s", AnnotationGateway, gw, p.Identity.ServiceAccount)
+		}
+		p.Kind = ca.ProxyGateway
+	}
 	if err := p.Validate(); err != nil {
 		return ca.Proxy{}, err
 	}
 	return p, nil
 }
+
+// AnnotationGateway on a pod names the Gateway (of Weft's GatewayClass, in
+// the pod's namespace) whose Envoy it runs: its proxy certificate is then of
+// kind gateway.
+const AnnotationGateway = "weft.dev/gateway"
 
 // Reconcile makes the bootstrap Secret of pod current. claimants lists the
 // live pods of its namespace that carry the same proxy UUID label (the pod

@@ -379,3 +379,34 @@ func TestBootstrapSecrets(t *testing.T) {
 		}
 	})
 }
+
+func TestProxyOfGatewayPod(t *testing.T) {
+	pod := func(sa, gw string) *corev1.Pod {
+		id := "6f1c9d2e-0000-4000-8000-000000000001"
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "p", Labels: map[string]string{injector.LabelProxyUUID: id},
+				Annotations: map[string]string{injector.AnnotationGateway: gw}},
+			Spec: corev1.PodSpec{ServiceAccountName: sa, Containers: []corev1.Container{{Name: injector.EnvoyContainerName}},
+				Volumes: []corev1.Volume{{Name: injector.BootstrapVolumeName, VolumeSource: corev1.VolumeSource{
+					Secret: &corev1.SecretVolumeSource{SecretName: injector.BootstrapSecretName(id)}}}}},
+		}
+	}
+	for _, tc := range []struct {
+		name, sa, gw string
+		ok           bool
+	}{
+		{"the Gateway's own service account is a gateway", "ingress-weft-gateway", "ingress", true},
+		{"another service account is refused", "web", "ingress", false},
+		{"an empty Gateway name is refused", "-weft-gateway", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := injector.ProxyOfPod(pod(tc.sa, tc.gw))
+			if (err == nil) != tc.ok {
+				t.Fatalf("ProxyOfPod: %v, want ok %v", err, tc.ok)
+			}
+			if tc.ok && p.Kind != ca.ProxyGateway {
+				t.Errorf("kind %s, want gateway", p.Kind)
+			}
+		})
+	}
+}

@@ -61,8 +61,9 @@ func newPolicyCheckCommand() *cobra.Command {
 		Long: `check answers whether the source pod (its service account is its identity) may reach
 a service's port, with an HTTP request when --path or --method is given, as weftd
 programs the proxies: permissive traffic policy mode, SMI TrafficTargets with their
-HTTPRouteGroup and TCPRoute rules, a TrafficSplit's backends for a split's root, and
-IngressBackends for a source outside the mesh. It names the policy that decides. Pods
+HTTPRouteGroup and TCPRoute rules, a TrafficSplit's backends for a split's root,
+IngressBackends for a source outside the mesh, and for the proxy of a Gateway of
+Weft's GatewayClass, the backends its HTTPRoutes reach. It names the policy that decides. Pods
 and services are <namespace>/<name>, or <name> in --namespace. It reads the cluster, or
 YAML files with -f. It exits non-zero when the answer is denied.`,
 		Example: `  weft policy check bookbuyer/bookbuyer-0 bookstore/bookstore:14001 --path /books-bought --method GET \

@@ -125,6 +125,9 @@ func (w *answer) reason(p catalog.AccessPath) string {
 		return fmt.Sprintf("gets none of this traffic: service %s has no port %d or named %s, the root's", p.Service, p.Port.Port, p.Port.Name)
 	case p.Permissive:
 		return fmt.Sprintf("allowed: permissive traffic policy mode is on (%s)", w.snap.meshConfigName())
+	case p.Rule != nil && p.Rule.Policy.Kind == "Gateway":
+		return fmt.Sprintf("allowed by Gateway %s/%s: the source is the Gateway's identity and its HTTPRoutes reach port %d (all traffic; no IngressBackend or TrafficTarget needed)",
+			p.Rule.Policy.Namespace, p.Rule.Policy.Name, p.Port.Port)
 	case p.Rule != nil:
 		return fmt.Sprintf("allowed by TrafficTarget %s/%s (%s)", p.Rule.Policy.Namespace, p.Rule.Policy.Name, w.ruleDetail(p))
 	case p.Ingress != nil:
@@ -275,7 +278,7 @@ func (w *answer) notInMesh(p catalog.AccessPath) string {
 func (w *answer) denied(p catalog.AccessPath) string {
 	var naming, others []string
 	for _, r := range p.Rules {
-		name := fmt.Sprintf("TrafficTarget %s/%s", r.Policy.Namespace, r.Policy.Name)
+		name := fmt.Sprintf("%s %s/%s", r.Policy.Kind, r.Policy.Namespace, r.Policy.Name)
 		if slices.Contains(r.Sources, w.src.id) {
 			naming = append(naming, fmt.Sprintf("%s (%s)", name, describeMatches(r.HTTPMatches)))
 			continue

@@ -11,7 +11,7 @@ import (
 // TestPolicyCheckGolden checks `weft policy check` on files: the bookstore
 // story, permissive mode, a split, HTTP requests allowed and denied by path
 // and method, a TCPRoute, a source outside the mesh and a destination only an
-// IngressBackend admits.
+// IngressBackend admits, and a Gateway's proxy admitted where its routes go.
 func TestPolicyCheckGolden(t *testing.T) {
 	ex := func(p string) string { return filepath.Join("..", "..", "examples", p) }
 	td := func(p string) string { return filepath.Join("testdata", "policy-check", p) }
@@ -39,6 +39,8 @@ func TestPolicyCheckGolden(t *testing.T) {
 		{"ingress-only-destination-from-the-mesh", with(ingress, "bookbuyer/bookbuyer-0", "shop/web", "-f", td("ingress-only.yaml"))},
 		{"destination-outside-the-mesh", with(bookstore, "bookbuyer/bookbuyer-0", "ingress-nginx/ingress-nginx-controller")},
 		{"no-such-port", with(bookstore, "bookbuyer/bookbuyer-0", "bookstore/bookstore:80")},
+		{"gateway-admitted-to-its-backend", with(bookstore, "bookstore/ingress-weft-gateway-0", "bookstore/bookstore-v1:14001", "-f", td("gateway.yaml"))},
+		{"gateway-denied-where-no-route-goes", with(bookstore, "bookstore/ingress-weft-gateway-0", "bookstore/bookstore-v2:14001", "-f", td("gateway.yaml"))},
 		{"check-pods", append([]string{"policy", "check-pods", "bookbuyer/bookbuyer-0", "bookstore/bookstore-v2-0"}, bookstore...)},
 	} {
 		t.Run(c.name, func(t *testing.T) {

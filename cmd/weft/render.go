@@ -46,7 +46,7 @@ applying it. Namespaces must be in the files, labelled openservicemesh.io/monito
 	f.StringArrayVarP(&o.paths, "filename", "f", nil, "a YAML file or a folder of them (repeatable)")
 	f.StringVar(&o.identity, "identity", "", "the proxy's identity: <namespace>/<serviceaccount>")
 	f.StringVar(&o.pod, "pod", "", "a pod in the files, whose service account and addresses the proxy takes")
-	f.StringVar(&o.kind, "kind", "", "the proxy's kind: sidecar or grpc (a proxyless gRPC workload); default: grpc for a --pod annotated weft.dev/proxyless: grpc, else sidecar")
+	f.StringVar(&o.kind, "kind", "", "the proxy's kind: sidecar, grpc (a proxyless gRPC workload) or gateway (a Gateway's Envoy: --identity <ns>/<gateway>-weft-gateway); default: grpc for a --pod annotated weft.dev/proxyless: grpc, else sidecar")
 	f.StringVarP(&o.output, "output", "o", "json", "output format: json")
 	f.StringVar(&o.mesh.Name, "mesh-name", o.mesh.Name, "the mesh's name, as namespaces' monitored-by label says it")
 	f.StringVar(&o.mesh.Namespace, "mesh-namespace", o.mesh.Namespace, "the namespace holding the MeshConfig")
@@ -84,12 +84,16 @@ func (o *renderOptions) run(out, errOut io.Writer) error {
 	}
 	switch o.kind {
 	case "":
-	case string(envoy.ProxySidecar), string(envoy.ProxyGRPC):
+	case string(envoy.ProxySidecar), string(envoy.ProxyGRPC), string(envoy.ProxyGateway):
 		proxy.Kind = envoy.ProxyKind(o.kind)
 	default:
-		return fmt.Errorf("--kind %q: want %s or %s", o.kind, envoy.ProxySidecar, envoy.ProxyGRPC)
+		return fmt.Errorf("--kind %q: want %s, %s or %s", o.kind, envoy.ProxySidecar, envoy.ProxyGRPC, envoy.ProxyGateway)
 	}
-	if model.Identity(proxy.Identity) == nil {
+	if proxy.Kind == envoy.ProxyGateway {
+		if model.Gateway(proxy.Identity) == nil {
+			fmt.Fprintf(errOut, "warning: %s is no Gateway's identity in the files (a Gateway's is <namespace>/<gateway>-weft-gateway); it gets no listeners\n", proxy.Identity)
+		}
+	} else if model.Identity(proxy.Identity) == nil {
 		fmt.Fprintf(errOut, "warning: %s is not a service account in a monitored namespace of the files; it gets deny-by-default configuration\n", proxy.Identity)
 	}
 	res, err := envoy.Generate(model, proxy)

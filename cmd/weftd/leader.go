@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
 	"github.com/weft-mesh/weft/pkg/controlplane"
+	"github.com/weft-mesh/weft/pkg/gateway"
 	"github.com/weft-mesh/weft/pkg/k8s"
 )
 
@@ -147,6 +148,19 @@ func (l *leaderStatuses) Write(ctx context.Context, s *k8s.State, problems func(
 	l.pending = nil
 	return l.w.Write(ctx, s, problems)
 }
+
+// statusWriters write in turn, each whatever the others' errors.
+type statusWriters []controlplane.StatusWriter
+
+func (ws statusWriters) Write(ctx context.Context, s *k8s.State, problems func(kind, namespace, name string) []string) error {
+	var errs []error
+	for _, w := range ws {
+		errs = append(errs, w.Write(ctx, s, problems))
+	}
+	return errors.Join(errs...)
+}
+
+var _ controlplane.StatusWriter = (*gateway.Provisioner)(nil)
 
 // flush writes what was handed while following.
 func (l *leaderStatuses) flush(ctx context.Context, log *slog.Logger) {

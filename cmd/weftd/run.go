@@ -32,6 +32,7 @@ import (
 	"github.com/weft-mesh/weft/injector"
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	"github.com/weft-mesh/weft/pkg/controlplane"
+	"github.com/weft-mesh/weft/pkg/gateway"
 	"github.com/weft-mesh/weft/pkg/k8s"
 	"github.com/weft-mesh/weft/pkg/validation"
 	"github.com/weft-mesh/weft/pkg/version"
@@ -112,7 +113,10 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 	}
 	// The loop's parts that are off stay nil. Without the ADS server nothing
 	// runs the loop, and the injector reads no MeshConfig (its defaults).
-	statuses := &leaderStatuses{w: &k8s.PolicyStatusWriter{Client: direct}, gate: lead}
+	// The leader also provisions Gateways of Weft's class, from the same
+	// States.
+	statuses := &leaderStatuses{w: statusWriters{&k8s.PolicyStatusWriter{Client: direct},
+		&gateway.Provisioner{Client: direct, MeshName: o.mesh.Name, Logger: logger.With("part", "gateways")}}, gate: lead}
 	g.Go(func() error {
 		return lead.Run(ctx, func(ctx context.Context) error { statuses.flush(ctx, logger); return nil })
 	})

@@ -115,8 +115,9 @@ func WithControllerManager() Option {
 	return func(o *options) { o.controllerManager = true }
 }
 
-// WithGatewayAPI also installs Gateway API's standard-channel HTTPRoute,
-// GRPCRoute and ReferenceGrant CRDs, from the gateway-api module go.mod names.
+// WithGatewayAPI also installs Gateway API's standard-channel GatewayClass,
+// Gateway, HTTPRoute, GRPCRoute and ReferenceGrant CRDs, from the
+// gateway-api module go.mod names.
 func WithGatewayAPI() Option {
 	return func(o *options) { o.gatewayAPI = true }
 }
@@ -132,7 +133,7 @@ func gatewayCRDs(root string) ([]string, error) {
 	}
 	dir := filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "standard")
 	var files []string
-	for _, r := range []string{"httproutes", "grpcroutes", "referencegrants"} {
+	for _, r := range []string{"httproutes", "grpcroutes", "referencegrants", "gatewayclasses", "gateways"} {
 		files = append(files, filepath.Join(dir, "gateway.networking.k8s.io_"+r+".yaml"))
 	}
 	return files, nil

@@ -3,6 +3,10 @@
 // on 15001, the inbound listener on 15003 (mTLS, RBAC), the Prometheus
 // listener on 15010, RDS route configurations, EDS clusters and their
 // ClusterLoadAssignments, and the names of the SDS secrets they reference.
+// A gateway proxy (ProxyGateway, a Gateway of Weft's GatewayClass) gets a
+// listener per Gateway port instead, routing by the attached HTTPRoutes to
+// the same mTLS clusters (gateway.go), and its listeners' certificates as
+// SDS secrets built from the model (Resources.GatewaySecrets).
 //
 // It owns:
 //

@@ -266,7 +266,7 @@ func TestGenerateRejects(t *testing.T) {
 		proxy envoy.Proxy
 	}{
 		{"no model", nil, envoy.Proxy{Identity: bookstore}},
-		{"a proxy kind other than sidecar", m, envoy.Proxy{Identity: bookstore, Kind: "gateway"}},
+		{"an unknown proxy kind", m, envoy.Proxy{Identity: bookstore, Kind: "ingress-controller"}},
 		{"a proxy without an identity", m, envoy.Proxy{}},
 	}
 	for _, tt := range tests {

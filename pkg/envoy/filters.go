@@ -78,6 +78,10 @@ type hcmOptions struct {
 	// egress): they accept WebSocket upgrades, keep an access log and trace
 	// (when the MeshConfig turns tracing on), as OSM's do.
 	meshTraffic bool
+	// edge marks a gateway's HCMs, which clients outside the mesh reach:
+	// the peer's address is the client's, and X-Forwarded-For is appended
+	// to, not trusted (Envoy's edge proxy practice).
+	edge bool
 }
 
 func (g *gen) hcm(o hcmOptions) *listenerv3.Filter {
@@ -95,6 +99,9 @@ func (g *gen) hcm(o hcmOptions) *listenerv3.Filter {
 		m.NormalizePath = wrapperspb.Bool(true)
 		m.MergeSlashes = true
 		m.PathWithEscapedSlashesAction = hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT
+	}
+	if o.edge {
+		m.UseRemoteAddress = wrapperspb.Bool(true)
 	}
 	if o.meshTraffic {
 		m.UpgradeConfigs = []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}}

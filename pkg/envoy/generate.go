@@ -13,6 +13,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -31,6 +32,9 @@ const (
 	// ProxyGRPC is a proxyless gRPC workload: its gRPC library's xDS client
 	// and server take the proxyless flavour (see grpc.go).
 	ProxyGRPC ProxyKind = "grpc"
+	// ProxyGateway is the Envoy of a Gateway of Weft's class
+	// (catalog.Gateway): listeners on the Gateway's ports (see gateway.go).
+	ProxyGateway ProxyKind = "gateway"
 )
 
 // Proxy is the proxy resources are generated for.
@@ -60,6 +64,9 @@ type Resources struct {
 	// Secrets are the names of the SDS secrets the listeners and clusters
 	// reference (see ParseSecretName); the xDS server fills them from the CA.
 	Secrets []string
+	// GatewaySecrets are the SDS secrets whose content the model holds: a
+	// gateway's listener certificates (GatewayCertSecretName), by name.
+	GatewaySecrets []*tlsv3.Secret
 }
 
 // Generate builds the resources of proxy p from the mesh model m:
@@ -108,7 +115,7 @@ func (g *Generator) Generate(p Proxy) (*Resources, error) {
 	if m == nil {
 		return nil, errors.New("envoy: no mesh model")
 	}
-	if p.Kind != "" && p.Kind != ProxySidecar && p.Kind != ProxyGRPC {
+	if p.Kind != "" && p.Kind != ProxySidecar && p.Kind != ProxyGRPC && p.Kind != ProxyGateway {
 		return nil, fmt.Errorf("envoy: proxy %s: kind %q is not supported", p.Identity, p.Kind)
 	}
 	if p.Identity.Namespace == "" || p.Identity.ServiceAccount == "" {
@@ -122,6 +129,13 @@ func (g *Generator) Generate(p Proxy) (*Resources, error) {
 		return nil, errors.New("envoy: the mesh model has no trust domain or cluster domain (catalog.Build takes them from the mesh configuration)")
 	}
 	pg := &gen{Generator: g, proxy: p, view: view}
+	if p.Kind == ProxyGateway {
+		r := generateGateway(pg)
+		if pg.err != nil {
+			return nil, fmt.Errorf("envoy: proxy %s: %w", p.Identity, pg.err)
+		}
+		return r, nil
+	}
 	if p.Kind == ProxyGRPC {
 		r := generateGRPC(pg)
 		if pg.err != nil {

@@ -2,6 +2,7 @@ package envoy
 
 import (
 	"fmt"
+	"strings"
 
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -73,7 +74,12 @@ func (g *gen) inboundPolicies(in catalog.InboundPort) policies {
 		case http:
 			pol.Permissions = httpPermissions(r.HTTPMatches)
 		}
-		p.add(r.Policy.Namespace+"/"+r.Policy.Name, pol)
+		name := r.Policy.Namespace + "/" + r.Policy.Name
+		if r.Policy.Kind != "TrafficTarget" {
+			// A Gateway's admission, apart from a TrafficTarget of its name.
+			name = strings.ToLower(r.Policy.Kind) + ":" + name
+		}
+		p.add(name, pol)
 	}
 	return p
 }

@@ -45,6 +45,11 @@ func (r *Resources) Validate() error {
 	for _, s := range r.Secrets {
 		v.secrets[s] = true
 	}
+	for _, s := range r.GatewaySecrets {
+		v.check("secret", s.GetName(), s.ValidateAll())
+		v.unique(v.secrets[s.GetName()], "secret", s.GetName())
+		v.secrets[s.GetName()] = true
+	}
 	names := map[string]bool{}
 	for _, l := range r.Listeners {
 		v.check("listener", l.GetName(), l.ValidateAll())

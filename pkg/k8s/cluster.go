@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -31,6 +32,7 @@ import (
 	configv1alpha2 "github.com/weft-mesh/weft/pkg/apis/config/v1alpha2"
 	policyv1alpha1 "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 	splitv1alpha2 "github.com/weft-mesh/weft/pkg/apis/split/v1alpha2"
+	"github.com/weft-mesh/weft/pkg/k8s/state"
 
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
@@ -49,9 +51,11 @@ const (
 // TCPRoutes (smi-sdk-go informers); and, through dynamic informers converted to
 // Weft's types, TrafficSplits (Weft's split/v1alpha2, whose weights may be
 // "500m"), IngressBackends, Egresses, UpstreamTrafficSettings, Retries and
-// MeshConfigs; and Gateway API's HTTPRoutes, GRPCRoutes and ReferenceGrants
-// (v1) when the API server serves them at start and RBAC lets weftd list and
-// watch them (both optional: weftd must restart to see them granted later). Informers are cluster-wide: namespaces join and leave the mesh by
+// MeshConfigs; and Gateway API's HTTPRoutes, GRPCRoutes, ReferenceGrants,
+// GatewayClasses and Gateways (v1) when the API server serves them at start
+// and RBAC lets weftd list and watch them (both optional: weftd must restart
+// to see them granted later). The TLS Secrets that Weft's Gateways name are
+// read by name at each snapshot (gatewaySecrets), never listed. Informers are cluster-wide: namespaces join and leave the mesh by
 // label at any time, and IngressBackends name Services outside the mesh (such as
 // ingress-nginx's), so NewState, not the informers, keeps what the mesh needs.
 // Managed fields are dropped from cached objects to save memory.
@@ -92,6 +96,8 @@ var gatewayKinds = []schema.GroupVersionResource{
 	schema.GroupVersion(gatewayv1.GroupVersion).WithResource("httproutes"),
 	schema.GroupVersion(gatewayv1.GroupVersion).WithResource("grpcroutes"),
 	schema.GroupVersion(gatewayv1.GroupVersion).WithResource("referencegrants"),
+	schema.GroupVersion(gatewayv1.GroupVersion).WithResource("gatewayclasses"),
+	schema.GroupVersion(gatewayv1.GroupVersion).WithResource("gateways"),
 }
 
 // servedGatewayKinds are those of gatewayKinds the API server serves and
@@ -262,7 +268,7 @@ func (c *ClusterSource) Run(ctx context.Context, announce func(*State)) error {
 	default:
 	}
 	snapshot := func() {
-		state := c.snapshot(all)
+		state := c.snapshot(ctx, kube, all, log)
 		log.Debug("announcing a state", "pods", len(state.Pods), "services", len(state.Services),
 			"trafficTargets", len(state.TrafficTargets), "rejected", len(state.Rejected))
 		announce(state)
@@ -280,7 +286,7 @@ func (c *ClusterSource) Run(ctx context.Context, announce func(*State)) error {
 	return ctx.Err()
 }
 
-func (c *ClusterSource) snapshot(all []cache.SharedIndexInformer) *State {
+func (c *ClusterSource) snapshot(ctx context.Context, kube kubernetes.Interface, all []cache.SharedIndexInformer, log *slog.Logger) *State {
 	var objs []runtime.Object
 	var rejected []Rejected
 	for _, inf := range all {
@@ -293,7 +299,60 @@ func (c *ClusterSource) snapshot(all []cache.SharedIndexInformer) *State {
 			}
 		}
 	}
+	objs = append(objs, gatewaySecrets(ctx, kube, objs, c.Options.MeshName, log)...)
 	return NewState(objs, c.Options, rejected)
+}
+
+// gatewaySecrets reads, one by one, the Secrets that the Gateways of Weft's
+// classes in the mesh's namespaces name in certificateRefs: weftd may get
+// Secrets but not list or watch them all. A Secret that cannot be read is
+// left out; the catalog reports the listener.
+func gatewaySecrets(ctx context.Context, kube kubernetes.Interface, objs []runtime.Object, meshName string, log *slog.Logger) []runtime.Object {
+	classes, monitored := map[string]bool{}, map[string]bool{}
+	for _, o := range objs {
+		switch o := o.(type) {
+		case *gatewayv1.GatewayClass:
+			classes[o.Name] = o.Spec.ControllerName == state.GatewayClassController
+		case *corev1.Namespace:
+			monitored[o.Name] = meshName != "" && o.Labels[MonitoredByLabel] == meshName
+		}
+	}
+	var out []runtime.Object
+	seen := map[nsName]bool{}
+	for _, o := range objs {
+		gw, ok := o.(*gatewayv1.Gateway)
+		if !ok || !classes[string(gw.Spec.GatewayClassName)] || !monitored[gw.Namespace] {
+			continue
+		}
+		for _, l := range gw.Spec.Listeners {
+			if l.TLS == nil {
+				continue
+			}
+			for _, r := range l.TLS.CertificateRefs {
+				if (r.Group != nil && *r.Group != "") || (r.Kind != nil && *r.Kind != "Secret") {
+					continue
+				}
+				key := nsName{gw.Namespace, string(r.Name)}
+				if r.Namespace != nil && *r.Namespace != "" {
+					key.namespace = string(*r.Namespace)
+				}
+				if seen[key] {
+					continue
+				}
+				seen[key] = true
+				s, err := kube.CoreV1().Secrets(key.namespace).Get(ctx, key.name, metav1.GetOptions{})
+				if err != nil {
+					if !apierrors.IsNotFound(err) {
+						log.Warn("reading a Gateway's certificate", "secret", key.namespace+"/"+key.name, "error", err)
+					}
+					continue
+				}
+				s.ManagedFields = nil
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 // badObject is what a dynamic informer caches for an object that does not fit

@@ -8,6 +8,9 @@
 //   - FilesSource reads a folder of multi-document YAML and, following it with
 //     fsnotify, re-reads it after each (coalesced) burst of changes; `weft
 //     render`, `weftd --files` and the local demo run on it.
+//   - PolicyStatusWriter writes policy statuses and events, GAMMA routes'
+//     status.parents, and for Gateways of Weft's GatewayClass the class's,
+//     the Gateways' and their routes' statuses (gatewaystatus.go).
 //   - NewState is the one place that decides what a State holds (monitored
 //     namespaces, the mesh's MeshConfig, Services that IngressBackends name), so
 //     both sources agree.

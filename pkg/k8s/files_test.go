@@ -19,11 +19,12 @@ func TestFilesSourceOnTheExamples(t *testing.T) {
 		name      string
 		got, want int
 	}{
-		{"the five labelled namespaces are the mesh", len(s.Namespaces), 5},
-		{"the mesh's services and ingress-nginx's controller service", len(s.Services), 7},
-		{"the service accounts", len(s.ServiceAccounts), 5},
-		{"one pod per deployment replica", len(s.Pods), 6},
-		{"the traffic targets", len(s.TrafficTargets), 2},
+		{"the six labelled namespaces are the mesh", len(s.Namespaces), 6},
+		{"the mesh's services and ingress-nginx's controller service", len(s.Services), 10},
+		{"the service accounts", len(s.ServiceAccounts), 7},
+		{"one pod per deployment replica", len(s.Pods), 9},
+		{"the traffic targets", len(s.TrafficTargets), 3},
+		{"the GAMMA route and the Gateway's", len(s.HTTPRoutes), 2},
 		{"the split with 500m weights", len(s.TrafficSplits), 1},
 		{"the egress policies", len(s.Egresses), 3},
 		{"nothing rejected", len(s.Rejected), 0},

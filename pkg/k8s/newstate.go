@@ -47,6 +47,24 @@ func NewState(objs []runtime.Object, opts Options, rejected []Rejected) *State {
 			}
 		}
 	}
+	// TLS Secrets that Gateways of monitored namespaces name.
+	certRefs := map[nsName]bool{}
+	for _, o := range objs {
+		if gw, ok := o.(*gatewayv1.Gateway); ok && monitored[gw.Namespace] {
+			for _, l := range gw.Spec.Listeners {
+				if l.TLS == nil {
+					continue
+				}
+				for _, r := range l.TLS.CertificateRefs {
+					ns := gw.Namespace
+					if r.Namespace != nil && *r.Namespace != "" {
+						ns = string(*r.Namespace)
+					}
+					certRefs[nsName{ns, string(r.Name)}] = true
+				}
+			}
+		}
+	}
 	for _, o := range objs {
 		meta, ok := o.(metav1.Object)
 		if !ok {
@@ -61,6 +79,12 @@ func NewState(objs []runtime.Object, opts Options, rejected []Rejected) *State {
 		case *discoveryv1.EndpointSlice:
 			if in || ingressSources[nsName{o.Namespace, o.Labels[discoveryv1.LabelServiceName]}] {
 				s.EndpointSlices = append(s.EndpointSlices, o)
+			}
+		case *gatewayv1.GatewayClass:
+			s.GatewayClasses = append(s.GatewayClasses, o)
+		case *corev1.Secret:
+			if certRefs[nsName{o.Namespace, o.Name}] {
+				s.Secrets = append(s.Secrets, o)
 			}
 		case *configv1alpha2.MeshConfig:
 			if o.Namespace == opts.MeshNamespace && o.Name == opts.meshConfigName() {
@@ -87,6 +111,8 @@ func NewState(objs []runtime.Object, opts Options, rejected []Rejected) *State {
 			s.HTTPRoutes = append(s.HTTPRoutes, o)
 		case *gatewayv1.GRPCRoute:
 			s.GRPCRoutes = append(s.GRPCRoutes, o)
+		case *gatewayv1.Gateway:
+			s.Gateways = append(s.Gateways, o)
 		case *gatewayv1.ReferenceGrant:
 			s.ReferenceGrants = append(s.ReferenceGrants, o)
 		case *gatewayv1beta1.ReferenceGrant:
@@ -117,6 +143,9 @@ func NewState(objs []runtime.Object, opts Options, rejected []Rejected) *State {
 	s.ReferenceGrants = slices.CompactFunc(s.ReferenceGrants, func(a, b *gatewayv1.ReferenceGrant) bool {
 		return a.Namespace == b.Namespace && a.Name == b.Name
 	})
+	sortByName(s.GatewayClasses)
+	sortByName(s.Gateways)
+	sortByName(s.Secrets)
 	sortByName(s.IngressBackends)
 	sortByName(s.Egresses)
 	sortByName(s.UpstreamTrafficSettings)

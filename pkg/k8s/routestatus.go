@@ -25,7 +25,7 @@ const GatewayControllerName gatewayv1.GatewayController = "weft.io/mesh-controll
 // catalog leads each problem on a route with its Gateway API reason).
 var (
 	acceptedReasons = []gatewayv1.RouteConditionReason{gatewayv1.RouteReasonNoMatchingParent,
-		gatewayv1.RouteReasonNotAllowedByListeners, gatewayv1.RouteReasonUnsupportedValue}
+		gatewayv1.RouteReasonNotAllowedByListeners, gatewayv1.RouteReasonUnsupportedValue, gatewayv1.RouteReasonNoMatchingListenerHostname}
 	resolvedRefsReasons = []gatewayv1.RouteConditionReason{gatewayv1.RouteReasonBackendNotFound,
 		gatewayv1.RouteReasonRefNotPermitted, gatewayv1.RouteReasonInvalidKind}
 )
@@ -72,13 +72,32 @@ func parseRouteProblem(p string) routeProblem {
 // meta.SetStatusCondition does); the others take now. It is a pure function.
 func RouteParentStatuses(generation int64, namespace string, parents []gatewayv1.ParentReference,
 	current []gatewayv1.RouteParentStatus, problems []string, now metav1.Time) []gatewayv1.RouteParentStatus {
+	return routeParentStatuses(GatewayControllerName, state.IsServiceParent, "programmed on the Service's clients",
+		generation, namespace, parents, current, problems, now)
+}
+
+// GatewayRouteParentStatuses is RouteParentStatuses for an HTTPRoute's
+// parents that are Gateways of Weft's class (weft tells them by parentRef),
+// as controller weft.io/gateway-controller: Accepted False with
+// NoMatchingParent (no listener matches sectionName and port) or
+// NotAllowedByListeners (allowedRoutes), and ResolvedRefs as for GAMMA.
+// Entries of other controllers, GAMMA's among them, are kept.
+func GatewayRouteParentStatuses(generation int64, namespace string, parents []gatewayv1.ParentReference,
+	weft func(gatewayv1.ParentReference) bool, current []gatewayv1.RouteParentStatus, problems []string, now metav1.Time) []gatewayv1.RouteParentStatus {
+	return routeParentStatuses(GatewayIngressController, weft, "attached to the Gateway's listeners",
+		generation, namespace, parents, current, problems, now)
+}
+
+func routeParentStatuses(controller gatewayv1.GatewayController, ours func(gatewayv1.ParentReference) bool, acceptedMessage string,
+	generation int64, namespace string, parents []gatewayv1.ParentReference,
+	current []gatewayv1.RouteParentStatus, problems []string, now metav1.Time) []gatewayv1.RouteParentStatus {
 	var parsed []routeProblem
 	for _, p := range problems {
 		parsed = append(parsed, parseRouteProblem(p))
 	}
 	var out []gatewayv1.RouteParentStatus
 	for _, c := range current {
-		if c.ControllerName != GatewayControllerName {
+		if c.ControllerName != controller {
 			out = append(out, c)
 		}
 	}
@@ -100,12 +119,12 @@ func RouteParentStatuses(generation int64, namespace string, parents []gatewayv1
 		resolved.Message = strings.Join(unresolved, "; ")
 	}
 	for i, ref := range parents {
-		if !state.IsServiceParent(ref) {
+		if !ours(ref) {
 			continue
 		}
 		field := fmt.Sprintf("spec.parentRefs[%d]", i)
 		accepted := metav1.Condition{Type: string(gatewayv1.RouteConditionAccepted), Status: metav1.ConditionTrue,
-			Reason: string(gatewayv1.RouteReasonAccepted), Message: "programmed on the Service's clients"}
+			Reason: string(gatewayv1.RouteReasonAccepted), Message: acceptedMessage}
 		var notes []string
 		for _, p := range parsed {
 			if p.field == field && slices.Contains(acceptedReasons, p.reason) {
@@ -129,9 +148,9 @@ func RouteParentStatuses(generation int64, namespace string, parents []gatewayv1
 			ns := gatewayv1.Namespace(namespace)
 			ref.Namespace = &ns
 		}
-		entry := gatewayv1.RouteParentStatus{ParentRef: ref, ControllerName: GatewayControllerName}
+		entry := gatewayv1.RouteParentStatus{ParentRef: ref, ControllerName: controller}
 		for _, c := range current {
-			if c.ControllerName == GatewayControllerName && equality.Semantic.DeepEqual(c.ParentRef, ref) {
+			if c.ControllerName == controller && equality.Semantic.DeepEqual(c.ParentRef, ref) {
 				entry.Conditions = slices.Clone(c.Conditions)
 			}
 		}
@@ -168,12 +187,22 @@ func (w *PolicyStatusWriter) writeRoutes(ctx context.Context, s *State, problems
 		now = metav1.NewTime(w.Now())
 	}
 	var errs []error
+	gateways := weftGateways(s)
 	update := func(obj client.Object, kind string, parents []gatewayv1.ParentReference, status *gatewayv1.RouteStatus) {
-		if !slices.ContainsFunc(parents, state.IsServiceParent) {
-			return // a Gateway's route
+		weft := func(p gatewayv1.ParentReference) bool {
+			return kind == "HTTPRoute" && state.IsGatewayParent(p) && gateways[state.ParentNamespace(p, obj.GetNamespace())+"/"+string(p.Name)]
 		}
-		want := RouteParentStatuses(obj.GetGeneration(), obj.GetNamespace(), parents, status.Parents,
-			problems(kind, obj.GetNamespace(), obj.GetName()), now)
+		if !slices.ContainsFunc(parents, state.IsServiceParent) && !slices.ContainsFunc(parents, weft) {
+			return // another controller's route
+		}
+		// GAMMA's entries and the Gateways', in one patch: a merge patch
+		// replaces the whole list.
+		found := problems(kind, obj.GetNamespace(), obj.GetName())
+		want := status.Parents
+		if slices.ContainsFunc(parents, state.IsServiceParent) || slices.ContainsFunc(status.Parents, func(p gatewayv1.RouteParentStatus) bool { return p.ControllerName == GatewayControllerName }) {
+			want = RouteParentStatuses(obj.GetGeneration(), obj.GetNamespace(), parents, want, found, now)
+		}
+		want = GatewayRouteParentStatuses(obj.GetGeneration(), obj.GetNamespace(), parents, weft, want, found, now)
 		if equality.Semantic.DeepEqual(want, status.Parents) {
 			return
 		}

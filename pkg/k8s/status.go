@@ -40,7 +40,8 @@ import (
 //
 // GAMMA routes (HTTPRoutes and GRPCRoutes whose parent is a Service) get
 // their status.parents entries, as Gateway API defines them
-// (RouteParentStatuses).
+// (RouteParentStatuses), and Gateways of Weft's GatewayClass theirs, with
+// their class's and their routes' (GatewayStatusFor).
 type PolicyStatusWriter struct {
 	Client client.Client
 	// Now stamps events; default time.Now.
@@ -101,6 +102,7 @@ func (w *PolicyStatusWriter) Write(ctx context.Context, s *State, problems func(
 	}
 	errs = append(errs, w.writeSMI(ctx, s, problems))
 	errs = append(errs, w.writeRoutes(ctx, s, problems))
+	errs = append(errs, w.writeGateways(ctx, s, problems))
 	return errors.Join(errs...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -113,7 +114,8 @@ func (m *Mesh) Config(ctx context.Context, p ca.Proxy) (Resources, error) {
 	for typ, items := range g.resources {
 		out[typ] = items
 	}
-	out[resource.SecretType] = secrets
+	// Clipped: secrets is shared between the identity's proxies.
+	out[resource.SecretType] = append(slices.Clip(secrets), g.resources[resource.SecretType]...)
 	return out, nil
 }
 
@@ -132,13 +134,17 @@ func (m *Mesh) generation(model *catalog.Model, key generationKey) (*envoy.Gener
 }
 
 // generate runs the generator for one identity and kind of proxy: a
-// proxyless gRPC workload gets the gRPC flavour; gateways are not served yet.
+// proxyless gRPC workload gets the gRPC flavour, a gateway its Gateway's
+// listeners and the listeners' certificates (secrets with content, which
+// Config adds to those it fills from the CA).
 func generate(generator *envoy.Generator, p ca.Proxy, metrics bool) (Resources, []string, error) {
 	kind := envoy.ProxySidecar
 	switch p.Kind {
 	case ca.ProxySidecar:
 	case ca.ProxyGRPC:
 		kind = envoy.ProxyGRPC
+	case ca.ProxyGateway:
+		kind = envoy.ProxyGateway
 	default:
 		return nil, nil, fmt.Errorf("proxies of kind %q are not served", p.Kind)
 	}
@@ -163,6 +169,9 @@ func generate(generator *envoy.Generator, p ca.Proxy, metrics bool) (Resources, 
 	}
 	for _, r := range gen.Endpoints {
 		out[resource.EndpointType] = append(out[resource.EndpointType], r)
+	}
+	for _, r := range gen.GatewaySecrets {
+		out[resource.SecretType] = append(out[resource.SecretType], r)
 	}
 	return out, gen.Secrets, nil
 }

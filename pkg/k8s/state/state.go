@@ -55,6 +55,12 @@ type State struct {
 	HTTPRoutes      []*gatewayv1.HTTPRoute
 	GRPCRoutes      []*gatewayv1.GRPCRoute
 	ReferenceGrants []*gatewayv1.ReferenceGrant
+	// GatewayClasses (cluster-scoped, all of them) and Gateways are Gateway
+	// API's ingress; Secrets are only the TLS Secrets that Gateways' HTTPS
+	// listeners name in certificateRefs, of any namespace.
+	GatewayClasses []*gatewayv1.GatewayClass
+	Gateways       []*gatewayv1.Gateway
+	Secrets        []*corev1.Secret
 
 	IngressBackends         []*policyv1alpha1.IngressBackend
 	Egresses                []*policyv1alpha1.Egress
