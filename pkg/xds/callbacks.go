@@ -92,7 +92,7 @@ func (s *Server) open(ctx context.Context, id streamKey) error {
 	if needsConfig {
 		// An invalid configuration does not end the stream: the proxy waits,
 		// with none, for the next valid one, and InvalidConfigs reports it.
-		if _, err := s.recompute(ctx, p, nil); err != nil {
+		if _, err := s.recompute(ctx, p, s.connectMemo()); err != nil {
 			return status.Errorf(codes.Unavailable, "computing the configuration of %s: %v", proxy, err)
 		}
 	}

@@ -109,6 +109,11 @@ type Server struct {
 	// logs rate-limits the lines about each proxy, keyed by node ID.
 	logs *logLimiter
 
+	// memo is the newest Push's versionMemo, which connecting proxies share
+	// until the next Push replaces it; guarded by memoMu.
+	memoMu sync.Mutex
+	memo   *versionMemo
+
 	mu      sync.Mutex
 	streams map[streamKey]*stream
 	proxies map[string]*proxyState // by node ID
@@ -250,8 +255,8 @@ func (s *Server) Push(ctx context.Context, affected func(ca.Proxy) bool) PushRes
 	}
 	s.mu.Unlock()
 
+	memo := s.nextMemo()
 	var (
-		memo   versionMemo
 		mu     sync.Mutex
 		result = PushResult{Recomputed: len(todo)}
 		next   = make(chan *proxyState)
@@ -262,7 +267,7 @@ func (s *Server) Push(ctx context.Context, affected func(ca.Proxy) bool) PushRes
 		go func() {
 			defer wg.Done()
 			for p := range next {
-				out, err := s.recompute(ctx, p, &memo)
+				out, err := s.recompute(ctx, p, memo)
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -282,6 +287,26 @@ func (s *Server) Push(ctx context.Context, affected func(ca.Proxy) bool) PushRes
 	close(next)
 	wg.Wait()
 	return result
+}
+
+// nextMemo starts the memo of a Push, which proxies connecting after it share.
+func (s *Server) nextMemo() *versionMemo {
+	s.memoMu.Lock()
+	defer s.memoMu.Unlock()
+	s.memo = s.memo.next()
+	return s.memo
+}
+
+// connectMemo is the memo a connecting proxy's first computation shares with
+// the last Push and the proxies connected since, so that a connect storm
+// hashes, marshals and validates each distinct configuration once.
+func (s *Server) connectMemo() *versionMemo {
+	s.memoMu.Lock()
+	defer s.memoMu.Unlock()
+	if s.memo == nil {
+		s.memo = s.memo.next()
+	}
+	return s.memo
 }
 
 // outcome is what recomputing a proxy's configuration did.
