@@ -31,9 +31,14 @@ type ConfigFunc func(ctx context.Context, p ca.Proxy) (Resources, error)
 type Options struct {
 	// Config computes a proxy's configuration.
 	Config ConfigFunc
-	// Authenticate verifies a stream's client certificate chain (leaf first)
-	// against the mesh's roots and returns the proxy it names;
-	// ca.Manager.VerifyProxyCertificate does this.
+	// Authenticate returns the proxy a stream's client certificate chain
+	// names. It is given each chain the TLS handshake verified
+	// (tls.ConnectionState.VerifiedChains: leaf first, root last) until one
+	// is accepted, so it need not verify signatures again but must check
+	// that the chain still ends in one of the mesh's current roots and is
+	// within its validity now; ca.Manager.AuthenticateProxy does this (and
+	// ca.Manager.VerifyProxyCertificate, which verifies the chain again,
+	// also serves).
 	Authenticate func(chain []*x509.Certificate) (ca.Proxy, error)
 	// TrustDomain names node IDs: a proxy's node ID must be its certificate's
 	// common name, <id>.<kind>.<sa>.<ns>.<trust domain>. Required: the mesh
