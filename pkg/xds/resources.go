@@ -167,7 +167,13 @@ func newWire(item types.Resource) (*wire, error) {
 	if len(rest) > 0 {
 		shadow.SetUnknown(rest)
 	}
-	return &wire{bytes: b, shadow: shadow.Interface()}, nil
+	w := &wire{bytes: b, shadow: shadow.Interface()}
+	if cachev3.GetResourceName(w.shadow) != cachev3.GetResourceName(item) {
+		// A type whose name is not field 1 is served as it is, and
+		// marshalled per response.
+		w.shadow = item
+	}
+	return w, nil
 }
 
 // version hashes each type's resources in name order, so that the same
