@@ -134,7 +134,7 @@ func newFleet(b *testing.B, shape meshShape, proxies int) *fleet {
 	}
 	f := &fleet{mesh: xds.NewMesh(manager)}
 	f.mesh.SetModel(shape.model(0))
-	if f.server, err = xds.NewServer(ctx, xds.Options{Config: f.mesh.Config, Authenticate: manager.VerifyProxyCertificate, TrustDomain: manager.TrustDomain()}); err != nil {
+	if f.server, err = xds.NewServer(ctx, xds.Options{Config: f.mesh.Config, Authenticate: manager.AuthenticateProxy, TrustDomain: manager.TrustDomain()}); err != nil {
 		b.Fatal(err)
 	}
 	serving, err := manager.Issue(ctx, ca.LeafRequest{Kind: ca.KindService, CommonName: "weftd", DNSNames: []string{"weftd"},

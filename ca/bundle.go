@@ -55,6 +55,42 @@ func (m *Manager) VerifyProxyCertificate(chain []*x509.Certificate) (Proxy, erro
 	return VerifyProxyCertificate(chain, m.BundlePool(), m.trustDomain, m.clock.Now())
 }
 
+// AuthenticateProxy returns the proxy a client chain names when crypto/tls has
+// already verified it: chain is one of tls.ConnectionState.VerifiedChains,
+// leaf first and a root last, whose signatures and key usages the handshake
+// verified against the roots of that moment (xds.TLSConfig requires it). It
+// does not verify the signatures a second time; it checks what may have
+// changed since the handshake, on a long-lived connection or a resumed TLS
+// session: that the chain's root is still in the trust bundle and that every
+// certificate of the chain is within its validity now. Then, as
+// VerifyProxyCertificate, it reads the proxy from the leaf.
+func (m *Manager) AuthenticateProxy(chain []*x509.Certificate) (Proxy, error) {
+	m.mu.RLock()
+	roots := m.bundle.roots
+	m.mu.RUnlock()
+	return AuthenticateVerifiedProxy(chain, roots, m.trustDomain, m.clock.Now())
+}
+
+// AuthenticateVerifiedProxy is Manager.AuthenticateProxy with the trust
+// bundle's roots and the time given.
+func AuthenticateVerifiedProxy(chain []*x509.Certificate, roots []*x509.Certificate, trustDomain string, now time.Time) (Proxy, error) {
+	if len(chain) < 2 {
+		// A verified chain ends in a root, which a proxy certificate never is.
+		return Proxy{}, fmt.Errorf("no verified client certificate chain")
+	}
+	root := chain[len(chain)-1]
+	if !slices.ContainsFunc(roots, func(r *x509.Certificate) bool { return r.Equal(root) }) {
+		return Proxy{}, fmt.Errorf("certificate %q: its root %q is not in the trust bundle", chain[0].Subject.CommonName, root.Subject.CommonName)
+	}
+	for _, c := range chain {
+		if now.Before(c.NotBefore) || now.After(c.NotAfter) {
+			return Proxy{}, fmt.Errorf("certificate %q: %q is not valid at %s (valid from %s to %s)",
+				chain[0].Subject.CommonName, c.Subject.CommonName, now.UTC().Format(time.RFC3339), c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))
+		}
+	}
+	return ParseProxyCertificate(chain[0], trustDomain)
+}
+
 // CheckProxyCertificate reports whether a proxy certificate kept outside the
 // Manager (chainPEM: the leaf first, as in a bootstrap Secret) may still be
 // used by want at now, by the rules for the Manager's own cached

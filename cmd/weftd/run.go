@@ -277,7 +277,7 @@ func startADS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 	web *endpoints, loop *controlplane.Loop, source k8s.Source) error {
 	mesh := xds.NewMesh(manager)
 	server, err := xds.NewServer(ctx, xds.Options{
-		Config: mesh.Config, Authenticate: manager.VerifyProxyCertificate, TrustDomain: o.mesh.TrustDomain,
+		Config: mesh.Config, Authenticate: manager.AuthenticateProxy, TrustDomain: o.mesh.TrustDomain,
 		Logger: logger.With("part", "xds"), Registerer: web.registry,
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -92,7 +93,7 @@ func (s *Server) open(ctx context.Context, id streamKey) error {
 	if needsConfig {
 		// An invalid configuration does not end the stream: the proxy waits,
 		// with none, for the next valid one, and InvalidConfigs reports it.
-		if _, err := s.recompute(ctx, p, nil); err != nil {
+		if _, err := s.recompute(ctx, p, s.connectMemo()); err != nil {
 			return status.Errorf(codes.Unavailable, "computing the configuration of %s: %v", proxy, err)
 		}
 	}
@@ -116,11 +117,21 @@ func (s *Server) peerProxy(ctx context.Context) (ca.Proxy, error) {
 	if !ok {
 		return ca.Proxy{}, fmt.Errorf("stream from %s is not over TLS", pr.Addr)
 	}
-	proxy, err := s.authenticate(info.State.PeerCertificates)
-	if err != nil {
-		return ca.Proxy{}, fmt.Errorf("stream from %s: %w", pr.Addr, err)
+	// The handshake verified the client's chain (TLSConfig requires it):
+	// Authenticate checks what may have changed since, not the signatures.
+	// A connection without a verified chain is refused.
+	if len(info.State.VerifiedChains) == 0 {
+		return ca.Proxy{}, fmt.Errorf("stream from %s: the TLS handshake verified no client certificate", pr.Addr)
 	}
-	return proxy, nil
+	var errs []error
+	for _, chain := range info.State.VerifiedChains {
+		proxy, err := s.authenticate(chain)
+		if err == nil {
+			return proxy, nil
+		}
+		errs = append(errs, err)
+	}
+	return ca.Proxy{}, fmt.Errorf("stream from %s: %w", pr.Addr, errors.Join(errs...))
 }
 
 // OnStreamClosed forgets the stream, and the proxy with its last stream.

@@ -31,9 +31,14 @@ type ConfigFunc func(ctx context.Context, p ca.Proxy) (Resources, error)
 type Options struct {
 	// Config computes a proxy's configuration.
 	Config ConfigFunc
-	// Authenticate verifies a stream's client certificate chain (leaf first)
-	// against the mesh's roots and returns the proxy it names;
-	// ca.Manager.VerifyProxyCertificate does this.
+	// Authenticate returns the proxy a stream's client certificate chain
+	// names. It is given each chain the TLS handshake verified
+	// (tls.ConnectionState.VerifiedChains: leaf first, root last) until one
+	// is accepted, so it need not verify signatures again but must check
+	// that the chain still ends in one of the mesh's current roots and is
+	// within its validity now; ca.Manager.AuthenticateProxy does this (and
+	// ca.Manager.VerifyProxyCertificate, which verifies the chain again,
+	// also serves).
 	Authenticate func(chain []*x509.Certificate) (ca.Proxy, error)
 	// TrustDomain names node IDs: a proxy's node ID must be its certificate's
 	// common name, <id>.<kind>.<sa>.<ns>.<trust domain>. Required: the mesh
@@ -108,6 +113,11 @@ type Server struct {
 	maxProxies atomic.Int64
 	// logs rate-limits the lines about each proxy, keyed by node ID.
 	logs *logLimiter
+
+	// memo is the newest Push's versionMemo, which connecting proxies share
+	// until the next Push replaces it; guarded by memoMu.
+	memoMu sync.Mutex
+	memo   *versionMemo
 
 	mu      sync.Mutex
 	streams map[streamKey]*stream
@@ -250,8 +260,8 @@ func (s *Server) Push(ctx context.Context, affected func(ca.Proxy) bool) PushRes
 	}
 	s.mu.Unlock()
 
+	memo := s.nextMemo()
 	var (
-		memo   versionMemo
 		mu     sync.Mutex
 		result = PushResult{Recomputed: len(todo)}
 		next   = make(chan *proxyState)
@@ -262,7 +272,7 @@ func (s *Server) Push(ctx context.Context, affected func(ca.Proxy) bool) PushRes
 		go func() {
 			defer wg.Done()
 			for p := range next {
-				out, err := s.recompute(ctx, p, &memo)
+				out, err := s.recompute(ctx, p, memo)
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -282,6 +292,26 @@ func (s *Server) Push(ctx context.Context, affected func(ca.Proxy) bool) PushRes
 	close(next)
 	wg.Wait()
 	return result
+}
+
+// nextMemo starts the memo of a Push, which proxies connecting after it share.
+func (s *Server) nextMemo() *versionMemo {
+	s.memoMu.Lock()
+	defer s.memoMu.Unlock()
+	s.memo = s.memo.next()
+	return s.memo
+}
+
+// connectMemo is the memo a connecting proxy's first computation shares with
+// the last Push and the proxies connected since, so that a connect storm
+// hashes, marshals and validates each distinct configuration once.
+func (s *Server) connectMemo() *versionMemo {
+	s.memoMu.Lock()
+	defer s.memoMu.Unlock()
+	if s.memo == nil {
+		s.memo = s.memo.next()
+	}
+	return s.memo
 }
 
 // outcome is what recomputing a proxy's configuration did.

@@ -75,7 +75,7 @@ func newMesh(t testing.TB, opts ...func(*xds.Options)) *mesh {
 	}
 	o := xds.Options{
 		Config:       m.config,
-		Authenticate: m.ca.VerifyProxyCertificate,
+		Authenticate: m.ca.AuthenticateProxy,
 		TrustDomain:  m.ca.TrustDomain(),
 		Registerer:   m.registry,
 		Clock:        m.clock,
@@ -385,6 +385,29 @@ func TestADSRefusesStreams(t *testing.T) {
 		}
 		if grpcstatus.Code(err) != codes.Unavailable {
 			t.Errorf("error = %v, want the TLS handshake to fail (Unavailable)", err)
+		}
+	})
+
+	t.Run("a proxy certificate of another root fails the handshake", func(t *testing.T) {
+		other := newMesh(t)
+		pc := ca.Proxy{ID: uuid.NewString(), Kind: ca.ProxySidecar, Identity: identity.Identity{Namespace: "bookstore", ServiceAccount: "bookstore"}}
+		cert, err := other.ca.ProxyCertificate(context.Background(), pc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pair, err := tls.X509KeyPair(cert.CertChainPEM, cert.PrivateKeyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := m.dial(pc, &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: m.ca.BundlePool(), ServerName: "weftd.osm-system.svc", MinVersion: tls.VersionTLS12})
+		s, err := discovery.NewAggregatedDiscoveryServiceClient(p.conn).StreamAggregatedResources(context.Background())
+		if err == nil {
+			if err = s.Send(&discovery.DiscoveryRequest{Node: &core.Node{Id: p.nodeID}, TypeUrl: resource.ClusterType}); err == nil {
+				_, err = s.Recv()
+			}
+		}
+		if code := grpcstatus.Code(err); code != codes.Unavailable && code != codes.Unauthenticated {
+			t.Errorf("error = %v, want the TLS handshake to fail", err)
 		}
 	})
 

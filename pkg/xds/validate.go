@@ -161,9 +161,9 @@ func (s *Server) clearRejection(p *proxyState) {
 	}
 }
 
-// validations memoizes, for one Push, the validation of each distinct
-// configuration (by its versions), since every proxy of an identity is sent
-// the same one.
+// validations memoizes, for one Push and the proxies that connect after it,
+// the validation of each distinct configuration (by its versions), since
+// every proxy of an identity is sent the same one.
 type validations struct {
 	mu sync.Mutex
 	m  map[string]*validation
@@ -175,7 +175,7 @@ type validation struct {
 }
 
 // validate returns validate(v.resources), computed once per distinct
-// configuration in the memo's Push.
+// configuration in the memo's Push and the connects after it.
 func (m *versionMemo) validate(v *versioned, validate func(Resources) error) error {
 	if m == nil {
 		return validate(v.resources)
