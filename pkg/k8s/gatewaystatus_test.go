@@ -187,8 +187,16 @@ func TestGatewayStatusesOnTheAPIServer(t *testing.T) {
 		check("route "+tc.route, conds, "ResolvedRefs", tc.resolved, string(tc.resolvedReason), r.Generation)
 	}
 
-	// A second write of the same verdicts changes nothing.
+	// A second write of the same verdicts changes nothing, once the source
+	// has seen the status written (a State from before it would carry the
+	// old status, and rightly be written over).
 	before := getGateway()
+	testenv.Eventually(t, "the cluster source sees the written status", func() bool {
+		mu.Lock()
+		s := last
+		mu.Unlock()
+		return s != nil && len(s.Gateways) == 1 && s.Gateways[0].ResourceVersion == before.ResourceVersion
+	})
 	write(2)
 	if after := getGateway(); after.ResourceVersion != before.ResourceVersion {
 		t.Errorf("an unchanged Gateway status was written again")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -140,9 +141,19 @@ func TestRouteStatusesOnTheAPIServer(t *testing.T) {
 	if err := c.Get(ctx, client.ObjectKey{Namespace: app, Name: "good"}, &before); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	s := last
-	mu.Unlock()
+	// Once the source has seen the status written: a State from before it
+	// carries the old status, which is rightly written over.
+	var s *k8s.State
+	testenv.Eventually(t, "the cluster source sees the written status", func() bool {
+		mu.Lock()
+		s = last
+		mu.Unlock()
+		if s == nil {
+			return false
+		}
+		i := slices.IndexFunc(s.HTTPRoutes, func(r *gatewayv1.HTTPRoute) bool { return r.Namespace == app && r.Name == "good" })
+		return i >= 0 && s.HTTPRoutes[i].ResourceVersion == before.ResourceVersion
+	})
 	if err := w.Write(ctx, s, problemsOf(catalog.Build(s, mesh.Defaults()))); err != nil {
 		t.Fatal(err)
 	}
