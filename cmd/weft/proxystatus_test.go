@@ -79,7 +79,7 @@ func TestProxyStatusThroughTheAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Free on every address, so that none is taken twice.
-	ports := freePorts(t, "", 3)
+	ports := testenv.FreePorts(t, "", 3)
 	loopback := ports[1:]
 	health := net.JoinHostPort(hostIP, strconv.Itoa(ports[0]))
 	p, err := meshrun.StartProcess(filepath.Join(work, "weftd.log"), []string{"KUBECONFIG=" + filepath.Join(work, "none")}, weftd,
@@ -264,20 +264,6 @@ func TestProxyStatusThroughTheAPIServer(t *testing.T) {
 func matches(re, s string) bool {
 	ok, err := regexp.MatchString(re, s)
 	return err == nil && ok
-}
-
-func freePorts(t *testing.T, host string, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
 }
 
 // managerFromState is a CA signing with the root weftd keeps in its state

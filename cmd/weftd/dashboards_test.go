@@ -406,7 +406,7 @@ func startPrometheus(t *testing.T, binary string, config []byte) string {
 	if err := os.WriteFile(cfgPath, config, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(freePorts(t, 1)[0])
+	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePorts(t, "127.0.0.1", 1)[0])
 	var logs bytes.Buffer
 	cmd := exec.Command(binary, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--log.level=warn")

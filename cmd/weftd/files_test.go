@@ -22,6 +22,7 @@ import (
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/ca/internalca"
 	"github.com/weft-mesh/weft/internal/adstest"
+	"github.com/weft-mesh/weft/internal/testenv"
 	"github.com/weft-mesh/weft/pkg/identity"
 	"github.com/weft-mesh/weft/pkg/mesh"
 )
@@ -134,7 +135,7 @@ func proxyFromRoot(t *testing.T, tlsCrt, tlsKey, caCrt []byte, id identity.Ident
 }
 
 func filesOptions(t *testing.T, files, stateDir string) options {
-	ports := freePorts(t, 3)
+	ports := testenv.FreePorts(t, "127.0.0.1", 3)
 	return options{
 		mesh:  mesh.Defaults(),
 		files: []string{files}, stateDir: stateDir,

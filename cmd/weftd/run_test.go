@@ -191,7 +191,7 @@ func TestWeftdServesTheBookstore(t *testing.T) {
 // kubeconfig's API server.
 func clusterOptions(t *testing.T, kubeconfig string) options {
 	t.Helper()
-	ports := freePorts(t, 4)
+	ports := testenv.FreePorts(t, "127.0.0.1", 4)
 	return options{
 		mesh:      mesh.Defaults(),
 		caEnabled: true, caSecretName: "osm-ca-bundle", xdsEnabled: true, xdsPort: ports[0], xdsServiceName: "weftd",
@@ -216,19 +216,4 @@ func get(t *testing.T, url string) string {
 		return err == nil && resp.StatusCode == http.StatusOK
 	})
 	return string(body)
-}
-
-// freePorts returns n distinct ports that were free a moment ago.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
 }

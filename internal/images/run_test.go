@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -252,7 +251,7 @@ func TestWeftdImageRunsAgainstAnAPIServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ports := freePorts(t, 4)
+	ports := testenv.FreePorts(t, "127.0.0.1", 4)
 	health := "127.0.0.1:" + strconv.Itoa(ports[0])
 	cmd := root.command(t,
 		"--kubeconfig="+kubeconfig,
@@ -328,19 +327,4 @@ func TestWeftdImageRunsAgainstAnAPIServer(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Errorf("weftd on SIGTERM: %v", err)
 	}
-}
-
-// freePorts returns n distinct loopback ports that were free a moment ago.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
 }

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/weft-mesh/weft/internal/repo"
+	"github.com/weft-mesh/weft/internal/testenv"
 )
 
 // NodeAnnotation marks the Nodes kwok manages.
@@ -108,23 +109,7 @@ spec:
 	// kwok reads ~/.kwok/kwok.yaml by default: the test's config only.
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	cmd.Stdout, cmd.Stderr = lockedWriter{k}, lockedWriter{k}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting kwok: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("kwok output (tail):\n%s", tail(k.Logs(), 4000))
-		}
-	})
+	testenv.RunProcess(t, "kwok", cmd, k.Logs)
 	return k
 }
 

@@ -232,24 +232,8 @@ func startControllerManager(t testing.TB, e *Env, assets, certDir string, servin
 	)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting kube-controller-manager: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
 	// Registered after the control plane's cleanup, so it runs first.
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("kube-controller-manager output (tail):\n%s", tail(logs.String(), 4000))
-		}
-	})
+	RunProcess(t, "kube-controller-manager", cmd, logs.String)
 }
 
 func tail(s string, n int) string {
@@ -311,4 +295,43 @@ func HostIPv4(t testing.TB) string {
 	}
 	t.Skip("no IPv4 address on this machine that is not loopback: the API server refuses loopback addresses in EndpointSlices and will not proxy to them")
 	return ""
+}
+
+// FreePorts returns n distinct ports on host ("" for every address) that were
+// free a moment ago.
+func FreePorts(t testing.TB, host string, n int) []int {
+	t.Helper()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+// RunProcess starts cmd and stops it when the test ends (an interrupt, then
+// a kill after 5 s), printing the tail of logs() if the test failed.
+func RunProcess(t testing.TB, name string, cmd *exec.Cmd, logs func() string) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s output (tail):\n%s", name, tail(logs(), 4000))
+		}
+	})
 }
