@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"net"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -23,6 +24,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	grpcstatus "google.golang.org/grpc/status"
@@ -158,7 +160,15 @@ func (f *fleet) run(ctx context.Context, p *proxy) error {
 		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
 			Certificates: []tls.Certificate{p.pair}, RootCAs: f.roots, ServerName: f.serverName, MinVersion: tls.VersionTLS12})),
 		// Permissive mode sends every Service to every proxy.
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)),
+		// As the bootstrap's Envoy: HTTP/2 pings find a connection whose
+		// close was lost. No TCP keepalive beside them: gRPC sets
+		// TCP_USER_TIMEOUT, with which one lost probe would end the
+		// connection (see xds.Listen).
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: envoy.XDSKeepaliveInterval, Timeout: envoy.XDSKeepaliveTimeout}),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			return (&net.Dialer{KeepAlive: -1}).DialContext(ctx, "tcp", addr)
+		}))
 	if err != nil {
 		return err
 	}

@@ -106,6 +106,7 @@ func run(ctx context.Context, c config, out io.Writer) (summary, error) {
 	}
 	progress(out, "issued %d proxy certificates in %.1fs", c.proxies, time.Since(start).Seconds())
 
+	drops0, dropsErr := backlogDrops()
 	b := &bench{c: c, sh: sh, cl: cl, w: w, f: f, out: out, s: &s}
 	for _, phase := range []func(context.Context) error{
 		func(ctx context.Context) error { return b.ready(ctx, manager) },
@@ -121,6 +122,9 @@ func run(ctx context.Context, c config, out io.Writer) (summary, error) {
 	s.nacks = f.nacks.Load()
 	if cpu, err := cpuSeconds(w.pid()); err == nil {
 		progress(out, "weftd used %.1f CPU s in all, the fleet and harness %.1f", cpu, must(cpuSeconds(0)))
+	}
+	if drops1, err := backlogDrops(); err == nil && dropsErr == nil {
+		progress(out, "the kernel dropped %d packets at full input backlogs (net.core.netdev_max_backlog) during the phases", drops1-drops0)
 	}
 	if n := f.reconnects.Load(); n > 0 {
 		first := "closed by weftd"

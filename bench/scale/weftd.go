@@ -210,3 +210,27 @@ func freePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
+
+// backlogDrops is how many packets the kernel dropped because a CPU's input
+// backlog was full (the second column of /proc/net/softnet_stat, summed).
+// Every connection of the run is on loopback, whose packets queue there: a
+// burst larger than net.core.netdev_max_backlog is dropped and retransmitted.
+func backlogDrops() (uint64, error) {
+	b, err := os.ReadFile("/proc/net/softnet_stat")
+	if err != nil {
+		return 0, err
+	}
+	var sum uint64
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		n, err := strconv.ParseUint(f[1], 16, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/net/softnet_stat: %w", err)
+		}
+		sum += n
+	}
+	return sum, nil
+}

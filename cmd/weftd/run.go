@@ -296,7 +296,7 @@ func startADS(ctx context.Context, g *errgroup.Group, logger *slog.Logger, o opt
 	g.Go(func() error { return ignoreCanceled(loop.Run(ctx, source)) })
 
 	grpcServer := server.NewGRPCServer(xds.TLSConfig(serving.Certificate, manager.BundlePool))
-	lis, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(o.xdsPort)))
+	lis, err := xds.Listen(ctx, net.JoinHostPort("", strconv.Itoa(o.xdsPort)))
 	if err != nil {
 		return fmt.Errorf("ADS server: %w", err)
 	}

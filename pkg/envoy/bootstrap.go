@@ -117,6 +117,15 @@ func (c BootstrapConfig) validate() error {
 	return nil
 }
 
+// A sidecar pings the control plane over HTTP/2 every XDSKeepaliveInterval
+// and drops the connection, to open a new one, when a ping is not answered
+// within XDSKeepaliveTimeout: a connection whose close it never saw (a lost
+// reset) does not keep it waiting for configuration.
+const (
+	XDSKeepaliveInterval = 30 * time.Second
+	XDSKeepaliveTimeout  = 10 * time.Second
+)
+
 // Bootstrap is a sidecar's bootstrap: the admin endpoint on 127.0.0.1:15000,
 // the node, and every other resource over ADS (gRPC, xDS v3) from the static
 // cluster weft-xds, reached over HTTP/2 and mTLS with the proxy certificate
@@ -129,7 +138,7 @@ func Bootstrap(c BootstrapConfig) (*bootstrapv3.Bootstrap, error) {
 	h2, err := anypb.New(&httpv3.HttpProtocolOptions{
 		UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
 			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{
-				ConnectionKeepalive: &corev3.KeepaliveSettings{Interval: durationpb.New(30 * time.Second), Timeout: durationpb.New(10 * time.Second)},
+				ConnectionKeepalive: &corev3.KeepaliveSettings{Interval: durationpb.New(XDSKeepaliveInterval), Timeout: durationpb.New(XDSKeepaliveTimeout)},
 			}},
 		}},
 	})
