@@ -44,6 +44,18 @@ type Mesh struct {
 	memoModel *catalog.Model
 	generator *envoy.Generator
 	generated map[generationKey]*generation
+
+	// roots are the trust-bundle secrets (root-cert-for-mtls-*) built for
+	// rootsBundle, by name. Their content is the bundle alone, so every
+	// proxy that names one gets the same message, marshalled once: in
+	// permissive mode every identity names one per Service. prevRoots are
+	// those of the model before, moved over when named again, so that a
+	// name no model uses any more is dropped after one model.
+	rootsMu     sync.Mutex
+	rootsBundle []byte
+	rootsModel  *catalog.Model
+	roots       map[string]types.Resource
+	prevRoots   map[string]types.Resource
 }
 
 // generationKey: every proxy of one identity and kind, whose pod asks to be
@@ -190,7 +202,7 @@ func (m *Mesh) filledSecrets(ctx context.Context, p ca.Proxy, g *generation) ([]
 	if g.filled != nil && g.filledCert == cert && bytes.Equal(g.filledRoot, bundle) {
 		return g.filled, nil
 	}
-	filled, err := m.secrets(ctx, p, g.secrets)
+	filled, err := m.secrets(ctx, p, g.secrets, bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -201,8 +213,9 @@ func (m *Mesh) filledSecrets(ctx context.Context, p ca.Proxy, g *generation) ([]
 // secrets fills the named secrets. A service certificate is only ever the
 // proxy's own identity's: a name for any other identity is an error, whatever
 // the generator asked for.
-func (m *Mesh) secrets(ctx context.Context, p ca.Proxy, names []string) ([]types.Resource, error) {
+func (m *Mesh) secrets(ctx context.Context, p ca.Proxy, names []string, bundle []byte) ([]types.Resource, error) {
 	out := make([]types.Resource, 0, len(names))
+	model := m.model.Load()
 	for _, name := range names {
 		ref, ok := envoy.ParseSecretName(name)
 		if !ok {
@@ -220,10 +233,30 @@ func (m *Mesh) secrets(ctx context.Context, p ca.Proxy, names []string) ([]types
 			}
 			out = append(out, envoy.ServiceCertSecret(name, cert.CertChainPEM, cert.PrivateKeyPEM))
 		default:
-			out = append(out, envoy.RootCertSecret(name, m.certs.Bundle()))
+			out = append(out, m.rootSecret(name, bundle, model))
 		}
 	}
 	return out, nil
+}
+
+// rootSecret returns the trust-bundle secret name for bundle, built once for
+// every proxy that names it (see Mesh.roots).
+func (m *Mesh) rootSecret(name string, bundle []byte, model *catalog.Model) types.Resource {
+	m.rootsMu.Lock()
+	defer m.rootsMu.Unlock()
+	if !bytes.Equal(m.rootsBundle, bundle) {
+		m.rootsBundle, m.rootsModel, m.roots, m.prevRoots = bundle, model, map[string]types.Resource{}, nil
+	} else if m.rootsModel != model {
+		m.rootsModel, m.roots, m.prevRoots = model, map[string]types.Resource{}, m.roots
+	}
+	root, ok := m.roots[name]
+	if !ok {
+		if root, ok = m.prevRoots[name]; !ok {
+			root = envoy.RootCertSecret(name, bundle)
+		}
+		m.roots[name] = root
+	}
+	return root
 }
 
 // EnvoyResources is generate's inverse, for showing a proxy's configuration as

@@ -2,21 +2,16 @@ package xds_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/weft-mesh/weft/ca"
 	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/pkg/identity"
-	"github.com/weft-mesh/weft/pkg/k8s"
-	weftmesh "github.com/weft-mesh/weft/pkg/mesh"
 	"github.com/weft-mesh/weft/pkg/xds"
 )
 
@@ -31,18 +26,8 @@ func (fixedCerts) Bundle() []byte { return []byte("roots") }
 // A proxy of kind gateway is served its Gateway's listeners, and its
 // listeners' certificate beside the secrets filled from the CA.
 func TestGatewayProxyIsServed(t *testing.T) {
-	var objs []runtime.Object
-	for _, f := range []string{"mesh.yaml", "bookstore.yaml", "access.yaml", "gateway.yaml"} {
-		data, err := os.ReadFile(filepath.Join("..", "envoy", "testdata", "fixtures", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		o, _ := k8s.DecodeObjects(data)
-		objs = append(objs, o...)
-	}
-	objs = append(objs, k8s.PodsFromWorkloads(objs)...)
 	m := xds.NewMesh(fixedCerts{})
-	m.SetModel(catalog.Build(k8s.NewState(objs, k8s.DefaultOptions(), nil), weftmesh.Defaults()))
+	m.SetModel(fixtureModel(t, "mesh.yaml", "bookstore.yaml", "access.yaml", "gateway.yaml"))
 	p := ca.Proxy{ID: "6f1c9d2e-0000-4000-8000-000000000001", Kind: ca.ProxyGateway, Identity: catalog.GatewayIdentity("bookstore", "ingress")}
 	res, err := m.Config(context.Background(), p)
 	if err != nil {
