@@ -165,7 +165,7 @@ func (s *Server) closed(id streamKey) {
 		s.clearRejection(st.proxy)
 		s.metrics.connected.Dec()
 		s.metrics.osmConnected.Dec()
-		s.metrics.forget(st.proxy.proxy)
+		s.metrics.forget(st.proxy.proxy, s.trustDomain)
 	}
 	s.mu.Unlock()
 	if last {
