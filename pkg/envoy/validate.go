@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -12,6 +13,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -20,25 +22,33 @@ import (
 // inside), names are unique, and references close: every cluster a route or
 // tcp_proxy names exists, every EDS cluster has a ClusterLoadAssignment, every
 // RDS name has a RouteConfiguration, and every SDS name is in Secrets.
-func (r *Resources) Validate() error {
+func (r *Resources) Validate() error { return r.ValidateWith(nil) }
+
+// ValidateWith is Validate, taking from cache (when not nil) the proto
+// constraints of messages it has checked before, in these resources or
+// others: what a Generator shares between proxies (a Service's
+// ClusterLoadAssignment, an outbound port's HTTP connection manager) is
+// checked once for all of them. The references are checked every time.
+func (r *Resources) ValidateWith(cache *ValidationCache) error {
 	v := &validator{
+		cache:    cache,
 		clusters: map[string]*clusterv3.Cluster{},
 		routes:   map[string]bool{},
 		cla:      map[string]bool{},
 		secrets:  map[string]bool{},
 	}
 	for _, c := range r.Clusters {
-		v.check("cluster", c.GetName(), c.ValidateAll())
+		v.check("cluster", c.GetName(), v.cache.ValidateAll(c))
 		v.unique(v.clusters[c.GetName()] != nil, "cluster", c.GetName())
 		v.clusters[c.GetName()] = c
 	}
 	for _, rc := range r.Routes {
-		v.check("route configuration", rc.GetName(), rc.ValidateAll())
+		v.check("route configuration", rc.GetName(), v.cache.ValidateAll(rc))
 		v.unique(v.routes[rc.GetName()], "route configuration", rc.GetName())
 		v.routes[rc.GetName()] = true
 	}
 	for _, e := range r.Endpoints {
-		v.check("cluster load assignment", e.GetClusterName(), e.ValidateAll())
+		v.check("cluster load assignment", e.GetClusterName(), v.cache.ValidateAll(e))
 		v.unique(v.cla[e.GetClusterName()], "cluster load assignment", e.GetClusterName())
 		v.cla[e.GetClusterName()] = true
 	}
@@ -46,13 +56,13 @@ func (r *Resources) Validate() error {
 		v.secrets[s] = true
 	}
 	for _, s := range r.GatewaySecrets {
-		v.check("secret", s.GetName(), s.ValidateAll())
+		v.check("secret", s.GetName(), v.cache.ValidateAll(s))
 		v.unique(v.secrets[s.GetName()], "secret", s.GetName())
 		v.secrets[s.GetName()] = true
 	}
 	names := map[string]bool{}
 	for _, l := range r.Listeners {
-		v.check("listener", l.GetName(), l.ValidateAll())
+		v.check("listener", l.GetName(), v.cache.ValidateAll(l))
 		v.unique(names[l.GetName()], "listener", l.GetName())
 		names[l.GetName()] = true
 		v.listener(l)
@@ -97,6 +107,7 @@ func byName[T any](name func(T) string) func(a, b T) int {
 }
 
 type validator struct {
+	cache    *ValidationCache
 	clusters map[string]*clusterv3.Cluster
 	routes   map[string]bool
 	cla      map[string]bool
@@ -283,13 +294,93 @@ func (v *validator) typed(where string, a *anypb.Any) any {
 		v.fail("%s: no typed config", where)
 		return nil
 	}
-	m, err := a.UnmarshalNew()
-	if err != nil {
-		v.fail("%s: %w", where, err)
+	u := v.cache.unpack(a)
+	if u.unpackErr != nil {
+		v.fail("%s: %w", where, u.unpackErr)
 		return nil
 	}
-	if val, ok := m.(interface{ ValidateAll() error }); ok {
-		v.check("typed config", where, val.ValidateAll())
+	v.check("typed config", where, u.err)
+	return u.msg
+}
+
+// ValidationCache remembers the proto constraints of the messages Validate
+// checked, and the typed configs it unpacked, by message: a message is never
+// modified once generated, so its result holds for as long as it lives. It
+// keeps the messages it remembers alive (an address is never reused while it
+// is a key): use one per generation of configurations, and drop it with them.
+// It remembers at most maxChecked and maxTyped of them, the first it sees:
+// what many configurations share is among the first any of them holds, and
+// the rest, each configuration's own, would only cost memory (in permissive
+// mode, a thousand clusters an identity). A nil *ValidationCache remembers
+// nothing. It is safe for concurrent use.
+type ValidationCache struct {
+	mu      sync.Mutex
+	checked map[validatable]error
+	typed   map[*anypb.Any]unpacked
+}
+
+const (
+	maxChecked = 1 << 16
+	maxTyped   = 1 << 14
+)
+
+type validatable interface{ ValidateAll() error }
+
+type unpacked struct {
+	msg       proto.Message
+	unpackErr error
+	err       error
+}
+
+// ValidateAll returns m.ValidateAll(), computed once per m.
+func (c *ValidationCache) ValidateAll(m validatable) error {
+	if c == nil {
+		return m.ValidateAll()
 	}
-	return m
+	c.mu.Lock()
+	err, ok := c.checked[m]
+	c.mu.Unlock()
+	if ok {
+		return err
+	}
+	err = m.ValidateAll()
+	c.mu.Lock()
+	if c.checked == nil {
+		c.checked = map[validatable]error{}
+	}
+	if len(c.checked) < maxChecked {
+		c.checked[m] = err
+	}
+	c.mu.Unlock()
+	return err
+}
+
+// unpack returns a's message, the error unpacking it, and its proto
+// constraints' error, computed once per a.
+func (c *ValidationCache) unpack(a *anypb.Any) unpacked {
+	if c != nil {
+		c.mu.Lock()
+		u, ok := c.typed[a]
+		c.mu.Unlock()
+		if ok {
+			return u
+		}
+	}
+	var u unpacked
+	if u.msg, u.unpackErr = a.UnmarshalNew(); u.unpackErr == nil {
+		if val, ok := u.msg.(validatable); ok {
+			u.err = val.ValidateAll()
+		}
+	}
+	if c != nil {
+		c.mu.Lock()
+		if c.typed == nil {
+			c.typed = map[*anypb.Any]unpacked{}
+		}
+		if len(c.typed) < maxTyped {
+			c.typed[a] = u
+		}
+		c.mu.Unlock()
+	}
+	return u
 }

@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/pkg/envoy"
 	"github.com/weft-mesh/weft/pkg/identity"
 )
 
@@ -94,8 +95,9 @@ type Options struct {
 // Server is the ADS server. It implements go-control-plane's server callbacks
 // (see callbacks.go) and serves through its snapshot cache.
 type Server struct {
-	config       ConfigFunc
-	validate     func(Resources) error
+	config ConfigFunc
+	// validate is Options.Validate, or validateEnvoy with the memo's cache.
+	validate     func(Resources, *envoy.ValidationCache) error
 	authenticate func([]*x509.Certificate) (ca.Proxy, error)
 	trustDomain  string
 	workers      int
@@ -192,7 +194,6 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s := &Server{
 		config:       opts.Config,
-		validate:     opts.Validate,
 		authenticate: opts.Authenticate,
 		trustDomain:  opts.TrustDomain,
 		workers:      opts.Workers,
@@ -206,8 +207,9 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		maxMessageBytes:         cmp.Or(max(opts.MaxMessageBytes, 0), DefaultMaxMessageBytes),
 		maxResourceNames:        cmp.Or(max(opts.MaxResourceNames, 0), DefaultMaxResourceNames),
 	}
-	if s.validate == nil {
-		s.validate = ValidateEnvoy
+	s.validate = validateEnvoy
+	if opts.Validate != nil {
+		s.validate = func(r Resources, _ *envoy.ValidationCache) error { return opts.Validate(r) }
 	}
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)

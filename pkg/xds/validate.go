@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/ca"
+	"github.com/weft-mesh/weft/pkg/envoy"
 )
 
 // ValidateEnvoy is the default Options.Validate: what Envoy checks before it
@@ -29,7 +30,11 @@ import (
 // set; and every resource of r is of its type URL's message, every other
 // resource (a secret, say) passes its proto constraints, and no name is used
 // twice in one type.
-func ValidateEnvoy(r Resources) error {
+func ValidateEnvoy(r Resources) error { return validateEnvoy(r, nil) }
+
+// validateEnvoy is ValidateEnvoy taking the proto constraints of messages it
+// checked before from cache (see envoy.ValidationCache).
+func validateEnvoy(r Resources, cache *envoy.ValidationCache) error {
 	var errs []error
 	for typ, items := range r {
 		names := map[string]bool{}
@@ -48,7 +53,7 @@ func ValidateEnvoy(r Resources) error {
 			}
 			names[name] = true
 			if v, ok := item.(interface{ ValidateAll() error }); ok {
-				if err := v.ValidateAll(); err != nil {
+				if err := cache.ValidateAll(v); err != nil {
 					errs = append(errs, fmt.Errorf("%s %q: %w", typ, name, err))
 				}
 			}
@@ -63,7 +68,7 @@ func ValidateEnvoy(r Resources) error {
 		return strings.Compare(a.GetClusterName(), b.GetClusterName())
 	})
 	slices.Sort(e.Secrets)
-	errs = append(errs, e.Validate())
+	errs = append(errs, e.ValidateWith(cache))
 	return errors.Join(errs...)
 }
 
@@ -163,10 +168,12 @@ func (s *Server) clearRejection(p *proxyState) {
 
 // validations memoizes, for one Push and the proxies that connect after it,
 // the validation of each distinct configuration (by its versions), since
-// every proxy of an identity is sent the same one.
+// every proxy of an identity is sent the same one, and of each message
+// several configurations share (checks).
 type validations struct {
-	mu sync.Mutex
-	m  map[string]*validation
+	mu     sync.Mutex
+	m      map[string]*validation
+	checks envoy.ValidationCache
 }
 
 type validation struct {
@@ -176,9 +183,9 @@ type validation struct {
 
 // validate returns validate(v.resources), computed once per distinct
 // configuration in the memo's Push and the connects after it.
-func (m *versionMemo) validate(v *versioned, validate func(Resources) error) error {
+func (m *versionMemo) validate(v *versioned, validate func(Resources, *envoy.ValidationCache) error) error {
 	if m == nil {
-		return validate(v.resources)
+		return validate(v.resources, nil)
 	}
 	key := v.key()
 	m.validated.mu.Lock()
@@ -191,6 +198,6 @@ func (m *versionMemo) validate(v *versioned, validate func(Resources) error) err
 		m.validated.m[key] = e
 	}
 	m.validated.mu.Unlock()
-	e.once.Do(func() { e.err = validate(v.resources) })
+	e.once.Do(func() { e.err = validate(v.resources, &m.validated.checks) })
 	return e.err
 }
