@@ -320,8 +320,8 @@ type ValidationCache struct {
 }
 
 const (
-	maxChecked = 1 << 16
-	maxTyped   = 1 << 14
+	maxChecked = 1 << 14
+	maxTyped   = 1 << 12
 )
 
 type validatable interface{ ValidateAll() error }
