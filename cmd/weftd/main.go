@@ -50,6 +50,7 @@ sidecar injector and policy statuses are off, since they need an API server:
 			if err != nil {
 				return err
 			}
+			applyMemoryLimit(logger)
 			return run(cmd.Context(), logger, o)
 		},
 	}
