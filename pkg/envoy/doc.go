@@ -16,7 +16,8 @@
 //     the secret names (ServiceCertSecretName, ParseSecretName...);
 //  3. the bootstrap the injector writes (Bootstrap, BootstrapJSON);
 //  4. the /config_dump-shaped view of generated resources (ConfigDump);
-//  5. Resources.Validate: Envoy's proto constraints and closed references.
+//  5. Resources.Validate: Envoy's proto constraints and closed references
+//     (ValidateWith a ValidationCache checks what configurations share once).
 //
 // # Passes
 //

@@ -239,8 +239,8 @@ func (m *Mesh) secrets(ctx context.Context, p ca.Proxy, names []string, bundle [
 	return out, nil
 }
 
-// rootSecret returns the trust-bundle secret name for bundle, built once for
-// every proxy that names it (see Mesh.roots).
+// rootSecret returns the trust-bundle secret named name holding bundle,
+// built once for every proxy that names it (see Mesh.roots).
 func (m *Mesh) rootSecret(name string, bundle []byte, model *catalog.Model) types.Resource {
 	m.rootsMu.Lock()
 	defer m.rootsMu.Unlock()
