@@ -18,21 +18,10 @@ func (f *fleet) runDelta(ctx context.Context, p *proxy, client discovery.Aggrega
 	if err != nil {
 		return err
 	}
-	if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: resource.ClusterType}); err != nil {
-		return err
-	}
-	for {
-		resp, err := stream.Recv()
-		if err != nil {
-			return endErr(err)
-		}
-		p.responses.Add(1)
-		for _, req := range f.deltaResponse(p, resp) {
-			if err := stream.Send(req); err != nil {
-				return endErr(err)
-			}
-		}
-	}
+	return pump(p, stream, &discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: resource.ClusterType},
+		func(resp *discovery.DeltaDiscoveryResponse) []*discovery.DeltaDiscoveryRequest {
+			return f.deltaResponse(p, resp)
+		})
 }
 
 func (f *fleet) deltaResponse(p *proxy, resp *discovery.DeltaDiscoveryResponse) []*discovery.DeltaDiscoveryRequest {

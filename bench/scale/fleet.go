@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"net"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -24,9 +24,9 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -182,7 +182,17 @@ func (f *fleet) run(ctx context.Context, p *proxy) error {
 	if err != nil {
 		return err
 	}
-	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.ClusterType}); err != nil {
+	return pump(p, stream, &discovery.DiscoveryRequest{Node: node, TypeUrl: resource.ClusterType},
+		func(resp *discovery.DiscoveryResponse) []*discovery.DiscoveryRequest { return f.sotw(p, resp) })
+}
+
+// pump sends first, then answers each response with what handle returns,
+// until the stream ends; it serves both flavours of ADS stream.
+func pump[Req, Resp any](p *proxy, stream interface {
+	Send(Req) error
+	Recv() (Resp, error)
+}, first Req, handle func(Resp) []Req) error {
+	if err := stream.Send(first); err != nil {
 		return err
 	}
 	for {
@@ -191,7 +201,7 @@ func (f *fleet) run(ctx context.Context, p *proxy) error {
 			return endErr(err)
 		}
 		p.responses.Add(1)
-		for _, req := range f.sotw(p, resp) {
+		for _, req := range handle(resp) {
 			if err := stream.Send(req); err != nil {
 				return endErr(err)
 			}
